@@ -1,0 +1,152 @@
+"""promkit's settings: defaults, and typed views over Invoke's configuration.
+
+Every setting lives in Invoke's configuration tree, so it can come from
+``invoke.yaml``, a file given with ``inv -f``, ``INVOKE_*`` environment variables
+or task flags. ``DEFAULTS`` declares all of them; the views below read and
+check them, raising ``ConfigError`` with one line naming the bad key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from promkit.durations import parse_duration
+from promkit.errors import ConfigError
+
+#: The repository root (where tasks.py, compose/ and config/ live).
+ROOT = Path(__file__).resolve().parents[2]
+
+DEFAULTS: dict[str, Any] = {
+    "prometheus": {
+        "url": "http://127.0.0.1:9090",
+        "timeout": 5.0,
+        # Credentials are never stored in settings: only where to read them.
+        "username_env": "PROMKIT_PROMETHEUS_USERNAME",
+        "password_env": "PROMKIT_PROMETHEUS_PASSWORD",
+        "password_file": None,
+        "token_env": "PROMKIT_PROMETHEUS_TOKEN",
+        "token_file": None,
+        "ca_file": None,
+    },
+    "expect": {
+        # job name -> minimum active targets, or {"min": N} / {"exact": N}.
+        "jobs": {"fastapi-app": 1, "celery-workers": 1},
+        "scrape_interval": "15s",
+        "evaluation_interval": "15s",
+        "retention": "30d",
+        "health_latency_ms": 50.0,
+        "scrape_duration_ms": 100.0,
+    },
+    "queries": {
+        # The guide whose sample queries verify.queries executes.
+        "guide": "docs/operations/metrics-guide.md",
+    },
+    "compose": {
+        "file": "compose/compose.yaml",
+        "project": "promkit",
+        "wait_timeout": 180,
+        "app_url": "http://127.0.0.1:8000",
+    },
+    "images": {
+        "offline": False,
+        "cache_dir": "/var/cache/promkit",
+    },
+    "k8s": {
+        "context": None,
+        "namespace": "monitoring",
+        "app_namespace": "promkit-sample",
+        "kustomization": "k8s",
+        "rollout_timeout": 180,
+    },
+}
+
+
+def section(config: Any, name: str) -> Mapping[str, Any]:
+    """The settings section ``name`` of an Invoke config, or a ConfigError."""
+    value = config.get(name) if hasattr(config, "get") else None
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"setting '{name}' must be a mapping (check invoke.yaml)")
+    return value
+
+
+def as_float(value: Any, key: str, *, minimum: float = 0.0) -> float:
+    """``value`` as a float no smaller than ``minimum``, or a ConfigError naming ``key``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting '{key}' must be a number, got {value!r}") from None
+    if number < minimum or number != number:
+        raise ConfigError(f"setting '{key}' must be at least {minimum:g}, got {value!r}")
+    return number
+
+
+def as_duration(value: Any, key: str) -> str:
+    """``value`` checked to be a Prometheus duration, or a ConfigError naming ``key``."""
+    try:
+        parse_duration(str(value))
+    except ValueError as exc:
+        raise ConfigError(f"setting '{key}': {exc}") from None
+    return str(value)
+
+
+@dataclass(frozen=True)
+class JobExpectation:
+    """How many active targets a scrape job must have."""
+
+    job: str
+    minimum: int = 1
+    exact: int | None = None
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """What a correct deployment looks like (the operator's acceptance list)."""
+
+    jobs: tuple[JobExpectation, ...] = field(default_factory=tuple)
+    scrape_interval: str = "15s"
+    evaluation_interval: str = "15s"
+    retention: str = "30d"
+    health_latency_ms: float = 50.0
+    scrape_duration_ms: float = 100.0
+
+
+def _job_expectation(job: str, spec: Any) -> JobExpectation:
+    key = f"expect.jobs.{job}"
+    if isinstance(spec, bool) or not isinstance(spec, int | Mapping):
+        raise ConfigError(f"setting '{key}' must be a count or {{min: N}} / {{exact: N}}")
+    if isinstance(spec, int):
+        return JobExpectation(job, minimum=int(as_float(spec, key)))
+    unknown = set(spec) - {"min", "exact"}
+    if unknown:
+        raise ConfigError(f"setting '{key}' has unknown keys {sorted(unknown)}: use min or exact")
+    exact = spec.get("exact")
+    exact_n = None if exact is None else int(as_float(exact, f"{key}.exact"))
+    minimum = int(as_float(spec.get("min", exact_n or 1), f"{key}.min"))
+    return JobExpectation(job, minimum=minimum, exact=exact_n)
+
+
+def expectations(config: Any) -> Expectations:
+    """The ``expect`` section as typed, checked ``Expectations``."""
+    expect = section(config, "expect")
+    jobs = expect.get("jobs") or {}
+    if not isinstance(jobs, Mapping):
+        raise ConfigError("setting 'expect.jobs' must map job names to target counts")
+    return Expectations(
+        jobs=tuple(_job_expectation(str(job), spec) for job, spec in jobs.items()),
+        scrape_interval=as_duration(expect.get("scrape_interval"), "expect.scrape_interval"),
+        evaluation_interval=as_duration(
+            expect.get("evaluation_interval"), "expect.evaluation_interval"
+        ),
+        retention=as_duration(expect.get("retention"), "expect.retention"),
+        health_latency_ms=as_float(expect.get("health_latency_ms"), "expect.health_latency_ms"),
+        scrape_duration_ms=as_float(expect.get("scrape_duration_ms"), "expect.scrape_duration_ms"),
+    )
+
+
+def repo_path(value: str) -> Path:
+    """``value`` as a path, relative paths taken from the repository root."""
+    path = Path(value)
+    return path if path.is_absolute() else ROOT / path

@@ -1,0 +1,5 @@
+"""Placeholder: filled in by its owner."""
+
+from invoke.collection import Collection
+
+ns = Collection("destroy")
