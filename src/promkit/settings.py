@@ -49,6 +49,8 @@ DEFAULTS: dict[str, Any] = {
         "project": "promkit",
         "wait_timeout": 180,
         "app_url": "http://127.0.0.1:8000",
+        # Checked with promtool before every deploy; mounted at /etc/prometheus.
+        "prometheus_config": "config/prometheus/prometheus.yml",
     },
     "images": {
         "offline": False,

@@ -1,5 +1,36 @@
-"""Placeholder: filled in by its owner."""
+"""deploy.*: bring a Prometheus stack up, after validating what would be deployed."""
+
+from __future__ import annotations
 
 from invoke.collection import Collection
+from invoke.context import Context
+from invoke.tasks import task
+
+from promkit.tasks.common import reports_errors
+
+
+@task(
+    help={
+        "dry-run": "validate (read-only), then print the commands that would change something",
+        "timeout": "seconds to wait for every service to be healthy (compose.wait_timeout)",
+    }
+)
+@reports_errors
+def local(c: Context, dry_run: bool = False, timeout: str | None = None) -> None:
+    """Validate, then start the local compose stack and wait until it is healthy."""
+    from promkit import local_stack
+
+    from promkit.settings import as_float
+
+    if timeout is not None:
+        c.config.compose.wait_timeout = int(as_float(timeout, "--timeout", minimum=1))
+    plan = local_stack.validate(c, c.config)
+    print(f"validated {plan.project.file.name} and the Prometheus config")
+    local_stack.up(c, plan, dry_run=dry_run)
+    if not dry_run:
+        print(f"Prometheus UI and API: {c.config.prometheus.url}")
+        print(f"Sample app:            {c.config.compose.app_url}")
+
 
 ns = Collection("deploy")
+ns.add_task(local)

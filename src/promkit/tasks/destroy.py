@@ -1,5 +1,30 @@
-"""Placeholder: filled in by its owner."""
+"""destroy.*: take a deployed stack down."""
+
+from __future__ import annotations
 
 from invoke.collection import Collection
+from invoke.context import Context
+from invoke.tasks import task
+
+from promkit.tasks.common import reports_errors
+
+
+@task(
+    help={
+        "volumes": "also delete the Prometheus data volume (all stored metrics)",
+        "dry-run": "print the commands without running them",
+    }
+)
+@reports_errors
+def local(c: Context, volumes: bool = False, dry_run: bool = False) -> None:
+    """Stop and remove the local stack; its data volume is kept unless --volumes."""
+    from promkit import compose, local_stack
+
+    project = compose.Project.from_config(c.config)
+    local_stack.down(c, project, volumes=volumes, dry_run=dry_run)
+    if not dry_run and not volumes:
+        print("kept the Prometheus data volume (pass --volumes to delete it)")
+
 
 ns = Collection("destroy")
+ns.add_task(local)

@@ -1,0 +1,112 @@
+"""An adapter over ``docker compose`` for the local stack, built on promkit.runner."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from invoke.context import Context
+
+from promkit import runner
+from promkit.errors import PromkitError, ValidationError
+from promkit.settings import repo_path, section
+
+
+@dataclass(frozen=True)
+class Project:
+    """Which compose file and project name every command works on."""
+
+    file: Path
+    name: str
+    wait_timeout: int
+
+    @classmethod
+    def from_config(cls, config: Any) -> Project:
+        """The project described by the ``compose`` settings."""
+        settings = section(config, "compose")
+        file = repo_path(str(settings.get("file")))
+        if not file.is_file():
+            raise PromkitError(f"compose file {file} not found: check setting 'compose.file'")
+        timeout = int(settings.get("wait_timeout") or 0)
+        if timeout <= 0:
+            raise PromkitError("setting 'compose.wait_timeout' must be a positive number of seconds")
+        return cls(file=file, name=str(settings.get("project")), wait_timeout=timeout)
+
+    def argv(self, *args: str) -> list[str]:
+        """``docker compose`` argv for this project."""
+        return ["docker", "compose", "--file", str(self.file), "--project-name", self.name, *args]
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """One container of the stack as ``docker compose ps`` reports it."""
+
+    service: str
+    container: str
+    state: str
+    health: str
+    ports: str
+
+    @property
+    def healthy(self) -> bool:
+        return self.state == "running" and self.health in ("healthy", "")
+
+
+def rendered_config(c: Context, project: Project) -> dict[str, Any]:
+    """The resolved compose model; a ValidationError with compose's reason if it is invalid."""
+    done = runner.run(c, project.argv("config", "--format", "json"), check=False)
+    if not done.ok:
+        reason = runner.last_line(done.stderr) or runner.last_line(done.stdout)
+        raise ValidationError(f"compose file {project.file} is invalid: {reason}")
+    try:
+        model = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        raise ValidationError("`docker compose config` did not print JSON: is Compose v2 installed?")
+    if not isinstance(model, dict):
+        raise ValidationError("`docker compose config` printed something other than a project")
+    return model
+
+
+def service_images(model: dict[str, Any]) -> dict[str, str]:
+    """Service name -> image reference, from a rendered compose model."""
+    services = model.get("services") or {}
+    return {name: str(spec.get("image", "")) for name, spec in services.items()}
+
+
+def parse_ps(output: str) -> list[ServiceState]:
+    """Parse ``docker compose ps --format json`` (one object per line, or one JSON list)."""
+    text = output.strip()
+    if not text:
+        return []
+    rows: Sequence[Any]
+    if text.startswith("["):
+        rows = json.loads(text)
+    else:
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return [
+        ServiceState(
+            service=str(row.get("Service", "")),
+            container=str(row.get("Name", "")),
+            state=str(row.get("State", "")),
+            health=str(row.get("Health", "")),
+            ports=str(row.get("Ports", "")),
+        )
+        for row in rows
+    ]
+
+
+def ps(c: Context, project: Project, *, all_states: bool = True) -> list[ServiceState]:
+    """The stack's containers and their health."""
+    args = ["ps", "--format", "json"] + (["--all"] if all_states else [])
+    return parse_ps(runner.run(c, project.argv(*args)).stdout)
+
+
+def logs_tail(c: Context, project: Project, service: str, lines: int = 30) -> str:
+    """The last ``lines`` lines of a service's log (empty if compose cannot give them)."""
+    done = runner.run(
+        c, project.argv("logs", "--no-color", "--tail", str(lines), service), check=False
+    )
+    return done.stdout
