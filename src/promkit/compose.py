@@ -35,9 +35,11 @@ class Project:
             raise PromkitError("setting 'compose.wait_timeout' must be a positive number of seconds")
         return cls(file=file, name=str(settings.get("project")), wait_timeout=timeout)
 
-    def argv(self, *args: str) -> list[str]:
-        """``docker compose`` argv for this project."""
-        return ["docker", "compose", "--file", str(self.file), "--project-name", self.name, *args]
+    def argv(self, *args: str, env_file: str | None = None) -> list[str]:
+        """``docker compose`` argv for this project (``env_file`` replaces compose/.env)."""
+        extra = ["--env-file", env_file] if env_file else []
+        return ["docker", "compose", "--file", str(self.file), "--project-name", self.name,
+                *extra, *args]
 
 
 @dataclass(frozen=True)
@@ -55,9 +57,10 @@ class ServiceState:
         return self.state == "running" and self.health in ("healthy", "")
 
 
-def rendered_config(c: Context, project: Project) -> dict[str, Any]:
+def rendered_config(c: Context, project: Project, *, env_file: str | None = None) -> dict[str, Any]:
     """The resolved compose model; a ValidationError with compose's reason if it is invalid."""
-    done = runner.run(c, project.argv("config", "--format", "json"), check=False)
+    argv = project.argv("config", "--format", "json", env_file=env_file)
+    done = runner.run(c, argv, check=False)
     if not done.ok:
         reason = runner.last_line(done.stderr) or runner.last_line(done.stdout)
         raise ValidationError(f"compose file {project.file} is invalid: {reason}")

@@ -68,11 +68,11 @@ def image_exists(c: Context, image: str) -> bool:
 def build_base(c: Context, cache_dir: Path, *, dry_run: bool = False) -> str:
     """Make the offline base image unless it exists; the rootfs tarball is cached."""
     tag = base_tag()
-    if not dry_run and image_exists(c, tag):
+    if image_exists(c, tag):
         print(f"base image {tag} present")
         return tag
     tarball = cache_dir / f"{tag.rsplit(':', 1)[1]}.tar"
-    if dry_run or not tarball.is_file():
+    if not tarball.is_file():
         make_rootfs_tarball(c, tarball, dry_run=dry_run)
     runner.run(c, ["docker", "import", str(tarball), tag], dry_run=dry_run, what="importing the base")
     return tag

@@ -28,7 +28,8 @@ def build(c: Context, offline: bool = False, dry_run: bool = False) -> None:
         return
     images.forget_offline_images(dry_run=dry_run)
     project = compose.Project.from_config(c.config)
-    model = compose.rendered_config(c, project)
+    # Ignore compose/.env: it may still name offline images during a dry run.
+    model = compose.rendered_config(c, project, env_file="/dev/null")
     upstream = sorted(
         {img for img in compose.service_images(model).values() if img != images.APP_IMAGE}
     )

@@ -1,0 +1,41 @@
+"""promkit's sessions: `nox` runs lint, tests and e2e; `nox -l` lists them all."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "tests", "e2e"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_external_run = True
+
+SAMPLE_APP_REQUIREMENTS = "sample_app/requirements.txt"
+
+
+def _install(session: nox.Session, *extras: str) -> None:
+    spec = f".[{','.join(extras)}]" if extras else "."
+    session.install("-e", spec)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff (lint + format check) and mypy --strict over the package, tasks and sessions."""
+    _install(session, "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit and integration tests (a real Prometheus, Redis and the sample app as processes)."""
+    _install(session, "test")
+    session.install("-r", SAMPLE_APP_REQUIREMENTS)
+    session.run("pytest", "tests/unit", "tests/integration", *session.posargs)
+
+
+@nox.session
+def e2e(session: nox.Session) -> None:
+    """deploy.local -> traffic -> verify.all -> destroy.local on a real Docker engine."""
+    _install(session, "test")
+    session.run("inv", "images.build")
+    session.run("pytest", "tests/e2e", *session.posargs)
