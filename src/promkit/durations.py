@@ -30,13 +30,18 @@ def parse_duration(text: str) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """The shortest Prometheus duration for ``seconds`` (``2592000`` -> ``30d``)."""
+    """``seconds`` written as Prometheus writes durations (``2592000`` -> ``30d``).
+
+    Like Prometheus, years and weeks are used only when they divide exactly.
+    """
     if seconds <= 0:
         return "0s"
     remaining = round(seconds * 1000)
     parts = []
     for name, unit in _UNITS:
         unit_ms = round(unit * 1000)
+        if name in ("y", "w") and remaining % unit_ms:
+            continue
         count, remaining = divmod(remaining, unit_ms)
         if count:
             parts.append(f"{count}{name}")

@@ -1,0 +1,108 @@
+"""runner, settings and durations: the pieces every task stands on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from conftest import commands, promkit_config, result
+from invoke.context import MockContext
+
+from promkit import runner
+from promkit.durations import format_duration, parse_duration
+from promkit.errors import ConfigError, PromkitError
+from promkit.settings import JobExpectation, expectations
+
+Build = Callable[..., MockContext]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("15s", 15), ("1m30s", 90), ("30d", 2_592_000), ("2w", 1_209_600), ("1y", 31_536_000),
+     ("500ms", 0.5), ("1h0m0s", 3600)],
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "15", "15 s", "-1s", "1.5h", "s", "30D", "1s1m"])
+def test_parse_duration_rejects_non_durations(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a Prometheus duration"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(15, "15s"), (90, "1m30s"), (2_592_000, "30d"), (0.25, "250ms"), (0, "0s")]
+)
+def test_format_duration(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
+    assert seconds == 0 or parse_duration(text) == seconds
+
+
+def test_run_echoes_nothing_and_runs_nothing_in_dry_run(
+    mock_context: Build, capsys: pytest.CaptureFixture[str]
+) -> None:
+    c = mock_context({})
+    done = runner.run(c, ["docker", "compose", "down", "--volumes"], dry_run=True)
+    assert done.ok and commands(c) == []
+    assert capsys.readouterr().out == "[dry-run] docker compose down --volumes\n"
+
+
+def test_run_quotes_arguments_instead_of_using_a_shell_string(mock_context: Build) -> None:
+    c = mock_context({r".*": result()})
+    runner.run(c, ["promtool", "check", "config", "/tmp/my config.yml; rm -rf /"])
+    assert commands(c) == ["promtool check config '/tmp/my config.yml; rm -rf /'"]
+
+
+def test_failed_command_carries_exit_code_and_last_error_line(mock_context: Build) -> None:
+    c = mock_context({r".*": result(exited=3, stderr="warning: x\nerror: the real reason\n")})
+    with pytest.raises(runner.CommandFailed) as exc:
+        runner.run(c, ["kubectl", "apply", "-k", "k8s"], what="applying k8s/")
+    assert str(exc.value) == "applying k8s/ (exit 3): error: the real reason"
+    assert exc.value.completed.exit_code == 3
+
+
+def test_unchecked_failure_is_returned(mock_context: Build) -> None:
+    c = mock_context({r".*": result(exited=1)})
+    assert not runner.run(c, ["docker", "image", "inspect", "x"], check=False).ok
+
+
+def test_missing_program_is_a_clear_error(mock_context: Build) -> None:
+    c = mock_context({r".*": result(exited=127, stderr="sh: 1: kubectl: not found")})
+    with pytest.raises(runner.CommandNotFound, match="kubectl not found on PATH"):
+        runner.run(c, ["kubectl", "version"])
+
+
+def test_default_expectations_match_the_acceptance_list() -> None:
+    expect = expectations(promkit_config())
+    assert expect.jobs == (JobExpectation("fastapi-app", 1), JobExpectation("celery-workers", 1))
+    assert (expect.scrape_interval, expect.evaluation_interval) == ("15s", "15s")
+    assert expect.retention == "30d"
+    assert (expect.health_latency_ms, expect.scrape_duration_ms) == (50.0, 100.0)
+
+
+def test_exact_and_minimum_target_counts() -> None:
+    config = promkit_config(expect={"jobs": {"kubernetes-pods": {"exact": 3}, "x": {"min": 2}}})
+    assert expectations(config).jobs == (
+        JobExpectation("kubernetes-pods", minimum=3, exact=3),
+        JobExpectation("x", minimum=2),
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"retention": "thirty days"}, "setting 'expect.retention': 'thirty days' is not"),
+        ({"scrape_interval": 15}, "setting 'expect.scrape_interval'"),
+        ({"health_latency_ms": "fast"}, "setting 'expect.health_latency_ms' must be a number"),
+        ({"scrape_duration_ms": -5}, "setting 'expect.scrape_duration_ms' must be at least 0"),
+        ({"jobs": ["fastapi-app"]}, "setting 'expect.jobs' must map job names"),
+        ({"jobs": {"a": {"max": 3}}}, "setting 'expect.jobs.a' has unknown keys ['max']"),
+        ({"jobs": {"a": True}}, "setting 'expect.jobs.a' must be a count"),
+    ],
+)
+def test_bad_expectations_name_the_setting(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        expectations(promkit_config(expect=overrides))
+    assert message in str(exc.value)
+    assert isinstance(exc.value, PromkitError) and exc.value.exit_code == 2
