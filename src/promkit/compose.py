@@ -32,14 +32,24 @@ class Project:
             raise PromkitError(f"compose file {file} not found: check setting 'compose.file'")
         timeout = int(settings.get("wait_timeout") or 0)
         if timeout <= 0:
-            raise PromkitError("setting 'compose.wait_timeout' must be a positive number of seconds")
+            raise PromkitError(
+                "setting 'compose.wait_timeout' must be a positive number of seconds"
+            )
         return cls(file=file, name=str(settings.get("project")), wait_timeout=timeout)
 
     def argv(self, *args: str, env_file: str | None = None) -> list[str]:
         """``docker compose`` argv for this project (``env_file`` replaces compose/.env)."""
         extra = ["--env-file", env_file] if env_file else []
-        return ["docker", "compose", "--file", str(self.file), "--project-name", self.name,
-                *extra, *args]
+        return [
+            "docker",
+            "compose",
+            "--file",
+            str(self.file),
+            "--project-name",
+            self.name,
+            *extra,
+            *args,
+        ]
 
 
 @dataclass(frozen=True)
@@ -67,7 +77,9 @@ def rendered_config(c: Context, project: Project, *, env_file: str | None = None
     try:
         model = json.loads(done.stdout)
     except json.JSONDecodeError:
-        raise ValidationError("`docker compose config` did not print JSON: is Compose v2 installed?")
+        raise ValidationError(
+            "`docker compose config` did not print JSON: is Compose v2 installed?"
+        ) from None
     if not isinstance(model, dict):
         raise ValidationError("`docker compose config` printed something other than a project")
     return model

@@ -26,7 +26,7 @@ def parse_duration(text: str) -> float:
     match = _DURATION.match(text.strip()) if isinstance(text, str) else None
     if not match or not any(match.groups()):
         raise ValueError(f"{text!r} is not a Prometheus duration (examples: 15s, 1m30s, 30d)")
-    return sum(int(n) * unit for n, (_, unit) in zip(match.groups(), _UNITS) if n)
+    return sum(int(n) * unit for n, (_, unit) in zip(match.groups(), _UNITS, strict=True) if n)
 
 
 def format_duration(seconds: float) -> str:

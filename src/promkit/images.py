@@ -42,7 +42,9 @@ class OfflineImage:
 
 
 OFFLINE_IMAGES = (
-    OfflineImage("PROMKIT_PROMETHEUS_IMAGE", "promkit/prometheus:2.42-debian12", ROOT / "images/prometheus"),
+    OfflineImage(
+        "PROMKIT_PROMETHEUS_IMAGE", "promkit/prometheus:2.42-debian12", ROOT / "images/prometheus"
+    ),
     OfflineImage("PROMKIT_REDIS_IMAGE", "promkit/redis:7.0-debian12", ROOT / "images/redis"),
     OfflineImage("PROMKIT_APP_IMAGE", f"{APP_IMAGE}-debian12", ROOT / "sample_app"),
 )
@@ -74,7 +76,9 @@ def build_base(c: Context, cache_dir: Path, *, dry_run: bool = False) -> str:
     tarball = cache_dir / f"{tag.rsplit(':', 1)[1]}.tar"
     if not tarball.is_file():
         make_rootfs_tarball(c, tarball, dry_run=dry_run)
-    runner.run(c, ["docker", "import", str(tarball), tag], dry_run=dry_run, what="importing the base")
+    runner.run(
+        c, ["docker", "import", str(tarball), tag], dry_run=dry_run, what="importing the base"
+    )
     return tag
 
 
@@ -87,8 +91,14 @@ def make_rootfs_tarball(c: Context, tarball: Path, *, dry_run: bool = False) -> 
     steps = [
         ["rm", "-rf", str(rootfs)],
         ["mkdir", "-p", str(tarball.parent)],
-        ["debootstrap", "--variant=minbase", f"--include={','.join(base_packages())}",
-         DEBIAN_SUITE, str(rootfs), DEBIAN_MIRROR],
+        [
+            "debootstrap",
+            "--variant=minbase",
+            f"--include={','.join(base_packages())}",
+            DEBIAN_SUITE,
+            str(rootfs),
+            DEBIAN_MIRROR,
+        ],
         ["rm", "-rf", f"{rootfs}/var/cache/apt/archives", f"{rootfs}/var/lib/apt/lists"],
         ["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(partial), "."],
         ["mv", str(partial), str(tarball)],
@@ -108,10 +118,26 @@ def fill_wheelhouse(c: Context, *, dry_run: bool = False) -> None:
     if not dry_run and stamp.is_file() and stamp.read_text() == requirements_digest():
         print("wheelhouse is current")
         return
-    argv = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
-            "--python-version", "3.11", "--platform", "manylinux2014_x86_64",
-            "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64",
-            "-r", str(REQUIREMENTS), "-d", str(WHEELS)]
+    argv = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--only-binary=:all:",
+        "--python-version",
+        "3.11",
+        "--platform",
+        "manylinux2014_x86_64",
+        "--platform",
+        "manylinux_2_28_x86_64",
+        "--platform",
+        "manylinux_2_17_x86_64",
+        "-r",
+        str(REQUIREMENTS),
+        "-d",
+        str(WHEELS),
+    ]
     runner.run(c, argv, dry_run=dry_run, hide=False, what="downloading the app's wheels")
     if not dry_run:
         stamp.write_text(requirements_digest())
@@ -122,8 +148,17 @@ def build_offline(c: Context, cache_dir: Path, *, dry_run: bool = False) -> dict
     base = build_base(c, cache_dir, dry_run=dry_run)
     fill_wheelhouse(c, dry_run=dry_run)
     for image in OFFLINE_IMAGES:
-        argv = ["docker", "build", "--network", "none", "--build-arg", f"BASE_IMAGE={base}",
-                "--tag", image.tag, str(image.context)]
+        argv = [
+            "docker",
+            "build",
+            "--network",
+            "none",
+            "--build-arg",
+            f"BASE_IMAGE={base}",
+            "--tag",
+            image.tag,
+            str(image.context),
+        ]
         runner.run(c, argv, dry_run=dry_run, env=BUILD_ENV, what=f"building {image.tag}")
         if not dry_run:
             print(f"built {image.tag}")
@@ -153,6 +188,8 @@ def forget_offline_images(*, dry_run: bool = False) -> None:
 def build_online(c: Context, upstream: list[str], *, dry_run: bool = False) -> None:
     """Pull the pinned upstream images and build the sample app on its upstream base."""
     for image in upstream:
-        runner.run(c, ["docker", "pull", image], dry_run=dry_run, hide=False, what=f"pulling {image}")
+        runner.run(
+            c, ["docker", "pull", image], dry_run=dry_run, hide=False, what=f"pulling {image}"
+        )
     argv = ["docker", "build", "--tag", APP_IMAGE, str(ROOT / "sample_app")]
     runner.run(c, argv, dry_run=dry_run, hide=False, env=BUILD_ENV, what=f"building {APP_IMAGE}")

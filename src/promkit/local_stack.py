@@ -34,7 +34,9 @@ def prometheus_config(config: Any) -> Path:
     """The Prometheus config file the stack mounts (setting compose.prometheus_config)."""
     path = repo_path(str(section(config, "compose").get("prometheus_config")))
     if not path.is_file():
-        raise ValidationError(f"Prometheus config {path} not found: check compose.prometheus_config")
+        raise ValidationError(
+            f"Prometheus config {path} not found: check compose.prometheus_config"
+        )
     return path
 
 
@@ -64,10 +66,21 @@ def promtool_argv(c: Context, config_file: Path, image: str) -> list[str]:
     """promtool from the Prometheus image when present (same version), else from PATH."""
     if image and image_exists(c, image):
         return [
-            "docker", "run", "--rm", "--network", "none", "--user", "65534:65534",
-            "--entrypoint", "/bin/promtool",
-            "--volume", f"{config_file.parent}:{CONFIG_MOUNT}:ro", image,
-            "check", "config", f"{CONFIG_MOUNT}/{config_file.name}",
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--user",
+            "65534:65534",
+            "--entrypoint",
+            "/bin/promtool",
+            "--volume",
+            f"{config_file.parent}:{CONFIG_MOUNT}:ro",
+            image,
+            "check",
+            "config",
+            f"{CONFIG_MOUNT}/{config_file.name}",
         ]
     if shutil.which("promtool"):
         return ["promtool", "check", "config", str(config_file)]
@@ -82,7 +95,9 @@ def check_prometheus_config(c: Context, config_file: Path, image: str) -> None:
     done = runner.run(c, promtool_argv(c, config_file, image), check=False)
     if not done.ok:
         output = done.stderr + "\n" + done.stdout
-        reasons = [line.strip() for line in output.splitlines() if "FAILED" in line or "err" in line]
+        reasons = [
+            line.strip() for line in output.splitlines() if "FAILED" in line or "err" in line
+        ]
         reason = reasons[-1] if reasons else runner.last_line(output)
         raise ValidationError(f"{config_file} is invalid, nothing was deployed: {reason}")
 
@@ -90,7 +105,11 @@ def check_prometheus_config(c: Context, config_file: Path, image: str) -> None:
 def up(c: Context, plan: Plan, *, dry_run: bool = False) -> None:
     """Start or update the stack and wait until every service is healthy."""
     argv = plan.project.argv(
-        "up", "--detach", "--wait", "--wait-timeout", str(plan.project.wait_timeout),
+        "up",
+        "--detach",
+        "--wait",
+        "--wait-timeout",
+        str(plan.project.wait_timeout),
         "--remove-orphans",
     )
     done = runner.run(c, argv, dry_run=dry_run, check=False, hide=False)

@@ -23,7 +23,14 @@ pytestmark = pytest.mark.e2e
 
 PROJECT = "promkit"
 PROMETHEUS = "http://127.0.0.1:9090"
-COMPOSE = ["docker", "compose", "--file", str(ROOT / "compose/compose.yaml"), "--project-name", PROJECT]
+COMPOSE = [
+    "docker",
+    "compose",
+    "--file",
+    str(ROOT / "compose/compose.yaml"),
+    "--project-name",
+    PROJECT,
+]
 
 
 def inv(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -56,10 +63,14 @@ def containers() -> dict[str, str]:
 def stack_resources(kind: str) -> list[str]:
     """Names of Docker objects (container, network, volume) labelled with our project."""
     label = f"label=com.docker.compose.project={PROJECT}"
-    argv = {"container": ["docker", "ps", "-a"], "network": ["docker", "network", "ls"],
-            "volume": ["docker", "volume", "ls"]}[kind]
-    return sh(*argv, "--filter", label, "--format", "{{.Names}}" if kind == "container"
-              else "{{.Name}}").split()
+    argv = {
+        "container": ["docker", "ps", "-a"],
+        "network": ["docker", "network", "ls"],
+        "volume": ["docker", "volume", "ls"],
+    }[kind]
+    return sh(
+        *argv, "--filter", label, "--format", "{{.Names}}" if kind == "container" else "{{.Name}}"
+    ).split()
 
 
 @pytest.fixture(scope="module", autouse=True)

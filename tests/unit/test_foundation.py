@@ -18,8 +18,15 @@ Build = Callable[..., MockContext]
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("15s", 15), ("1m30s", 90), ("30d", 2_592_000), ("2w", 1_209_600), ("1y", 31_536_000),
-     ("500ms", 0.5), ("1h0m0s", 3600)],
+    [
+        ("15s", 15),
+        ("1m30s", 90),
+        ("30d", 2_592_000),
+        ("2w", 1_209_600),
+        ("1y", 31_536_000),
+        ("500ms", 0.5),
+        ("1h0m0s", 3600),
+    ],
 )
 def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
@@ -32,7 +39,8 @@ def test_parse_duration_rejects_non_durations(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("seconds", "text"), [(15, "15s"), (90, "1m30s"), (2_592_000, "30d"), (0.25, "250ms"), (0, "0s")]
+    ("seconds", "text"),
+    [(15, "15s"), (90, "1m30s"), (2_592_000, "30d"), (0.25, "250ms"), (0, "0s")],
 )
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text

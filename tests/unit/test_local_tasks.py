@@ -27,8 +27,15 @@ MODEL = json.dumps(
     }
 )
 PS_HEALTHY = "\n".join(
-    json.dumps({"Service": name, "Name": f"promkit-{name}-1", "State": "running",
-                "Health": "healthy", "Ports": ""})
+    json.dumps(
+        {
+            "Service": name,
+            "Name": f"promkit-{name}-1",
+            "State": "running",
+            "Health": "healthy",
+            "Ports": "",
+        }
+    )
     for name in ("prometheus", "app", "worker", "redis")
 )
 Build = Callable[..., MockContext]
@@ -121,14 +128,14 @@ def test_missing_app_image_says_to_build_it(mock_context: Build) -> None:
 def test_unhealthy_service_is_named_with_its_log_tail(
     mock_context: Build, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ps = PS_HEALTHY.replace(
-        '"Service": "worker", "Name": "promkit-worker-1", "State": "running", "Health": "healthy"',
-        '"Service": "worker", "Name": "promkit-worker-1", "State": "running", "Health": "unhealthy"',
-    )
+    worker = '"Service": "worker", "Name": "promkit-worker-1", "State": "running", "Health": '
+    ps = PS_HEALTHY.replace(worker + '"healthy"', worker + '"unhealthy"')
     c = mock_context(
         healthy_stack(
             **{
-                rf"{COMPOSE} up ": result(exited=1, stderr="container promkit-worker-1 is unhealthy"),
+                rf"{COMPOSE} up ": result(
+                    exited=1, stderr="container promkit-worker-1 is unhealthy"
+                ),
                 rf"{COMPOSE} ps --format json --all": result(ps),
                 rf"{COMPOSE} logs --no-color --tail 30 worker": result("worker | boom: no broker"),
             }
@@ -143,7 +150,10 @@ def test_unhealthy_service_is_named_with_its_log_tail(
 
 @pytest.mark.parametrize(
     ("volumes", "expected"),
-    [(False, f"{COMPOSE} down --remove-orphans"), (True, f"{COMPOSE} down --remove-orphans --volumes")],
+    [
+        (False, f"{COMPOSE} down --remove-orphans"),
+        (True, f"{COMPOSE} down --remove-orphans --volumes"),
+    ],
 )
 def test_destroy_local_keeps_the_volume_unless_asked(
     mock_context: Build, volumes: bool, expected: str
@@ -167,8 +177,11 @@ def test_status_local_lists_services_and_exits_1_when_unhealthy(
 ) -> None:
     status.local(mock_context(healthy_stack()))
     assert "prometheus" in capsys.readouterr().out
-    unhealthy = PS_HEALTHY.replace('"State": "running", "Health": "healthy", "Ports": ""}',
-                                   '"State": "exited", "Health": "", "Ports": ""}', 1)
+    unhealthy = PS_HEALTHY.replace(
+        '"State": "running", "Health": "healthy", "Ports": ""}',
+        '"State": "exited", "Health": "", "Ports": ""}',
+        1,
+    )
     c = mock_context(healthy_stack(**{rf"{COMPOSE} ps": result(unhealthy)}))
     with pytest.raises(Exit) as exc:
         status.local(c)
@@ -180,4 +193,7 @@ def test_missing_docker_is_one_clear_line(mock_context: Build) -> None:
     with pytest.raises(Exit) as exc:
         deploy.local(c)
     assert exc.value.code == 2
-    assert exc.value.message == "promkit: docker not found on PATH: install it (see README.md) and try again"
+    assert (
+        exc.value.message
+        == "promkit: docker not found on PATH: install it (see README.md) and try again"
+    )

@@ -19,7 +19,6 @@ from promkit.tasks.common import reports_errors
 def local(c: Context, dry_run: bool = False, timeout: str | None = None) -> None:
     """Validate, then start the local compose stack and wait until it is healthy."""
     from promkit import local_stack
-
     from promkit.settings import as_float
 
     if timeout is not None:

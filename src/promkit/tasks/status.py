@@ -10,7 +10,7 @@ from invoke.tasks import task
 from promkit.tasks.common import reports_errors
 
 
-@task
+@task()
 @reports_errors
 def local(c: Context) -> None:
     """Show the local stack's services, state, health and ports (exit 1 if any is unhealthy)."""
