@@ -1,0 +1,102 @@
+"""images.build: the commands of the offline and the online build."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import commands, result
+from invoke.context import MockContext
+
+from promkit import images
+from promkit.settings import ROOT
+from promkit.tasks import images as images_tasks
+
+Build = Callable[..., MockContext]
+BASE = images.base_tag()
+
+
+@pytest.fixture
+def compose_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the build at a scratch compose/.env so the real one is untouched."""
+    env = tmp_path / ".env"
+    monkeypatch.setattr(images, "COMPOSE_ENV", env)
+    return env
+
+
+def test_offline_build_reuses_the_base_and_builds_without_network(
+    mock_context: Build, compose_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    c = mock_context({rf"docker image inspect {BASE}": result("[{}]")})
+    images_tasks.build(c, offline=True, dry_run=True)
+    assert commands(c) == [f"docker image inspect {BASE}"]
+    out = capsys.readouterr().out
+    assert "debootstrap" not in out
+    for image in images.OFFLINE_IMAGES:
+        assert (
+            f"[dry-run] docker build --network none --build-arg BASE_IMAGE={BASE} "
+            f"--tag {image.tag} {image.context}"
+        ) in out
+    assert not compose_env.exists(), "a dry run writes nothing"
+
+
+def test_offline_build_makes_the_base_when_missing(
+    mock_context: Build,
+    compose_env: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    c = mock_context(
+        {r"docker image inspect": result(exited=1)}, images={"cache_dir": str(tmp_path)}
+    )
+    images_tasks.build(c, offline=True, dry_run=True)
+    out = capsys.readouterr().out
+    packages = ",".join(images.base_packages())
+    assert f"debootstrap --variant=minbase --include={packages} bookworm" in out
+    assert f"[dry-run] docker import {tmp_path}/{BASE.split(':')[1]}.tar {BASE}" in out
+
+
+def test_offline_build_points_compose_at_the_offline_images(
+    mock_context: Build, compose_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(images, "fill_wheelhouse", lambda c, dry_run=False: None)
+    c = mock_context({r"docker ": result()})
+    images_tasks.build(c, offline=True)
+    assert sum(cmd.startswith("docker build --network none") for cmd in commands(c)) == 3
+    written = dict(
+        line.split("=", 1) for line in compose_env.read_text().splitlines() if "=" in line
+    )
+    assert written == {image.variable: image.tag for image in images.OFFLINE_IMAGES}
+
+
+def test_online_build_forgets_offline_images_pulls_and_builds_the_app(
+    mock_context: Build, compose_env: Path
+) -> None:
+    compose_env.write_text("PROMKIT_PROMETHEUS_IMAGE=promkit/prometheus:2.42-debian12\n")
+    model = {
+        "services": {
+            "prometheus": {"image": "prom/prometheus:v3.16.0"},
+            "app": {"image": images.APP_IMAGE},
+            "worker": {"image": images.APP_IMAGE},
+            "redis": {"image": "redis:7.4.1-alpine"},
+        }
+    }
+    c = mock_context({r"docker compose .* config": result(json.dumps(model)), r"docker ": result()})
+    images_tasks.build(c)
+    assert not compose_env.exists()
+    ran = commands(c)
+    assert "--env-file /dev/null config --format json" in ran[0]
+    assert ran[1:] == [
+        "docker pull prom/prometheus:v3.16.0",
+        "docker pull redis:7.4.1-alpine",
+        f"docker build --tag {images.APP_IMAGE} {ROOT}/sample_app",
+    ]
+
+
+def test_base_tag_changes_with_the_package_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = images.base_tag()
+    monkeypatch.setattr(images, "base_packages", lambda: ["busybox"])
+    assert images.base_tag() != before
+    assert images.base_tag().startswith("promkit/debian-base:bookworm-")
