@@ -67,6 +67,22 @@ class ServiceState:
         return self.state == "running" and self.health in ("healthy", "")
 
 
+def require_engine(c: Context) -> None:
+    """Fail with one clear line unless the Compose v2 plugin and a running engine are there."""
+    plugin = runner.run(c, ["docker", "compose", "version", "--short"], check=False)
+    if not plugin.ok:
+        raise PromkitError(
+            "Docker Compose v2 is missing (`docker compose version` failed): install the "
+            "compose plugin, e.g. as ~/.docker/cli-plugins/docker-compose (see README.md)"
+        )
+    engine = runner.run(c, ["docker", "info", "--format", "{{.ServerVersion}}"], check=False)
+    if not engine.ok:
+        reason = runner.last_line(engine.stderr) or runner.last_line(engine.stdout)
+        raise PromkitError(
+            f"the Docker engine is not reachable ({reason}): start dockerd and retry"
+        )
+
+
 def rendered_config(c: Context, project: Project, *, env_file: str | None = None) -> dict[str, Any]:
     """The resolved compose model; a ValidationError with compose's reason if it is invalid."""
     argv = project.argv("config", "--format", "json", env_file=env_file)

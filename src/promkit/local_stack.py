@@ -46,6 +46,7 @@ def validate(c: Context, config: Any) -> Plan:
     It only reads, so a dry run performs it too.
     """
     project = compose.Project.from_config(config)
+    compose.require_engine(c)
     images = compose.service_images(compose.rendered_config(c, project))
     require_project_images(c, images)
     check_prometheus_config(c, prometheus_config(config), images.get("prometheus", ""))

@@ -44,6 +44,8 @@ Build = Callable[..., MockContext]
 def healthy_stack(**overrides: object) -> dict[str, object]:
     """Responses of a healthy stack; ``overrides`` (regex -> result) are tried first."""
     defaults: dict[str, object] = {
+        r"docker compose version --short": result("2.40.3"),
+        r"docker info --format": result("20.10.24"),
         rf"{COMPOSE} config --format json": result(MODEL),
         r"docker image inspect ": result("[{}]"),
         r"docker run --rm --network none --user 65534:65534 --entrypoint /bin/promtool ": result(
@@ -63,7 +65,11 @@ def test_deploy_local_validates_then_starts_and_waits(mock_context: Build) -> No
     c = mock_context(healthy_stack())
     deploy.local(c)
     ran = commands(c)
-    assert ran[0] == f"{COMPOSE} config --format json"
+    assert ran[:3] == [
+        "docker compose version --short",
+        "docker info --format '{{.ServerVersion}}'",
+        f"{COMPOSE} config --format json",
+    ]
     assert f"docker image inspect {APP_IMAGE}" in ran
     promtool = next(cmd for cmd in ran if "/bin/promtool" in cmd)
     assert promtool.endswith(
@@ -108,12 +114,12 @@ def test_invalid_prometheus_config_stops_before_anything_runs(mock_context: Buil
 
 def test_invalid_compose_file_stops_with_composes_reason(mock_context: Build) -> None:
     bad = result(exited=15, stderr="services.prometheus Additional property imag is not allowed")
-    c = mock_context({rf"{COMPOSE} config": bad})
+    c = mock_context(healthy_stack(**{rf"{COMPOSE} config": bad}))
     with pytest.raises(Exit) as exc:
         deploy.local(c)
     assert exc.value.code == 2
     assert "Additional property imag is not allowed" in str(exc.value.message)
-    assert len(commands(c)) == 1
+    assert commands(c)[-1] == f"{COMPOSE} config --format json"
 
 
 def test_missing_app_image_says_to_build_it(mock_context: Build) -> None:
@@ -160,7 +166,8 @@ def test_destroy_local_keeps_the_volume_unless_asked(
 ) -> None:
     c = mock_context(healthy_stack())
     destroy.local(c, volumes=volumes)
-    assert commands(c) == [expected]
+    assert commands(c)[-1] == expected
+    assert sum(" down" in cmd for cmd in commands(c)) == 1
 
 
 def test_destroy_local_dry_run_runs_nothing(
@@ -168,7 +175,7 @@ def test_destroy_local_dry_run_runs_nothing(
 ) -> None:
     c = mock_context(healthy_stack())
     destroy.local(c, volumes=True, dry_run=True)
-    assert commands(c) == []
+    assert not any(" down" in cmd for cmd in commands(c))
     assert f"[dry-run] {COMPOSE} down --remove-orphans --volumes" in capsys.readouterr().out
 
 
@@ -197,3 +204,28 @@ def test_missing_docker_is_one_clear_line(mock_context: Build) -> None:
         exc.value.message
         == "promkit: docker not found on PATH: install it (see README.md) and try again"
     )
+
+
+def test_engine_not_running_is_one_clear_line_and_nothing_runs(mock_context: Build) -> None:
+    down = result(
+        exited=1,
+        stderr="Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
+        "Is the docker daemon running?",
+    )
+    c = mock_context(healthy_stack(**{r"docker info": down}))
+    for task in (deploy.local, destroy.local, status.local):
+        with pytest.raises(Exit) as exc:
+            task(c)
+        assert exc.value.code == 2
+        assert "the Docker engine is not reachable (Cannot connect to the Docker daemon" in str(
+            exc.value.message
+        )
+    assert not any(" up " in cmd or " down" in cmd for cmd in commands(c))
+
+
+def test_missing_compose_plugin_says_how_to_install_it(mock_context: Build) -> None:
+    missing = result(exited=1, stderr="docker: 'compose' is not a docker command.")
+    c = mock_context(healthy_stack(**{r"docker compose version": missing}))
+    with pytest.raises(Exit) as exc:
+        deploy.local(c)
+    assert "Docker Compose v2 is missing" in str(exc.value.message)

@@ -21,6 +21,7 @@ def local(c: Context, volumes: bool = False, dry_run: bool = False) -> None:
     from promkit import compose, local_stack
 
     project = compose.Project.from_config(c.config)
+    compose.require_engine(c)
     local_stack.down(c, project, volumes=volumes, dry_run=dry_run)
     if not dry_run and not volumes:
         print("kept the Prometheus data volume (pass --volumes to delete it)")

@@ -17,6 +17,7 @@ def local(c: Context) -> None:
     from promkit import compose
 
     project = compose.Project.from_config(c.config)
+    compose.require_engine(c)
     states = compose.ps(c, project)
     if not states:
         raise Exit("the local stack is not running: start it with `inv deploy.local`", code=1)
