@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from conftest import commands, promkit_config, result
+from mockctx import commands, promkit_config, result
 from invoke.context import MockContext
 
 from promkit import runner

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import commands, result
+from mockctx import commands, result
 from invoke.context import MockContext
 
 from promkit import images

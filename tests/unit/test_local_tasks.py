@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 
 import pytest
-from conftest import commands, result
+from mockctx import commands, result
 from invoke.context import MockContext
 from invoke.exceptions import Exit
 

@@ -1,0 +1,53 @@
+"""Helpers for unit tests: an Invoke MockContext carrying promkit's settings."""
+
+from __future__ import annotations
+
+import copy
+import re
+import shlex
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from invoke.config import Config
+from invoke.context import MockContext
+from invoke.runners import Result
+
+from promkit.settings import DEFAULTS
+
+Responses = Mapping[str, Result | bool | str | list[Result]]
+
+
+def promkit_config(**overrides: Any) -> Config:
+    """A Config with promkit's defaults, plus per-section overrides."""
+    config = Config()
+    data = copy.deepcopy(DEFAULTS)
+    for name, values in overrides.items():
+        data.setdefault(name, {}).update(values)
+    config.load_collection(data)
+    return config
+
+
+def commands(c: MockContext) -> list[str]:
+    """Every command string the code under test ran, in order."""
+    return [call.args[0] for call in c.run.call_args_list]
+
+
+def mock_context_factory() -> Callable[..., MockContext]:
+    """Build a MockContext answering commands that match regex keys (first match wins).
+
+    A command nothing matches fails the test: nothing is ever really run.
+    """
+
+    def build(responses: Responses, **overrides: Any) -> MockContext:
+        compiled = {re.compile(pattern): value for pattern, value in responses.items()}
+        return MockContext(config=promkit_config(**overrides), run=compiled)
+
+    return build
+
+
+def result(stdout: str = "", exited: int = 0, stderr: str = "") -> Result:
+    return Result(stdout=stdout, stderr=stderr, exited=exited)
+
+
+def argv_of(command: str) -> list[str]:
+    return shlex.split(command)
