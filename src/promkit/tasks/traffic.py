@@ -1,8 +1,57 @@
-"""Placeholder: filled in by its owner."""
+"""``inv traffic``: post sample webhooks to the app so its metrics have data."""
 
+from __future__ import annotations
+
+from typing import Any
+
+from invoke.context import Context
 from invoke.tasks import task
 
+from promkit import traffic as traffic_lib
+from promkit.errors import ConfigError
+from promkit.settings import section
+from promkit.tasks.common import reports_errors
 
-@task
-def traffic(c):  # type: ignore[no-untyped-def]
-    """Post sample webhooks (placeholder)."""
+
+def as_int(value: Any, key: str) -> int:
+    """``value`` (a flag's text or a setting) as an int, or a ConfigError naming ``key``."""
+    try:
+        if isinstance(value, bool) or float(value) != int(float(value)):
+            raise ValueError
+        return int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"{key} must be a whole number, got {value!r}") from None
+
+
+def as_seconds(value: Any, key: str) -> float:
+    """``value`` as seconds, or a ConfigError naming ``key``."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a number of seconds, got {value!r}") from None
+
+
+@task(
+    help={
+        "count": "webhooks to post at most (1-10000; default traffic.count)",
+        "duration": "seconds to post for at most (up to 600; default traffic.duration)",
+        "url": "the sample app's base URL (default compose.app_url)",
+    }
+)
+@reports_errors
+def traffic(
+    c: Context, count: str | None = None, duration: str | None = None, url: str | None = None
+) -> None:
+    """Post sample webhooks to the app (tenants acme, globex, initech)."""
+    settings = section(c.config, "traffic")
+    summary = traffic_lib.post_webhooks(
+        url or str(section(c.config, "compose").get("app_url")),
+        count=as_int(count if count is not None else settings.get("count"), "traffic count"),
+        duration_s=as_seconds(
+            duration if duration is not None else settings.get("duration"), "traffic duration"
+        ),
+        tenants=traffic_lib.DEFAULT_TENANTS,
+        invalid_every=as_int(settings.get("invalid_every", 0), "traffic.invalid_every"),
+    )
+    print(summary.line())
+    traffic_lib.require_accepted(summary)
