@@ -8,6 +8,7 @@ check them, raising ``ConfigError`` with one line naming the bad key.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,8 @@ DEFAULTS: dict[str, Any] = {
         "ca_file": None,
     },
     "expect": {
-        # job name -> minimum active targets, or {"min": N} / {"exact": N}.
+        # job name -> minimum active targets, "=N" (exactly N), {"min": N} / {"exact": N};
+        # null drops a default job (e.g. on Kubernetes, where the pod-discovery job scrapes).
         "jobs": {"fastapi-app": 1, "celery-workers": 1},
         "scrape_interval": "15s",
         "evaluation_interval": "15s",
@@ -52,6 +54,12 @@ DEFAULTS: dict[str, Any] = {
         # Checked with promtool before every deploy; mounted at /etc/prometheus.
         "prometheus_config": "config/prometheus/prometheus.yml",
     },
+    "traffic": {
+        # Defaults of `inv traffic`: webhooks posted, seconds at most, every Nth one invalid.
+        "count": 60,
+        "duration": 30,
+        "invalid_every": 20,
+    },
     "images": {
         "offline": False,
         "cache_dir": "/var/cache/promkit",
@@ -62,6 +70,15 @@ DEFAULTS: dict[str, Any] = {
         "app_namespace": "promkit-sample",
         "kustomization": "k8s",
         "rollout_timeout": 180,
+        # Schemas check.manifests validates against (kubernetes-validate ships them).
+        "kubernetes_version": "1.32",
+        # A promtool with Kubernetes discovery (Debian's has none). None: the build of
+        # scripts/build-prometheus3.sh matching the image's version, else promtool on PATH.
+        "promtool": None,
+        # True lets Services be LoadBalancer or NodePort (check.manifests refuses them).
+        "allow_exposed_services": False,
+        # Seconds `kubectl port-forward` gets to answer on its local port.
+        "port_forward_timeout": 30,
     },
 }
 
@@ -115,10 +132,21 @@ class Expectations:
     scrape_duration_ms: float = 100.0
 
 
+_EXACT = re.compile(r"^\s*(?:=|exactly\s+)(\d+)\s*$")
+
+
 def _job_expectation(job: str, spec: Any) -> JobExpectation:
     key = f"expect.jobs.{job}"
+    # "=N" / "exactly N": an exact count that, unlike {exact: N}, can override a default
+    # count (Invoke cannot merge a mapping over a number).
+    exact_text = _EXACT.match(spec) if isinstance(spec, str) else None
+    if exact_text:
+        count = int(exact_text.group(1))
+        return JobExpectation(job, minimum=count, exact=count)
     if isinstance(spec, bool) or not isinstance(spec, int | Mapping):
-        raise ConfigError(f"setting '{key}' must be a count or {{min: N}} / {{exact: N}}")
+        raise ConfigError(
+            f"setting '{key}' must be a count, '=N' (exactly N), {{min: N}} or {{exact: N}}"
+        )
     if isinstance(spec, int):
         return JobExpectation(job, minimum=int(as_float(spec, key)))
     unknown = set(spec) - {"min", "exact"}
@@ -137,7 +165,10 @@ def expectations(config: Any) -> Expectations:
     if not isinstance(jobs, Mapping):
         raise ConfigError("setting 'expect.jobs' must map job names to target counts")
     return Expectations(
-        jobs=tuple(_job_expectation(str(job), spec) for job, spec in jobs.items()),
+        # A job set to null (~) is not expected: how a settings file drops a default job.
+        jobs=tuple(
+            _job_expectation(str(job), spec) for job, spec in jobs.items() if spec is not None
+        ),
         scrape_interval=as_duration(expect.get("scrape_interval"), "expect.scrape_interval"),
         evaluation_interval=as_duration(
             expect.get("evaluation_interval"), "expect.evaluation_interval"

@@ -1,0 +1,430 @@
+"""An adapter over kubectl, built on promkit.runner.
+
+Every command names its context with ``--context``: promkit never relies on
+kubectl's current context, so a deploy cannot land on the wrong cluster because
+someone switched contexts in another terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from invoke.context import Context
+
+from promkit import runner
+from promkit.errors import ConfigError, PromkitError
+from promkit.settings import as_float, section
+
+#: Label every object of the kustomization carries (k8s/*/kustomization.yaml).
+PART_OF = "app.kubernetes.io/part-of=promkit"
+#: Seconds kubectl may take on top of a timeout it was given itself.
+_GRACE = 30.0
+#: Log lines shown per failing pod.
+_LOG_LINES = 30
+
+
+def kubectl(
+    c: Context,
+    context: str,
+    *args: str,
+    dry_run: bool = False,
+    check: bool = True,
+    hide: bool = True,
+    timeout: float | None = None,
+    what: str | None = None,
+) -> runner.Completed:
+    """Run ``kubectl --context CONTEXT ARGS...`` through promkit.runner.run."""
+    return runner.run(
+        c,
+        ["kubectl", "--context", context, *args],
+        dry_run=dry_run,
+        check=check,
+        hide=hide,
+        timeout=timeout,
+        what=what,
+    )
+
+
+def current_context(c: Context) -> str:
+    """kubectl's current context, or ``none`` when the kubeconfig sets none."""
+    done = runner.run(c, ["kubectl", "config", "current-context"], check=False)
+    return done.stdout.strip() if done.ok and done.stdout.strip() else "none"
+
+
+def available_contexts(c: Context) -> list[str]:
+    """The context names of the kubeconfig."""
+    done = runner.run(c, ["kubectl", "config", "get-contexts", "-o", "name"])
+    return [line.strip() for line in done.stdout.splitlines() if line.strip()]
+
+
+def require_context(c: Context, context: str | None) -> str:
+    """``context`` if the kubeconfig has it; a ConfigError saying what to pass otherwise."""
+    if not context:
+        raise ConfigError(
+            "no Kubernetes context given: pass --context (current kubectl context is "
+            f"'{current_context(c)}') or set k8s.context"
+        )
+    known = available_contexts(c)
+    if context not in known:
+        listed = ", ".join(known) or "none"
+        raise ConfigError(
+            f"Kubernetes context '{context}' is not in your kubeconfig: available contexts "
+            f"are {listed} (see `kubectl config get-contexts`)"
+        )
+    return context
+
+
+def existing_namespaces(c: Context, context: str, names: Iterable[str]) -> set[str]:
+    """Which of ``names`` exist in the cluster."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return set()
+    done = kubectl(
+        c,
+        context,
+        "get",
+        "namespace",
+        *wanted,
+        "--ignore-not-found",
+        "-o",
+        "name",
+        what="listing namespaces",
+    )
+    return {line.strip().removeprefix("namespace/") for line in done.stdout.splitlines()} - {""}
+
+
+def apply_file(c: Context, context: str, path: Path, *, dry_run: bool = False) -> None:
+    """``kubectl apply -f PATH``: create or update exactly the objects in that file."""
+    kubectl(c, context, "apply", "-f", str(path), dry_run=dry_run, hide=False)
+
+
+def server_dry_run(c: Context, context: str, kustomization: Path) -> runner.Completed:
+    """Have the API server validate and admit the kustomization without persisting it.
+
+    Read-only, so it runs under promkit's own ``--dry-run`` too. Objects in a
+    namespace that does not exist yet are rejected by the server: create namespaces first.
+    """
+    return kubectl(
+        c,
+        context,
+        "apply",
+        "-k",
+        str(kustomization),
+        "--dry-run=server",
+        what="server-side dry run (nothing was applied)",
+    )
+
+
+def apply(c: Context, context: str, kustomization: Path, *, dry_run: bool = False) -> None:
+    """``kubectl apply -k``: create or update every object of the kustomization."""
+    kubectl(c, context, "apply", "-k", str(kustomization), dry_run=dry_run, hide=False)
+
+
+def rollout_status(
+    c: Context,
+    context: str,
+    namespace: str,
+    deployment: str,
+    timeout: float,
+    *,
+    dry_run: bool = False,
+) -> runner.Completed:
+    """Wait up to ``timeout`` seconds for a Deployment's rollout; the result, never raising."""
+    return kubectl(
+        c,
+        context,
+        "rollout",
+        "status",
+        f"deployment/{deployment}",
+        "--namespace",
+        namespace,
+        f"--timeout={max(1, round(timeout))}s",
+        dry_run=dry_run,
+        check=False,
+        timeout=timeout + _GRACE,
+    )
+
+
+@dataclass(frozen=True)
+class PodState:
+    """One pod as ``kubectl get pods -o json`` reports it."""
+
+    name: str
+    phase: str
+    ready: bool
+    reason: str
+
+
+def _container_reason(status: dict[str, Any]) -> str:
+    for key in ("waiting", "terminated"):
+        detail = (status.get("state") or {}).get(key)
+        if detail:
+            return str(detail.get("reason") or key)
+    return ""
+
+
+def parse_pods(payload: str) -> list[PodState]:
+    """Pods from ``kubectl get pods -o json``: readiness, and why a container is not ready."""
+    pods = []
+    for item in json.loads(payload or "{}").get("items", []):
+        status = item.get("status") or {}
+        conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+        containers = status.get("containerStatuses") or []
+        reasons = [r for r in map(_container_reason, containers) if r]
+        pods.append(
+            PodState(
+                name=str(item.get("metadata", {}).get("name", "")),
+                phase=str(status.get("phase", "Unknown")),
+                ready=conditions.get("Ready") == "True",
+                reason=reasons[0] if reasons else str(status.get("reason") or ""),
+            )
+        )
+    return pods
+
+
+def pods(c: Context, context: str, namespace: str, selector: str) -> list[PodState]:
+    """The pods matching a label selector in ``namespace``."""
+    done = kubectl(
+        c, context, "get", "pods", "--namespace", namespace, "--selector", selector, "-o", "json"
+    )
+    return parse_pods(done.stdout)
+
+
+def failing_pods_report(c: Context, context: str, namespace: str, selector: str) -> list[PodState]:
+    """Print the events and log tail of every pod of ``selector`` that is not ready.
+
+    Returns those pods, so the caller can name them in its one-line error.
+    """
+    failing = [pod for pod in pods(c, context, namespace, selector) if not pod.ready]
+    for pod in failing:
+        state = f"{pod.phase} {pod.reason}".strip()
+        print(f"--- events of pod {namespace}/{pod.name} ({state}) ---")
+        events = kubectl(
+            c,
+            context,
+            "events",
+            "--namespace",
+            namespace,
+            "--for",
+            f"pod/{pod.name}",
+            check=False,
+        )
+        print((events.stdout or events.stderr).rstrip() or "(no events)")
+        print(f"--- last {_LOG_LINES} log lines of pod {namespace}/{pod.name} ---")
+        logs = kubectl(
+            c,
+            context,
+            "logs",
+            "--namespace",
+            namespace,
+            pod.name,
+            "--all-containers",
+            f"--tail={_LOG_LINES}",
+            check=False,
+        )
+        print((logs.stdout or logs.stderr).rstrip() or "(no log lines)")
+    return failing
+
+
+def delete_labelled(
+    c: Context,
+    context: str,
+    resources: Sequence[str],
+    *,
+    timeout: float,
+    dry_run: bool = False,
+) -> None:
+    """Delete every object of those resource types labelled part-of=promkit, and wait.
+
+    By label rather than by name, so ConfigMaps left by earlier configs (their names
+    carry a hash) go too. Foreground cascading waits for a Deployment's pods as well.
+    """
+    if not resources:
+        return
+    kubectl(
+        c,
+        context,
+        "delete",
+        ",".join(resources),
+        "--all-namespaces",
+        "--selector",
+        PART_OF,
+        "--ignore-not-found",
+        "--cascade=foreground",
+        "--wait=true",
+        f"--timeout={max(1, round(timeout))}s",
+        dry_run=dry_run,
+        hide=False,
+        timeout=timeout + _GRACE,
+    )
+
+
+def delete_namespaces(
+    c: Context, context: str, names: Sequence[str], *, timeout: float, dry_run: bool = False
+) -> None:
+    """Delete namespaces (and whatever is left in them), waiting until they are gone."""
+    if not names:
+        return
+    kubectl(
+        c,
+        context,
+        "delete",
+        "namespace",
+        *names,
+        "--ignore-not-found",
+        "--wait=true",
+        f"--timeout={max(1, round(timeout))}s",
+        dry_run=dry_run,
+        hide=False,
+        timeout=timeout + _GRACE,
+    )
+
+
+def free_local_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_answers(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:``port``."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class PortForward:
+    """A running ``kubectl port-forward`` and the local URL it serves."""
+
+    process: subprocess.Popen[str]
+    url: str
+    command: str
+    errors: IO[str]
+    error_output: str = ""
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        """Terminate kubectl (killing it if it lingers 5s) and keep what it printed."""
+        if self.running():
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        if not self.errors.closed:
+            self.errors.seek(0)
+            self.error_output = self.errors.read()
+            self.errors.close()
+
+
+def port_forward_argv(
+    context: str, namespace: str, service: str, local_port: int, remote_port: int
+) -> list[str]:
+    """The ``kubectl port-forward`` command, bound to 127.0.0.1 only."""
+    return [
+        "kubectl",
+        "--context",
+        context,
+        "port-forward",
+        "--namespace",
+        namespace,
+        "--address",
+        "127.0.0.1",
+        f"svc/{service}",
+        f"{local_port}:{remote_port}",
+    ]
+
+
+def start_port_forward(
+    context: str,
+    namespace: str,
+    service: str = "prometheus",
+    remote_port: int = 9090,
+    *,
+    timeout: float = 30.0,
+) -> PortForward:
+    """Start ``kubectl port-forward`` on a free local port; return once that port answers.
+
+    It is a long-running background process, so it is started with subprocess.Popen,
+    not promkit.runner.run (which waits for commands to finish); its command is echoed
+    the same way. Raises PromkitError if kubectl exits or the port stays silent.
+    """
+    port = free_local_port()
+    argv = port_forward_argv(context, namespace, service, port, remote_port)
+    command = shlex.join(argv)
+    print(f"[port-forward] {command}")
+    # A file, not a pipe: nobody reads kubectl's stderr while it runs, and a full pipe
+    # would block it. It is read only to explain an exit; PortForward.stop closes it.
+    errors = tempfile.TemporaryFile(mode="w+t")  # noqa: SIM115
+    try:
+        process = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=errors, stdin=subprocess.DEVNULL, text=True
+        )
+    except FileNotFoundError:
+        errors.close()
+        raise runner.CommandNotFound(argv[0]) from None
+    forward = PortForward(process, f"http://127.0.0.1:{port}", command, errors)
+    _wait_until_answering(forward, port, timeout)
+    return forward
+
+
+def _wait_until_answering(forward: PortForward, port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not forward.running():
+            forward.stop()
+            raise PromkitError(
+                f"`{forward.command}` exited (code {forward.process.returncode}): "
+                f"{runner.last_line(forward.error_output) or 'no output'}"
+            )
+        if port_answers(port):
+            return
+        time.sleep(0.2)
+    forward.stop()
+    raise PromkitError(
+        f"`{forward.command}` did not answer on 127.0.0.1:{port} within {timeout:g}s: "
+        "is the prometheus pod running? (`inv deploy.k8s` waits for it)"
+    )
+
+
+@contextmanager
+def port_forward(
+    c: Context,
+    context: str,
+    namespace: str,
+    service: str = "prometheus",
+    remote_port: int = 9090,
+    *,
+    timeout: float | None = None,
+) -> Iterator[str]:
+    """Forward a free local port to ``svc/SERVICE``; yield its ``http://127.0.0.1:PORT`` URL.
+
+    kubectl is always terminated on exit, whatever happens inside the block.
+    ``timeout`` defaults to the setting k8s.port_forward_timeout.
+    """
+    if timeout is None:
+        timeout = as_float(
+            section(c.config, "k8s").get("port_forward_timeout"), "k8s.port_forward_timeout"
+        )
+    forward = start_port_forward(context, namespace, service, remote_port, timeout=timeout)
+    try:
+        yield forward.url
+    finally:
+        forward.stop()
