@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from invoke.exceptions import Exit
@@ -24,3 +25,20 @@ def reports_errors(func: F) -> F:
             raise Exit(f"promkit: {exc}", code=exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def context_on_command_line(argv: Sequence[str] | None = None) -> str | None:
+    """The ``--context`` a later task got on the same command line, if exactly one was given.
+
+    Invoke hands a flag to the task it follows, so in ``inv deploy.k8s verify.all
+    --context X`` only verify.all receives X. The user did name the context
+    explicitly, so deploy.k8s may use it; two different values count as none.
+    """
+    words = list(sys.argv[1:] if argv is None else argv)
+    found = set()
+    for i, word in enumerate(words):
+        if word == "--context" and i + 1 < len(words):
+            found.add(words[i + 1])
+        elif word.startswith("--context="):
+            found.add(word.split("=", 1)[1])
+    return found.pop() if len(found) == 1 else None

@@ -6,6 +6,7 @@ from invoke.collection import Collection
 from invoke.context import Context
 from invoke.tasks import task
 
+from promkit.tasks import kubernetes
 from promkit.tasks.common import reports_errors
 
 
@@ -33,3 +34,4 @@ def local(c: Context, dry_run: bool = False, timeout: str | None = None) -> None
 
 ns = Collection("deploy")
 ns.add_task(local)
+ns.add_task(kubernetes.deploy, name="k8s")

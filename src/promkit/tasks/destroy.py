@@ -6,6 +6,7 @@ from invoke.collection import Collection
 from invoke.context import Context
 from invoke.tasks import task
 
+from promkit.tasks import kubernetes
 from promkit.tasks.common import reports_errors
 
 
@@ -29,3 +30,4 @@ def local(c: Context, volumes: bool = False, dry_run: bool = False) -> None:
 
 ns = Collection("destroy")
 ns.add_task(local)
+ns.add_task(kubernetes.destroy, name="k8s")

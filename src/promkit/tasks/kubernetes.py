@@ -18,7 +18,7 @@ from invoke.tasks import task
 from promkit import runner
 from promkit.errors import PromkitError
 from promkit.settings import as_float, section
-from promkit.tasks.common import reports_errors
+from promkit.tasks.common import context_on_command_line, reports_errors
 
 if TYPE_CHECKING:
     from promkit.manifests import Checked, Workload
@@ -29,7 +29,8 @@ _CONTEXT_HELP = "kubeconfig context to use (setting k8s.context); required"
 def _context(c: Context, context: str | None) -> str:
     from promkit import kube
 
-    return kube.require_context(c, context or section(c.config, "k8s").get("context"))
+    given = context or section(c.config, "k8s").get("context") or context_on_command_line()
+    return kube.require_context(c, given)
 
 
 def _seconds(value: Any, key: str) -> float:
