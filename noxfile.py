@@ -18,11 +18,12 @@ def _install(session: nox.Session, *extras: str) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Ruff (lint + format check) and mypy --strict over the package, tasks and sessions."""
+    """Ruff, mypy --strict, and check.manifests (schemas, promtool, hardening) over k8s/."""
     _install(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    session.run("inv", "check.manifests")
 
 
 @nox.session
