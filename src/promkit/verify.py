@@ -1,0 +1,181 @@
+"""Which checks to run, fetching what they need concurrently, once per round.
+
+``run_checks(names, client, expectations, guide_path)`` is the reusable entry
+point: the verify tasks call it against ``--url``, and a Kubernetes wrapper can
+call it against a port-forwarded Prometheus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+from promkit import checks
+from promkit.checks import CheckResult
+from promkit.errors import ConfigError, PromkitError
+from promkit.prom import Answer, APIError, PrometheusClient
+from promkit.queries import DocumentedQuery, load_guide
+from promkit.settings import Expectations
+
+#: Every check group, in report order; ``verify.all`` runs them all in one round.
+NAMES: tuple[str, ...] = ("health", "targets", "interval", "retention", "ui", "queries")
+
+#: What each group needs fetched (``queries`` adds one fetch per documented query).
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "health": ("healthy", "ready", "buildinfo", "runtimeinfo"),
+    "targets": ("targets", "config"),
+    "interval": ("config",),
+    "retention": ("runtimeinfo", "flags"),
+    "ui": ("ui",),
+    "queries": (),
+}
+_MAX_WORKERS = 8
+
+
+@dataclass(frozen=True)
+class UiPages:
+    """What a browser would load first: the landing page, the targets page, one script."""
+
+    root: Answer
+    targets: Answer | None
+    asset: Answer | None
+
+
+@dataclass(frozen=True)
+class Verification:
+    """One round of checks against one server."""
+
+    url: str
+    version: str
+    results: list[CheckResult]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.results) and all(r.ok for r in self.results)
+
+
+def check_names(names: Iterable[str]) -> tuple[str, ...]:
+    """``names`` in report order, or a ConfigError naming an unknown one."""
+    wanted = set(names)
+    unknown = wanted - set(NAMES)
+    if unknown:
+        raise ConfigError(f"unknown checks {sorted(unknown)}: choose from {', '.join(NAMES)}")
+    return tuple(name for name in NAMES if name in wanted)
+
+
+def fetch_ui(client: PrometheusClient) -> UiPages:
+    """The landing page (after redirects), the targets page next to it, and its first script."""
+    root = client.fetch("/")
+    if root.status != 200:
+        return UiPages(root, None, None)
+    # The targets page sits next to where / lands: /graph, /query or Debian's /classic/graph.
+    targets = client.fetch(urljoin(root.url, "targets"))
+    script = checks.first_script(root.text)
+    asset = client.fetch(urljoin(root.url, script)) if script else None
+    return UiPages(root, targets, asset)
+
+
+def _run_query(client: PrometheusClient, query: DocumentedQuery) -> tuple[Any, str | None]:
+    # Invalid PromQL is the guide's fault, a check failure naming the query, not exit 2.
+    try:
+        return client.query(query.promql), None
+    except APIError as exc:
+        return None, f"{exc.error_type}: {exc.error}"
+
+
+def _fetchers(
+    client: PrometheusClient, keys: set[str], queries: Sequence[DocumentedQuery]
+) -> dict[str, Callable[[], Any]]:
+    every: dict[str, Callable[[], Any]] = {
+        "healthy": lambda: client.probe("/-/healthy"),
+        "ready": lambda: client.probe("/-/ready"),
+        "buildinfo": client.buildinfo,
+        "runtimeinfo": client.runtimeinfo,
+        "flags": client.flags,
+        "targets": client.targets,
+        "config": client.config_yaml,
+        "ui": lambda: fetch_ui(client),
+    }
+    chosen = {key: every[key] for key in sorted(keys)}
+    for index, query in enumerate(queries):
+        chosen[f"query:{index}"] = lambda q=query: _run_query(client, q)  # type: ignore[misc]
+    return chosen
+
+
+def fetch_all(fetchers: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+    """Run every fetcher concurrently; the first error (in key order) is raised after all end."""
+    with ThreadPoolExecutor(max_workers=min(_MAX_WORKERS, max(1, len(fetchers)))) as pool:
+        futures = {key: pool.submit(fetch) for key, fetch in fetchers.items()}
+    errors = [f.exception() for f in futures.values() if f.exception() is not None]
+    promkit_errors = [e for e in errors if isinstance(e, PromkitError)]
+    if promkit_errors or errors:
+        raise (promkit_errors or errors)[0]  # type: ignore[misc]
+    return {key: future.result() for key, future in futures.items()}
+
+
+def _judge(
+    names: Sequence[str],
+    got: dict[str, Any],
+    expect: Expectations,
+    queries: Sequence[DocumentedQuery],
+) -> list[CheckResult]:
+    results: list[CheckResult] = []
+    if "health" in names:
+        results.append(checks.check_runs(got["buildinfo"], got["runtimeinfo"]))
+        results.append(checks.check_health(got["healthy"], got["ready"], expect.health_latency_ms))
+    if "targets" in names:
+        results.append(checks.check_jobs(got["targets"], got["config"], expect.jobs))
+        results.append(
+            checks.check_targets(got["targets"], expect.scrape_duration_ms, checks.utc_now())
+        )
+    if "interval" in names:
+        results.append(
+            checks.check_interval(got["config"], expect.scrape_interval, expect.evaluation_interval)
+        )
+    if "retention" in names:
+        results.append(checks.check_retention(got["runtimeinfo"], got["flags"], expect.retention))
+    if "ui" in names:
+        pages: UiPages = got["ui"]
+        results.append(checks.check_ui(pages.root, pages.targets, pages.asset))
+    for index, query in enumerate(queries):
+        data, error = got[f"query:{index}"]
+        results.append(checks.check_query(query, data, error))
+    return results
+
+
+def _version(buildinfo: Any) -> str:
+    version = buildinfo.get("version") if isinstance(buildinfo, dict) else None
+    return str(version) if version else "unknown (unstamped build)"
+
+
+def run_round(
+    names: Iterable[str],
+    client: PrometheusClient,
+    expectations: Expectations,
+    guide_path: Path | None = None,
+) -> Verification:
+    """Fetch what the named checks need (concurrently, each endpoint once), then judge it."""
+    chosen = check_names(names)
+    queries: list[DocumentedQuery] = []
+    if "queries" in chosen:
+        if guide_path is None:
+            raise ConfigError("verify.queries needs the metrics guide: set queries.guide")
+        queries = load_guide(guide_path)
+    keys = {key for name in chosen for key in _NEEDS[name]} | {"buildinfo"}
+    got = fetch_all(_fetchers(client, keys, queries))
+    results = _judge(chosen, got, expectations, queries)
+    return Verification(client.base_url, _version(got["buildinfo"]), results)
+
+
+def run_checks(
+    names: Iterable[str],
+    client: PrometheusClient,
+    expectations: Expectations,
+    guide_path: Path | None = None,
+) -> list[CheckResult]:
+    """The results of one round of the named checks (see ``NAMES``) against ``client``."""
+    return run_round(names, client, expectations, guide_path).results

@@ -1,0 +1,138 @@
+"""Polling until green: capped backoff, 'not yet' errors, the deadline, the progress line."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from promkit import prom, wait
+from promkit.checks import CheckResult
+from promkit.errors import ConfigError
+
+GREEN = [CheckResult("health", "AC5", True, ["ok"])]
+RED = [CheckResult("targets", "AC6", False, ["target a/b is DOWN: refused"])]
+
+
+@dataclass
+class Round:
+    results: list[CheckResult]
+
+
+@dataclass
+class FakeTime:
+    now: float = 0.0
+    sleeps: list[float] = field(default_factory=list)
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def scripted(*steps: list[CheckResult] | Exception) -> tuple[Callable[[], Round], list[int]]:
+    calls: list[int] = []
+
+    def attempt() -> Round:
+        step = steps[min(len(calls), len(steps) - 1)]
+        calls.append(1)
+        if isinstance(step, Exception):
+            raise step
+        return Round(step)
+
+    return attempt, calls
+
+
+def run(attempt: Callable[[], Round], deadline: float | None, clock: FakeTime) -> Round:
+    stream = io.StringIO()
+    return wait.wait_until_green(
+        attempt,
+        deadline,
+        progress=wait.Progress(stream, live=False),
+        clock=clock.clock,
+        sleep=clock.sleep,
+    )
+
+
+def test_without_deadline_one_attempt_and_errors_propagate() -> None:
+    attempt, calls = scripted(prom.NotReady("not ready yet"))
+    with pytest.raises(prom.NotReady):
+        run(attempt, None, FakeTime())
+    assert len(calls) == 1
+
+
+def test_waits_through_not_ready_and_unreachable_until_green() -> None:
+    clock = FakeTime()
+    attempt, calls = scripted(prom.Unreachable("down"), prom.NotReady("503"), RED, RED, GREEN)
+    assert run(attempt, 30, clock).results == GREEN
+    assert len(calls) == 5
+    assert clock.sleeps == [0.1, 0.2, 0.4, 0.8]
+
+
+def test_backoff_is_capped_at_one_second() -> None:
+    clock = FakeTime()
+    attempt, _ = scripted(RED)
+    assert run(attempt, 10, clock).results == RED
+    assert max(clock.sleeps) == wait.MAX_DELAY_S
+    assert clock.sleeps[:5] == [0.1, 0.2, 0.4, 0.8, 1.0]
+    assert clock.now == pytest.approx(10.0)
+
+
+def test_deadline_with_server_still_not_ready_says_so() -> None:
+    attempt, _ = scripted(prom.NotReady("Prometheus at X is not ready yet (503 on /-/ready)"))
+    with pytest.raises(prom.NotReady) as caught:
+        run(attempt, 3, FakeTime())
+    assert str(caught.value) == (
+        "Prometheus at X is not ready yet (503 on /-/ready) (gave up after waiting 3s)"
+    )
+
+
+def test_errors_that_waiting_cannot_fix_stop_at_once() -> None:
+    attempt, calls = scripted(prom.AuthFailed("401"))
+    with pytest.raises(prom.AuthFailed):
+        run(attempt, 60, FakeTime())
+    assert len(calls) == 1
+
+
+def test_plain_progress_prints_only_changes() -> None:
+    stream = io.StringIO()
+    attempt, _ = scripted(RED, RED, RED, GREEN)
+    clock = FakeTime()
+    wait.wait_until_green(
+        attempt,
+        30,
+        progress=wait.Progress(stream, live=False),
+        clock=clock.clock,
+        sleep=clock.sleep,
+    )
+    lines = stream.getvalue().splitlines()
+    assert lines == ["waiting (0.0s of 30s): 0/1 checks pass; targets: target a/b is DOWN: refused"]
+
+
+def test_live_progress_redraws_one_line_and_clears_it() -> None:
+    stream = io.StringIO()
+    progress = wait.Progress(stream, live=True)
+    progress.update(1.0, 30, "0/1 checks pass")
+    progress.update(2.0, 30, "0/1 checks pass")
+    progress.finish()
+    text = stream.getvalue()
+    assert "\n" not in text
+    assert text.count("\r") == 3 and text.endswith("\r\x1b[K")
+    assert "waiting  2.0s/30s: 0/1 checks pass" in text
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(None, None), ("", None), ("0", None), ("2.5", 2.5), (60, 60.0)]
+)
+def test_parse_wait(value: object, expected: float | None) -> None:
+    assert wait.parse_wait(value) == expected
+
+
+@pytest.mark.parametrize("value", ["-1", "3601", "soon", "nan"])
+def test_parse_wait_rejects(value: str) -> None:
+    with pytest.raises(ConfigError, match="--wait must be"):
+        wait.parse_wait(value)
