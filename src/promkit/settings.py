@@ -79,6 +79,9 @@ DEFAULTS: dict[str, Any] = {
         "allow_exposed_services": False,
         # Seconds `kubectl port-forward` gets to answer on its local port.
         "port_forward_timeout": 30,
+        # What verify --context expects instead of expect.jobs: the pod-discovery job
+        # scrapes the app and the worker (one target per pod), plus Prometheus itself.
+        "expect_jobs": {"kubernetes-pods": 2, "prometheus": 1},
     },
 }
 
@@ -158,17 +161,27 @@ def _job_expectation(job: str, spec: Any) -> JobExpectation:
     return JobExpectation(job, minimum=minimum, exact=exact_n)
 
 
-def expectations(config: Any) -> Expectations:
-    """The ``expect`` section as typed, checked ``Expectations``."""
-    expect = section(config, "expect")
-    jobs = expect.get("jobs") or {}
+def job_expectations(jobs: Any, key: str = "expect.jobs") -> tuple[JobExpectation, ...]:
+    """A mapping of job name -> count spec as JobExpectations (null drops a job)."""
     if not isinstance(jobs, Mapping):
-        raise ConfigError("setting 'expect.jobs' must map job names to target counts")
+        raise ConfigError(f"setting '{key}' must map job names to target counts")
+    # A job set to null (~) is not expected: how a settings file drops a default job.
+    return tuple(_job_expectation(str(job), spec) for job, spec in jobs.items() if spec is not None)
+
+
+def expectations(config: Any, *, kubernetes: bool = False) -> Expectations:
+    """The ``expect`` section as typed, checked ``Expectations``.
+
+    ``kubernetes`` takes the jobs from ``k8s.expect_jobs`` instead: in a cluster,
+    pod discovery puts every scraped pod in one job.
+    """
+    expect = section(config, "expect")
+    if kubernetes:
+        jobs = job_expectations(section(config, "k8s").get("expect_jobs"), "k8s.expect_jobs")
+    else:
+        jobs = job_expectations(expect.get("jobs") or {})
     return Expectations(
-        # A job set to null (~) is not expected: how a settings file drops a default job.
-        jobs=tuple(
-            _job_expectation(str(job), spec) for job, spec in jobs.items() if spec is not None
-        ),
+        jobs=jobs,
         scrape_interval=as_duration(expect.get("scrape_interval"), "expect.scrape_interval"),
         evaluation_interval=as_duration(
             expect.get("evaluation_interval"), "expect.evaluation_interval"

@@ -114,3 +114,28 @@ def test_bad_expectations_name_the_setting(overrides: dict[str, object], message
         expectations(promkit_config(expect=overrides))
     assert message in str(exc.value)
     assert isinstance(exc.value, PromkitError) and exc.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "context"),
+    [
+        (["deploy.k8s", "verify.all", "--context", "kwok-e2e"], "kwok-e2e"),
+        (["deploy.k8s", "--context=a", "verify.all", "--context", "a"], "a"),
+        (["deploy.k8s", "--context", "a", "verify.all", "--context", "b"], None),
+        (["deploy.k8s", "verify.all"], None),
+        (["deploy.k8s", "--context"], None),
+    ],
+)
+def test_context_on_command_line(argv: list[str], context: str | None) -> None:
+    from promkit.tasks.common import context_on_command_line
+
+    assert context_on_command_line(argv) == context
+
+
+def test_kubernetes_expectations_replace_the_compose_jobs() -> None:
+    expect = expectations(promkit_config(), kubernetes=True)
+    assert expect.jobs == (JobExpectation("kubernetes-pods", 2), JobExpectation("prometheus", 1))
+    scaled = promkit_config(k8s={"expect_jobs": {"kubernetes-pods": "=4", "prometheus": None}})
+    assert expectations(scaled, kubernetes=True).jobs == (
+        JobExpectation("kubernetes-pods", minimum=4, exact=4),
+    )

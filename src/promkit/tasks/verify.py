@@ -6,7 +6,7 @@ its job (unreachable, timeout, HTTP error, not Prometheus, bad settings).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from invoke.collection import Collection
@@ -24,6 +24,8 @@ HELP = {
     "wait": "poll up to SECONDS until every check passes (while Prometheus starts)",
     "json": "also write a JSON report to PATH",
     "junit": "also write a JUnit XML report to PATH (one test case per check)",
+    "context": "verify the Prometheus of this Kubernetes context, through a managed "
+    "kubectl port-forward (expectations from k8s.expect_jobs)",
 }
 
 
@@ -35,6 +37,7 @@ def verify_and_report(
     wait: str | float | None = None,
     json_path: str | None = None,
     junit_path: str | None = None,
+    kubernetes: bool = False,
 ) -> Verification:
     """Run the named checks (see promkit.verify.NAMES), print the table, write the reports."""
     # Imported here so that `inv --list` stays fast.
@@ -42,7 +45,7 @@ def verify_and_report(
     from promkit import wait as waiting
 
     client = prom.client_from_settings(settings.section(c.config, "prometheus"), url)
-    expect = settings.expectations(c.config)
+    expect = settings.expectations(c.config, kubernetes=kubernetes)
     deadline = waiting.parse_wait(wait)
     guide = settings.repo_path(str(settings.section(c.config, "queries").get("guide") or ""))
     outcome = waiting.wait_until_green(
@@ -58,110 +61,92 @@ def verify_and_report(
     return outcome
 
 
-def _run(
-    c: Context,
-    names: Sequence[str],
-    url: str | None,
-    wait: str | None,
-    json: str | None,
-    junit: str | None,
-) -> None:
-    outcome = verify_and_report(c, names, url=url, wait=wait, json_path=json, junit_path=junit)
+#: Stands for every check (promkit.verify.NAMES, imported lazily to keep `inv --list` fast).
+ALL = ("all",)
+
+
+def _run(c: Context, names: Sequence[str], options: dict[str, str | None]) -> None:
+    """Verify the URL given (or configured), or the cluster of ``--context`` if given."""
+    if tuple(names) == ALL:
+        from promkit.verify import NAMES
+
+        names = NAMES
+    context = options["context"]
+    if context:
+        outcome = _verify_cluster(c, context, names, options)
+    else:
+        outcome = verify_and_report(
+            c,
+            names,
+            url=options["url"],
+            wait=options["wait"],
+            json_path=options["json"],
+            junit_path=options["junit"],
+        )
     if not outcome.ok:
         raise Exit(code=1)
 
 
-@task(help=HELP)
-@reports_errors
-def health(
-    c: Context,
-    url: str | None = None,
-    wait: str | None = None,
-    json: str | None = None,
-    junit: str | None = None,
-) -> None:
-    """Check Prometheus runs and /-/healthy, /-/ready answer 200 within the latency budget."""
-    _run(c, ["health"], url, wait, json, junit)
+def _verify_cluster(
+    c: Context, context: str, names: Sequence[str], options: dict[str, str | None]
+) -> Verification:
+    """Verify through a port-forward to the cluster's Prometheus Service."""
+    from promkit import kube
+    from promkit.settings import section
+
+    checked = kube.require_context(c, context)
+    namespace = str(section(c.config, "k8s").get("namespace"))
+    with kube.port_forward(c, checked, namespace) as url:
+        return verify_and_report(
+            c,
+            names,
+            url=url,
+            wait=options["wait"],
+            json_path=options["json"],
+            junit_path=options["junit"],
+            kubernetes=True,
+        )
 
 
-@task(help=HELP)
-@reports_errors
-def targets(
-    c: Context,
-    url: str | None = None,
-    wait: str | None = None,
-    json: str | None = None,
-    junit: str | None = None,
-) -> None:
-    """Check every expected job has its targets, all UP, error-free and fast."""
-    _run(c, ["targets"], url, wait, json, junit)
+def _verify_task(names: Sequence[str], doc: str, **task_options: object) -> Callable[..., None]:
+    """An Invoke task running the checks ``names``, with the common verify flags."""
+
+    def body(
+        c: Context,
+        url: str | None = None,
+        wait: str | None = None,
+        json: str | None = None,
+        junit: str | None = None,
+        context: str | None = None,
+    ) -> None:
+        _run(c, names, {"url": url, "wait": wait, "json": json, "junit": junit, "context": context})
+
+    body.__doc__ = doc
+    body.__name__ = body.__qualname__ = str(task_options.get("name", names[0]))
+    return task(help=HELP, **task_options)(reports_errors(body))  # type: ignore[no-any-return]
 
 
-@task(help=HELP)
-@reports_errors
-def interval(
-    c: Context,
-    url: str | None = None,
-    wait: str | None = None,
-    json: str | None = None,
-    junit: str | None = None,
-) -> None:
-    """Check the global scrape/evaluation intervals (15s) and that no job overrides them."""
-    _run(c, ["interval"], url, wait, json, junit)
-
-
-@task(help=HELP)
-@reports_errors
-def retention(
-    c: Context,
-    url: str | None = None,
-    wait: str | None = None,
-    json: str | None = None,
-    junit: str | None = None,
-) -> None:
-    """Check the running server keeps data for the expected retention (30d)."""
-    _run(c, ["retention"], url, wait, json, junit)
-
-
-@task(help=HELP)
-@reports_errors
-def ui(
-    c: Context,
-    url: str | None = None,
-    wait: str | None = None,
-    json: str | None = None,
-    junit: str | None = None,
-) -> None:
-    """Check the web UI answers with Prometheus' pages at its root and targets page."""
-    _run(c, ["ui"], url, wait, json, junit)
-
-
-@task(help=HELP)
-@reports_errors
-def queries(
-    c: Context,
-    url: str | None = None,
-    wait: str | None = None,
-    json: str | None = None,
-    junit: str | None = None,
-) -> None:
-    """Run every sample query of the metrics guide and check each returns data."""
-    _run(c, ["queries"], url, wait, json, junit)
-
-
-@task(name="all", default=True, help=HELP)
-@reports_errors
-def all_checks(
-    c: Context,
-    url: str | None = None,
-    wait: str | None = None,
-    json: str | None = None,
-    junit: str | None = None,
-) -> None:
-    """Run every verify check in one concurrent round, each mapped to its acceptance item."""
-    from promkit.verify import NAMES
-
-    _run(c, NAMES, url, wait, json, junit)
-
+health = _verify_task(
+    ["health"], "Check Prometheus runs and /-/healthy, /-/ready answer 200 within the budget."
+)
+targets = _verify_task(
+    ["targets"], "Check every expected job has its targets, all UP, error-free and fast."
+)
+interval = _verify_task(
+    ["interval"], "Check the global scrape/evaluation intervals (15s) and that no job overrides."
+)
+retention = _verify_task(
+    ["retention"], "Check the running server keeps data for the expected retention (30d)."
+)
+ui = _verify_task(["ui"], "Check the web UI answers with Prometheus' pages at root and targets.")
+queries = _verify_task(
+    ["queries"], "Run every sample query of the metrics guide and check each returns data."
+)
+all_checks = _verify_task(
+    ALL,
+    "Run every verify check in one concurrent round, each mapped to its acceptance item.",
+    name="all",
+    default=True,
+)
 
 ns = Collection("verify", health, targets, interval, retention, ui, queries, all_checks)
