@@ -40,3 +40,10 @@ def e2e(session: nox.Session) -> None:
     _install(session, "test")
     session.run("inv", "images.build")
     session.run("pytest", "tests/e2e", *session.posargs)
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Print verify.all wall time and --wait detection delay against a real local Prometheus."""
+    _install(session)
+    session.run("python", "bench/bench_verify.py", *session.posargs)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from mockctx import commands, promkit_config, result
 from invoke.context import MockContext
+from mockctx import commands, promkit_config, result
 
 from promkit import runner
 from promkit.durations import format_duration, parse_duration

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from mockctx import commands, result
 from invoke.context import MockContext
+from mockctx import commands, result
 
 from promkit import images
 from promkit.settings import ROOT

@@ -20,9 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from mockctx import commands, promkit_config, result
 from invoke.context import Context, MockContext
 from invoke.exceptions import Exit
+from mockctx import commands, promkit_config, result
 
 from promkit import kube
 from promkit.errors import PromkitError

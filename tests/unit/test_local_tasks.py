@@ -6,9 +6,9 @@ import json
 from collections.abc import Callable
 
 import pytest
-from mockctx import commands, result
 from invoke.context import MockContext
 from invoke.exceptions import Exit
+from mockctx import commands, result
 
 from promkit.images import APP_IMAGE
 from promkit.settings import ROOT

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mockctx import promkit_config
 from invoke.context import Context
 from invoke.exceptions import Exit
+from mockctx import promkit_config
 
 from promkit import manifests
 from promkit.errors import PromkitError, ValidationError
