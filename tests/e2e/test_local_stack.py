@@ -8,6 +8,7 @@ when a test fails.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -21,8 +22,9 @@ from promkit.settings import ROOT
 
 pytestmark = pytest.mark.e2e
 
-PROJECT = "promkit"
-PROMETHEUS = "http://127.0.0.1:9090"
+# The same settings inv reads, so a second stack can run beside a user's one.
+PROJECT = os.environ.get("INVOKE_COMPOSE_PROJECT", "promkit")
+PROMETHEUS = os.environ.get("INVOKE_PROMETHEUS_URL", "http://127.0.0.1:9090")
 COMPOSE = [
     "docker",
     "compose",
