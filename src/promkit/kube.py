@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -359,14 +359,15 @@ def start_port_forward(
     remote_port: int = 9090,
     *,
     timeout: float = 30.0,
+    local_port: int | None = None,
 ) -> PortForward:
-    """Start ``kubectl port-forward`` on a free local port; return once that port answers.
+    """Start ``kubectl port-forward`` on a free (or the given) local port; return once it answers.
 
     It is a long-running background process, so it is started with subprocess.Popen,
     not promkit.runner.run (which waits for commands to finish); its command is echoed
     the same way. Raises PromkitError if kubectl exits or the port stays silent.
     """
-    port = free_local_port()
+    port = local_port or free_local_port()
     argv = port_forward_argv(context, namespace, service, port, remote_port)
     command = shlex.join(argv)
     print(f"[port-forward] {command}")
@@ -404,6 +405,49 @@ def _wait_until_answering(forward: PortForward, port: int, timeout: float) -> No
     )
 
 
+def _port_forward_timeout(c: Context) -> float:
+    value = section(c.config, "k8s").get("port_forward_timeout")
+    return as_float(value, "k8s.port_forward_timeout")
+
+
+class KeptPortForward:
+    """A port-forward that ``ensure`` restarts on the same local port whenever kubectl exits.
+
+    kubectl port-forward exits when the pod side refuses a connection (Prometheus still
+    starting) or the pod is replaced (a rollout); while verify --wait polls, each round
+    first calls ``ensure``, so the URL it checks keeps working.
+    """
+
+    def __init__(self, context: str, namespace: str, timeout: float) -> None:
+        self.context, self.namespace, self.timeout = context, namespace, timeout
+        self.forward = start_port_forward(context, namespace, timeout=timeout)
+        self.url = self.forward.url
+        self.port = int(self.url.rsplit(":", 1)[1])
+
+    def ensure(self) -> None:
+        """Restart kubectl if it has exited; a failed restart is left to the next round."""
+        if self.forward.running():
+            return
+        self.forward.stop()
+        with suppress(PromkitError):
+            self.forward = start_port_forward(
+                self.context, self.namespace, timeout=self.timeout, local_port=self.port
+            )
+
+    def stop(self) -> None:
+        self.forward.stop()
+
+
+@contextmanager
+def kept_port_forward(c: Context, context: str, namespace: str) -> Iterator[KeptPortForward]:
+    """A ``KeptPortForward`` to svc/prometheus, always stopped on exit."""
+    forward = KeptPortForward(context, namespace, _port_forward_timeout(c))
+    try:
+        yield forward
+    finally:
+        forward.stop()
+
+
 @contextmanager
 def port_forward(
     c: Context,
@@ -420,9 +464,7 @@ def port_forward(
     ``timeout`` defaults to the setting k8s.port_forward_timeout.
     """
     if timeout is None:
-        timeout = as_float(
-            section(c.config, "k8s").get("port_forward_timeout"), "k8s.port_forward_timeout"
-        )
+        timeout = _port_forward_timeout(c)
     forward = start_port_forward(context, namespace, service, remote_port, timeout=timeout)
     try:
         yield forward.url

@@ -14,7 +14,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from promkit.tasks.common import reports_errors
+from promkit.tasks.common import context_on_command_line, reports_errors
 
 if TYPE_CHECKING:
     from promkit.verify import Verification
@@ -38,6 +38,7 @@ def verify_and_report(
     json_path: str | None = None,
     junit_path: str | None = None,
     kubernetes: bool = False,
+    before_round: Callable[[], None] | None = None,
 ) -> Verification:
     """Run the named checks (see promkit.verify.NAMES), print the table, write the reports."""
     # Imported here so that `inv --list` stays fast.
@@ -48,9 +49,13 @@ def verify_and_report(
     expect = settings.expectations(c.config, kubernetes=kubernetes)
     deadline = waiting.parse_wait(wait)
     guide = settings.repo_path(str(settings.section(c.config, "queries").get("guide") or ""))
-    outcome = waiting.wait_until_green(
-        lambda: verify.run_round(names, client, expect, guide), deadline
-    )
+
+    def attempt() -> Verification:
+        if before_round is not None:
+            before_round()
+        return verify.run_round(names, client, expect, guide)
+
+    outcome = waiting.wait_until_green(attempt, deadline)
     print(f"Prometheus {outcome.version} at {outcome.url}\n")
     print(report.table(outcome.results))
     found = (outcome.url, outcome.version, outcome.results)
@@ -71,7 +76,7 @@ def _run(c: Context, names: Sequence[str], options: dict[str, str | None]) -> No
         from promkit.verify import NAMES
 
         names = NAMES
-    context = options["context"]
+    context = options["context"] or context_on_command_line()
     if context:
         outcome = _verify_cluster(c, context, names, options)
     else:
@@ -96,11 +101,12 @@ def _verify_cluster(
 
     checked = kube.require_context(c, context)
     namespace = str(section(c.config, "k8s").get("namespace"))
-    with kube.port_forward(c, checked, namespace) as url:
+    with kube.kept_port_forward(c, checked, namespace) as forward:
         return verify_and_report(
             c,
             names,
-            url=url,
+            url=forward.url,
+            before_round=forward.ensure,
             wait=options["wait"],
             json_path=options["json"],
             junit_path=options["junit"],
