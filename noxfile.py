@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "tests", "e2e"]
+nox.options.sessions = ["lint", "tests", "e2e", "e2e_k8s"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_external_run = True
 
@@ -40,6 +40,14 @@ def e2e(session: nox.Session) -> None:
     _install(session, "test")
     session.run("inv", "images.build")
     session.run("pytest", "tests/e2e", *session.posargs)
+
+
+@nox.session
+def e2e_k8s(session: nox.Session) -> None:
+    """deploy.k8s -> verify.* --context -> destroy.k8s on a throwaway kwok control plane."""
+    _install(session, "test")
+    session.install("-r", SAMPLE_APP_REQUIREMENTS)
+    session.run("pytest", "-m", "e2e_k8s", "tests/e2e_k8s", *session.posargs)
 
 
 @nox.session(default=False)
