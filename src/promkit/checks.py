@@ -119,8 +119,10 @@ def parse_config(config_yaml: str) -> Mapping[str, Any]:
     """The served configuration (``data.yaml`` of ``/api/v1/status/config``) as a mapping."""
     import yaml
 
+    # libyaml's loader when PyYAML has it: 10x faster on a config listing 10,000 targets.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        config = yaml.safe_load(config_yaml)
+        config = yaml.load(config_yaml, Loader=loader)
     except yaml.YAMLError as exc:
         raise UnexpectedPayload(f"the served configuration is not valid YAML: {exc}") from None
     return _mapping(config if config is not None else {}, "the served configuration")
@@ -597,3 +599,141 @@ def check_query(query: DocumentedQuery, data: Any, error: str | None = None) -> 
     more = f" (+{len(pairs) - 3} more)" if len(pairs) > 3 else ""
     nan = f"; {len(pairs) - len(real)} series NaN" if len(real) < len(pairs) else ""
     return CheckResult(name, AC7, True, [f"{len(pairs)} series: {shown}{more}{nan}"])
+
+
+# -- persistence: data survives a restart ------------------------------------------------------
+
+PERSISTENCE = "data survives restarts"
+#: Sample times (ms) outside these bounds are sentinels: an empty head reports MaxInt64.
+_SANE_MS = (1e11, 1e14)
+
+
+def _head_min_seconds(tsdb_status: Any) -> float | None:
+    head = _submap(_mapping(tsdb_status, "TSDB status data"), "headStats")
+    number = _number(head.get("minTime"))
+    if number is None or not _SANE_MS[0] < number < _SANE_MS[1]:
+        return None
+    return number / 1000.0
+
+
+def _lowest_seconds(query_data: Any) -> float | None:
+    if query_data is None:
+        return None
+    answer = _mapping(query_data, "query data")
+    values = [
+        _number(value)
+        for _, value in _series_values(
+            _text(answer.get("resultType")), _list(answer.get("result"), "data.result")
+        )
+    ]
+    found = [v for v in values if v is not None and _SANE_MS[0] / 1000 < v < _SANE_MS[1] / 1000]
+    return min(found) if found else None
+
+
+def _utc(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def check_persistence(runtimeinfo: Any, tsdb_status: Any, lowest: Any = None) -> CheckResult:
+    """Stored samples are older than the server's start: its data survived the (re)start.
+
+    ``lowest`` is the answer of ``min(prometheus_tsdb_lowest_timestamp_seconds)``
+    (covers persisted blocks too; absent when Prometheus does not scrape itself).
+    Red on a server's very first start, which has nothing to keep yet.
+    """
+    started = _parse_time(_mapping(runtimeinfo, "runtimeinfo data").get("startTime"))
+    if started is None:
+        raise UnexpectedPayload("runtimeinfo has no startTime: cannot tell when Prometheus started")
+    candidates = [
+        (seconds, source)
+        for seconds, source in (
+            (_head_min_seconds(tsdb_status), "TSDB head, /api/v1/status/tsdb"),
+            (_lowest_seconds(lowest), "prometheus_tsdb_lowest_timestamp_seconds"),
+        )
+        if seconds is not None
+    ]
+    start = started.timestamp()
+    start_line = f"Prometheus started at {_utc(start)}"
+    if not candidates:
+        return CheckResult(
+            "persistence",
+            PERSISTENCE,
+            False,
+            [f"the TSDB holds no samples yet: nothing stored to survive ({start_line})"],
+        )
+    oldest, source = min(candidates)
+    if oldest < start:
+        age = format_duration(round(start - oldest))
+        return CheckResult(
+            "persistence",
+            PERSISTENCE,
+            True,
+            [
+                f"oldest stored sample {_utc(oldest)} ({source}) is {age} older than this "
+                f"server's start: data from before the (re)start is still there ({start_line})"
+            ],
+        )
+    return CheckResult(
+        "persistence",
+        PERSISTENCE,
+        False,
+        [
+            f"no stored sample predates this server's start (oldest {_utc(oldest)}, "
+            f"{source}; {start_line}): its first start, or the data of earlier runs was "
+            "lost: keep the data volume (destroy.local without --volumes; a PVC on Kubernetes)"
+        ],
+    )
+
+
+# -- Kubernetes RBAC: least privilege for Prometheus' ServiceAccount --------------------------
+
+RBAC = "RBAC least privilege"
+
+
+@dataclass(frozen=True)
+class Permission:
+    """One ``kubectl auth can-i VERB RESOURCE --all-namespaces`` question and the right answer."""
+
+    verb: str
+    resource: str
+    wanted: bool
+
+    @property
+    def action(self) -> str:
+        if self.verb == "*" and self.resource == "*":
+            return "do anything ('*' on '*')"
+        return f"{self.verb} {self.resource}"
+
+
+#: Pod discovery lists and watches pods; Prometheus must not read secrets or change anything.
+RBAC_PERMISSIONS: tuple[Permission, ...] = (
+    Permission("list", "pods", True),
+    Permission("watch", "pods", True),
+    Permission("get", "secrets", False),
+    Permission("list", "secrets", False),
+    Permission("create", "pods", False),
+    Permission("delete", "pods", False),
+    Permission("patch", "deployments.apps", False),
+    Permission("update", "configmaps", False),
+    Permission("*", "*", False),
+)
+
+
+def check_rbac(subject: str, answers: Mapping[Permission, bool]) -> CheckResult:
+    """``subject`` may do exactly what its ``wanted`` permissions say, in every namespace."""
+    if not answers:
+        return CheckResult("rbac", RBAC, False, [f"no permission of {subject} was checked"])
+    lines = []
+    for permission, allowed in answers.items():
+        says = "can" if allowed else "cannot"
+        line = f"{subject} {says} {permission.action} in all namespaces"
+        if allowed == permission.wanted:
+            lines.append((True, line))
+        elif permission.wanted:
+            lines.append((False, f"{line}: pod discovery needs it (grant it in its ClusterRole)"))
+        else:
+            lines.append(
+                (False, f"{line}: least privilege says no: remove it from the roles bound to it")
+            )
+    failed = [line for ok, line in lines if not ok]
+    return CheckResult("rbac", RBAC, not failed, failed + [line for ok, line in lines if ok])

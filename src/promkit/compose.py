@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,9 @@ from promkit import runner
 from promkit.errors import PromkitError, ValidationError
 from promkit.settings import repo_path, section
 
+#: The compose file (next to compose.yaml) that puts basic auth in front of Prometheus.
+AUTH_FILE = "compose.auth.yaml"
+
 
 @dataclass(frozen=True)
 class Project:
@@ -22,6 +25,10 @@ class Project:
     file: Path
     name: str
     wait_timeout: int
+    #: Further compose files layered on ``file`` (compose.auth.yaml when compose.auth is on).
+    overrides: tuple[Path, ...] = ()
+    #: Variables compose interpolates (PROMKIT_PROMETHEUS_CONFIG_DIR), for config and up.
+    env: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: Any) -> Project:
@@ -35,16 +42,21 @@ class Project:
             raise PromkitError(
                 "setting 'compose.wait_timeout' must be a positive number of seconds"
             )
-        return cls(file=file, name=str(settings.get("project")), wait_timeout=timeout)
+        overrides = (file.parent / AUTH_FILE,) if settings.get("auth") else ()
+        return cls(
+            file=file, name=str(settings.get("project")), wait_timeout=timeout, overrides=overrides
+        )
 
     def argv(self, *args: str, env_file: str | None = None) -> list[str]:
         """``docker compose`` argv for this project (``env_file`` replaces compose/.env)."""
         extra = ["--env-file", env_file] if env_file else []
+        layered = [arg for path in self.overrides for arg in ("--file", str(path))]
         return [
             "docker",
             "compose",
             "--file",
             str(self.file),
+            *layered,
             "--project-name",
             self.name,
             *extra,
@@ -86,7 +98,7 @@ def require_engine(c: Context) -> None:
 def rendered_config(c: Context, project: Project, *, env_file: str | None = None) -> dict[str, Any]:
     """The resolved compose model; a ValidationError with compose's reason if it is invalid."""
     argv = project.argv("config", "--format", "json", env_file=env_file)
-    done = runner.run(c, argv, check=False)
+    done = runner.run(c, argv, check=False, env=project.env)
     if not done.ok:
         reason = runner.last_line(done.stderr) or runner.last_line(done.stdout)
         raise ValidationError(f"compose file {project.file} is invalid: {reason}")

@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import ssl
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -78,11 +79,12 @@ class APIError(PrometheusError):
 
 @dataclass(frozen=True)
 class HttpRequest:
-    """One GET request as the transport sees it."""
+    """One request as the transport sees it (a GET, or a body-less POST to /-/reload)."""
 
     url: str
     headers: Mapping[str, str] = field(repr=False)
     timeout: float
+    method: str = "GET"
 
 
 @dataclass(frozen=True)
@@ -142,15 +144,28 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 def urllib_transport(ca_file: str | None = None) -> Transport:
     """The real transport: urllib, no redirects, TLS verified (against ``ca_file`` if given)."""
-    context = ssl.create_default_context(cafile=ca_file)
-    opener = urllib.request.build_opener(
-        _NoRedirect(), urllib.request.HTTPSHandler(context=context)
-    )
+    plain = urllib.request.build_opener(_NoRedirect())
+    tls: list[urllib.request.OpenerDirector] = []
+    lock = threading.Lock()
+
+    def opener_for(url: str) -> urllib.request.OpenerDirector:
+        # The TLS context (loading the CA bundle, ~20 ms) is made only once https is used.
+        if not url.lower().startswith("https:"):
+            return plain
+        with lock:
+            if not tls:
+                context = ssl.create_default_context(cafile=ca_file)
+                handler = urllib.request.HTTPSHandler(context=context)
+                tls.append(urllib.request.build_opener(_NoRedirect(), handler))
+        return tls[0]
 
     def send(request: HttpRequest) -> HttpResponse:
-        req = urllib.request.Request(request.url, headers=dict(request.headers))
+        body = b"" if request.method == "POST" else None
+        req = urllib.request.Request(
+            request.url, data=body, headers=dict(request.headers), method=request.method
+        )
         try:
-            with opener.open(req, timeout=request.timeout) as resp:
+            with opener_for(request.url).open(req, timeout=request.timeout) as resp:
                 return HttpResponse(resp.status, dict(resp.headers), resp.read(MAX_BODY_BYTES))
         except urllib.error.HTTPError as exc:
             with exc:
@@ -200,13 +215,13 @@ class PrometheusClient:
         a, b = urllib.parse.urlsplit(self.base_url), urllib.parse.urlsplit(url)
         return (a.scheme, a.netloc) == (b.scheme, b.netloc)
 
-    def _send(self, url: str) -> HttpResponse:
+    def _send(self, url: str, method: str = "GET") -> HttpResponse:
         # Credentials go only to the server we were pointed at, never to a redirect elsewhere.
         headers = {"User-Agent": "promkit", "Accept": "application/json, text/html;q=0.9, */*"}
         if self._same_origin(url):
             headers.update(self.credentials.header())
         try:
-            return self._transport(HttpRequest(url, headers, self.timeout))
+            return self._transport(HttpRequest(url, headers, self.timeout, method))
         except ssl.SSLError as exc:
             raise self._tls_error(url, exc) from None
         except urllib.error.URLError as exc:
@@ -254,6 +269,20 @@ class PrometheusClient:
             break
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         if response.status in (401, 403):
+            raise self._auth_error(response.status)
+        text = response.body.decode("utf-8", errors="replace")
+        return Answer(path, url, response.status, elapsed_ms, response.header("Content-Type"), text)
+
+    def post(self, path: str) -> Answer:
+        """POST with no body to ``path`` (e.g. ``/-/reload``); redirects are not followed.
+
+        Any status is returned but 401, which raises ``AuthFailed`` like ``fetch``.
+        """
+        url = self.url_for(path)
+        started = time.perf_counter()
+        response = self._send(url, "POST")
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        if response.status == 401:
             raise self._auth_error(response.status)
         text = response.body.decode("utf-8", errors="replace")
         return Answer(path, url, response.status, elapsed_ms, response.header("Content-Type"), text)
@@ -350,6 +379,10 @@ class PrometheusClient:
     def buildinfo(self) -> Any:
         """``/api/v1/status/buildinfo`` (version, revision, Go version)."""
         return self.api("/api/v1/status/buildinfo")
+
+    def tsdb_status(self) -> Any:
+        """``/api/v1/status/tsdb``: head block statistics (series, oldest and newest sample)."""
+        return self.api("/api/v1/status/tsdb")
 
     def query(self, promql: str) -> Any:
         """Run an instant query; invalid PromQL raises ``APIError`` with ``bad_data``."""

@@ -51,8 +51,12 @@ DEFAULTS: dict[str, Any] = {
         "project": "promkit",
         "wait_timeout": 180,
         "app_url": "http://127.0.0.1:8000",
-        # Checked with promtool before every deploy; mounted at /etc/prometheus.
+        # Checked with promtool before every deploy; its folder is mounted at /etc/prometheus
+        # (so the file must be named prometheus.yml).
         "prometheus_config": "config/prometheus/prometheus.yml",
+        # True: basic auth in front of Prometheus (compose/compose.auth.yaml, after
+        # `inv auth.local`); verify.* and deploy.local then need the credentials' env vars.
+        "auth": False,
     },
     "traffic": {
         # Defaults of `inv traffic`: webhooks posted, seconds at most, every Nth one invalid.

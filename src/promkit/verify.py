@@ -23,6 +23,8 @@ from promkit.settings import Expectations
 
 #: Every check group, in report order; ``verify.all`` runs them all in one round.
 NAMES: tuple[str, ...] = ("health", "targets", "interval", "retention", "ui", "queries")
+#: Checks run only when asked for: red on a healthy server's very first start.
+EXTRA_NAMES: tuple[str, ...] = ("persistence",)
 
 #: What each group needs fetched (``queries`` adds one fetch per documented query).
 _NEEDS: dict[str, tuple[str, ...]] = {
@@ -32,7 +34,10 @@ _NEEDS: dict[str, tuple[str, ...]] = {
     "retention": ("runtimeinfo", "flags"),
     "ui": ("ui",),
     "queries": (),
+    "persistence": ("runtimeinfo", "tsdb", "lowest"),
 }
+#: The oldest sample time the TSDB reports of itself (blocks included).
+LOWEST_TIMESTAMP_QUERY = "min(prometheus_tsdb_lowest_timestamp_seconds)"
 _MAX_WORKERS = 8
 
 
@@ -61,10 +66,11 @@ class Verification:
 def check_names(names: Iterable[str]) -> tuple[str, ...]:
     """``names`` in report order, or a ConfigError naming an unknown one."""
     wanted = set(names)
-    unknown = wanted - set(NAMES)
+    known = NAMES + EXTRA_NAMES
+    unknown = wanted - set(known)
     if unknown:
-        raise ConfigError(f"unknown checks {sorted(unknown)}: choose from {', '.join(NAMES)}")
-    return tuple(name for name in NAMES if name in wanted)
+        raise ConfigError(f"unknown checks {sorted(unknown)}: choose from {', '.join(known)}")
+    return tuple(name for name in known if name in wanted)
 
 
 def fetch_ui(client: PrometheusClient) -> UiPages:
@@ -99,6 +105,8 @@ def _fetchers(
         "targets": client.targets,
         "config": client.config_yaml,
         "ui": lambda: fetch_ui(client),
+        "tsdb": client.tsdb_status,
+        "lowest": lambda: client.query(LOWEST_TIMESTAMP_QUERY),
     }
     chosen = {key: every[key] for key in sorted(keys)}
     for index, query in enumerate(queries):
@@ -141,6 +149,8 @@ def _judge(
     if "ui" in names:
         pages: UiPages = got["ui"]
         results.append(checks.check_ui(pages.root, pages.targets, pages.asset))
+    if "persistence" in names:
+        results.append(checks.check_persistence(got["runtimeinfo"], got["tsdb"], got["lowest"]))
     for index, query in enumerate(queries):
         data, error = got[f"query:{index}"]
         results.append(checks.check_query(query, data, error))
@@ -179,3 +189,33 @@ def run_checks(
 ) -> list[CheckResult]:
     """The results of one round of the named checks (see ``NAMES``) against ``client``."""
     return run_round(names, client, expectations, guide_path).results
+
+
+def rbac_answers(
+    c: Any, context: str, subject: str, permissions: Sequence[checks.Permission]
+) -> dict[checks.Permission, bool]:
+    """What ``kubectl auth can-i --as SUBJECT`` answers for each permission (all namespaces)."""
+    from promkit import kube, runner
+
+    answers = {}
+    for permission in permissions:
+        done = kube.kubectl(
+            c,
+            context,
+            "auth",
+            "can-i",
+            permission.verb,
+            permission.resource,
+            "--all-namespaces",
+            f"--as={subject}",
+            check=False,
+        )
+        word = (done.stdout.split() or [""])[0]
+        if word not in ("yes", "no"):
+            reason = runner.last_line(done.stderr) or runner.last_line(done.stdout) or "no answer"
+            raise PromkitError(
+                f"`kubectl auth can-i {permission.verb} {permission.resource}` for {subject} "
+                f"gave no yes/no (exit {done.exit_code}): {reason}"
+            )
+        answers[permission] = word == "yes"
+    return answers

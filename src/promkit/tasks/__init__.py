@@ -9,13 +9,36 @@ from promkit.settings import DEFAULTS
 
 def namespace() -> Collection:
     """Build the root collection that tasks.py exposes to ``inv``."""
-    from promkit.tasks import deploy, destroy, images, kubernetes, status, traffic, verify
+    from promkit.tasks import (
+        auth,
+        deploy,
+        destroy,
+        images,
+        kubernetes,
+        reload,
+        status,
+        traffic,
+        verify,
+    )
 
     ns = Collection()
-    for module in (deploy, destroy, images, status, verify):
+    for module in (deploy, destroy, images, status, verify, reload, auth):
         ns.add_collection(module.ns)
     ns.add_collection(Collection("check", manifests=kubernetes.manifests))
     ns.add_collection(Collection("k8s", kubernetes.port_forward))
     ns.add_task(traffic.traffic)
     ns.configure(DEFAULTS)
     return ns
+
+
+def check_settings_files() -> None:
+    """Exit 2 with one line if invoke.yaml or the ``inv -f`` file is broken (before Invoke)."""
+    from invoke.exceptions import Exit
+
+    from promkit.errors import PromkitError
+    from promkit.settings_files import check_settings_files as check
+
+    try:
+        check()
+    except PromkitError as exc:
+        raise Exit(f"promkit: {exc}", code=exc.exit_code) from None

@@ -148,6 +148,10 @@ ui = _verify_task(["ui"], "Check the web UI answers with Prometheus' pages at ro
 queries = _verify_task(
     ["queries"], "Run every sample query of the metrics guide and check each returns data."
 )
+persistence = _verify_task(
+    ["persistence"],
+    "Check stored data predates the server's start (it survived a restart); not in verify.all.",
+)
 all_checks = _verify_task(
     ALL,
     "Run every verify check in one concurrent round, each mapped to its acceptance item.",
@@ -155,4 +159,31 @@ all_checks = _verify_task(
     default=True,
 )
 
-ns = Collection("verify", health, targets, interval, retention, ui, queries, all_checks)
+
+@task(
+    help={
+        "context": "the Kubernetes context (default: setting k8s.context)",
+        "namespace": "the namespace of Prometheus' ServiceAccount (default: k8s.namespace)",
+    }
+)
+@reports_errors
+def rbac(c: Context, context: str | None = None, namespace: str | None = None) -> None:
+    """Check Prometheus' ServiceAccount may list/watch pods and nothing more (auth can-i)."""
+    from promkit import checks, kube, report
+    from promkit.settings import section
+    from promkit.verify import rbac_answers
+
+    k8s = section(c.config, "k8s")
+    checked = kube.require_context(c, context or k8s.get("context"))
+    subject = f"system:serviceaccount:{namespace or k8s.get('namespace')}:prometheus"
+    answers = rbac_answers(c, checked, subject, checks.RBAC_PERMISSIONS)
+    result = checks.check_rbac(subject, answers)
+    print(f"{subject} in context {checked}\n")
+    print(report.table([result]))
+    if not result.ok:
+        raise Exit(code=1)
+
+
+ns = Collection(
+    "verify", health, targets, interval, retention, ui, queries, persistence, rbac, all_checks
+)

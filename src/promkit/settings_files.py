@@ -1,0 +1,129 @@
+"""Check promkit's settings files before Invoke loads them.
+
+Invoke reads the project's ``invoke.yaml`` and a file given with ``inv -f FILE``
+after importing tasks.py; a broken one ends in a traceback (a YAML error, or an
+``AmbiguousMergeError`` when a section is given a plain value), and a missing
+``-f FILE`` is silently ignored. tasks.py calls ``check_settings_files`` first, so
+each of these is one line naming the file and what to fix, and exit code 2.
+Invoke's user and system files (~/.invoke.yaml, /etc/invoke.yaml) are read before
+tasks.py and stay Invoke's to report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from promkit.errors import ConfigError
+from promkit.settings import DEFAULTS, ROOT
+
+#: The project settings files Invoke looks for beside tasks.py, in its order.
+PROJECT_FILES = ("invoke.yaml", "invoke.yml", "invoke.json")
+
+
+#: Invoke's core flags that take a value (the words before the first task name).
+_VALUE_FLAGS = frozenset(
+    {"-c", "--collection", "-f", "--config", "-r", "--search-root", "-D", "--list-depth"}
+    | {"-F", "--list-format", "-T", "--command-timeout", "--print-completion-script"}
+)
+
+
+def runtime_file(argv: Sequence[str], environ: Mapping[str, str]) -> str | None:
+    """The file of ``-f FILE`` / ``--config FILE`` (or $INVOKE_RUNTIME_CONFIG), if any.
+
+    Only Invoke's own flags count: those before the first task name.
+    """
+    found = environ.get("INVOKE_RUNTIME_CONFIG") or None
+    words = iter(argv)
+    for word in words:
+        if not word.startswith("-"):
+            break  # the first task: what follows are its own flags
+        if word in ("-f", "--config"):
+            found = next(words, found)
+        elif word.startswith("--config="):
+            found = word.split("=", 1)[1]
+        elif word.startswith("-f") and not word.startswith("--"):
+            found = word[2:]
+        elif word in _VALUE_FLAGS:
+            next(words, None)
+    return found
+
+
+def _one_line(exc: Exception) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
+
+
+def load(path: Path) -> Any:
+    """The data of a settings file (YAML or JSON), or a ConfigError saying why it is unusable."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read settings file {path}: {exc.strerror}") from None
+    try:
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError) as exc:
+        kind = "JSON" if path.suffix == ".json" else "YAML"
+        raise ConfigError(
+            f"settings file {path} is not valid {kind}: {_one_line(exc)}: fix it and retry"
+        ) from None
+
+
+def shape_errors(data: Any, defaults: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Where ``data`` puts a plain value over a section (or a section over a value)."""
+    if not isinstance(data, Mapping):
+        return [f"{prefix or 'the file'} must be a mapping of settings, got {data!r}"]
+    errors = []
+    for key, value in data.items():
+        if key not in defaults:
+            continue
+        name, default = f"{prefix}{key}", defaults[key]
+        if isinstance(default, Mapping) and isinstance(value, Mapping):
+            errors += shape_errors(value, default, f"{name}.")
+        elif isinstance(default, Mapping) and value is not None:
+            keys = ", ".join(list(default)[:4])
+            errors.append(f"'{name}' must be a mapping (of {keys}, ...), got {value!r}")
+        elif isinstance(value, Mapping) and default is not None:
+            errors.append(f"'{name}' must be a single value like {default!r}, not a mapping")
+    return errors
+
+
+def check_file(path: Path) -> None:
+    """One settings file: readable, valid YAML/JSON, every section of the right shape."""
+    if path.suffix == ".py":
+        return  # Invoke imports it: Python reports its own errors
+    data = load(path)
+    if data is None:
+        return  # an empty file sets nothing
+    errors = shape_errors(data, DEFAULTS)
+    if errors:
+        raise ConfigError(f"settings file {path}: {errors[0]}")
+
+
+def check_settings_files(
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    root: Path = ROOT,
+) -> None:
+    """The project's invoke.yaml and the ``-f`` file, checked; a ConfigError for the first fault."""
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    environ = os.environ if environ is None else environ
+    for name in PROJECT_FILES:
+        if (root / name).is_file():
+            check_file(root / name)
+    given = runtime_file(argv, environ)
+    if given is None:
+        return
+    path = Path(given).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"settings file {given} (inv -f) does not exist: check the path")
+    check_file(path)

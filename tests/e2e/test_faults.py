@@ -1,0 +1,273 @@
+"""Faults on the real compose stack: each is survived, reported, and loses no data.
+
+The module deploys its own stack (project promkit-faults, ports 19090/18000) from a
+temporary copy of config/prometheus (setting compose.prometheus_config), so the bad
+and changed configs below never touch a tracked file. Tests run in file order:
+the broken dependency needs a Prometheus that has scraped the app before (staleness
+markers are written by the scraping process), the restarts come last.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from stack_helpers import Stack, http, poll
+
+from promkit.settings import ROOT
+
+pytestmark = pytest.mark.e2e
+
+STACK = Stack("promkit-faults", prometheus_port=19090, app_port=18000)
+SCRAPE_INTERVAL_S = 15
+TICKET = json.dumps({"tenant_id": "acme", "ticket_id": "T-1", "summary": "printer on fire"})
+
+
+@pytest.fixture(scope="module")
+def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of config/prometheus that the stack mounts (and the tests may break)."""
+    folder = tmp_path_factory.mktemp("faults") / "prometheus"
+    shutil.copytree(ROOT / "config" / "prometheus", folder)
+    return folder
+
+
+@pytest.fixture(scope="module", autouse=True)
+def deployed(config_dir: Path) -> Iterator[None]:
+    STACK.extra_env["INVOKE_COMPOSE_PROMETHEUS_CONFIG"] = str(config_dir / "prometheus.yml")
+    STACK.remove()
+    try:
+        STACK.inv("deploy.local")
+        STACK.inv("traffic", "--count", "20", "--duration", "20")
+        yield
+    finally:
+        STACK.remove()
+
+
+@pytest.fixture
+def config_file(config_dir: Path) -> Iterator[Path]:
+    """The mounted prometheus.yml; whatever a test writes is put back and reloaded after."""
+    path = config_dir / "prometheus.yml"
+    original = path.read_text()
+    yield path
+    if path.read_text() != original:
+        path.write_text(original)
+        STACK.inv("reload.local")
+
+
+def served_state() -> dict[str, Any]:
+    """What must not change while a bad config is refused: containers, start, config."""
+    runtime = STACK.api("/api/v1/status/runtimeinfo")
+    served = STACK.api("/api/v1/status/config")["yaml"]
+    return {
+        "containers": STACK.containers(),
+        "startTime": runtime["startTime"],
+        "lastConfigTime": runtime["lastConfigTime"],
+        "config": hashlib.sha256(served.encode()).hexdigest(),
+    }
+
+
+def query(promql: str, **params: str) -> list[dict[str, Any]]:
+    return list(STACK.api("/api/v1/query", {"query": promql, **params})["result"])
+
+
+def webhook_status() -> int:
+    return http(STACK.app + "/webhook/servicedesk", method="POST", body=TICKET.encode())[0]
+
+
+def test_a_first_start_is_not_taken_for_survived_data() -> None:
+    poll(lambda: query('up{job="fastapi-app"} == 1'), 60, "the app is scraped")
+    done = STACK.inv("verify.persistence", check=False)
+    assert done.returncode == 1, done.stdout
+    assert "no stored sample predates this server's start" in done.stdout
+
+
+def test_redis_down_is_reported_not_hidden_and_nothing_crash_loops() -> None:
+    restarts = {s: STACK.inspect(s)["RestartCount"] for s in ("app", "worker")}
+    poll(lambda: query('sample_app_redis_up{job="fastapi-app"} == 1'), 40, "redis_up is 1")
+    STACK.compose("stop", "redis")
+    try:
+        status, body = http(STACK.app + "/webhook/servicedesk", method="POST", body=TICKET.encode())
+        assert status == 503
+        assert b"task queue unavailable: cannot reach Redis at redis://redis:6379/0" in body
+        assert http(STACK.app + "/metrics")[0] == 200
+        # Through Prometheus: redis_up says 0 and queue_depth goes stale (no sample), never 0.
+        poll(lambda: query("sample_app_redis_up == 0"), 2 * SCRAPE_INTERVAL_S + 5, "redis_up 0")
+        poll(lambda: not query("queue_depth"), SCRAPE_INTERVAL_S + 5, "queue_depth stale")
+        assert query("up{job='fastapi-app'} == 1"), "the app is still scraped"
+        for service in ("app", "worker"):
+            state = STACK.inspect(service)
+            why = f"{service}: {state['State']}\n{STACK.compose('logs', '--tail', '40', service)}"
+            assert state["State"]["Status"] == "running", why
+            assert state["RestartCount"] == restarts[service], f"restarted: {why}"
+    finally:
+        STACK.compose("start", "redis")
+    poll(lambda: webhook_status() == 202, 60, "the webhook accepts tickets again")
+    poll(lambda: query("sample_app_redis_up == 1"), 2 * SCRAPE_INTERVAL_S + 5, "redis_up 1")
+    poll(lambda: query("queue_depth"), 2 * SCRAPE_INTERVAL_S + 5, "queue_depth back")
+
+
+def test_target_dies_is_named_then_recovers_without_touching_prometheus() -> None:
+    prometheus = STACK.inspect("prometheus")
+    STACK.compose("stop", "app")
+    stopped = time.monotonic()
+    try:
+
+        def failing() -> Any:
+            done = STACK.inv("verify.targets", check=False)
+            return done if done.returncode == 1 else None
+
+        done = poll(failing, 2 * SCRAPE_INTERVAL_S + 5, "verify.targets fails", every=2)
+        print(f"verify.targets failed {time.monotonic() - stopped:.1f}s after the stop")
+        target = next(
+            t
+            for t in STACK.api("/api/v1/targets")["activeTargets"]
+            if t["labels"]["job"] == "fastapi-app"
+        )
+        assert target["health"] == "down" and target["lastError"]
+        assert "target fastapi-app/app:8000 is DOWN: " in done.stdout
+        reason = target["lastError"].split('": ', 1)[-1]  # after 'Get "http://app:8000/metrics"'
+        assert reason in " ".join(done.stdout.split()), (reason, done.stdout)
+    finally:
+        STACK.compose("start", "app")
+    STACK.inv("verify.targets", "--wait", "60")
+    after = STACK.inspect("prometheus")
+    assert (after["Id"], after["State"]["StartedAt"]) == (
+        prometheus["Id"],
+        prometheus["State"]["StartedAt"],
+    )
+
+
+def _bad_yaml(text: str) -> str:
+    return text.replace("scrape_configs:", "scrape_configs: [", 1)
+
+
+def _bad_regex(text: str) -> str:
+    config = yaml.safe_load(text)
+    relabel = {"source_labels": ["__address__"], "regex": "app(:8000", "target_label": "x"}
+    config["scrape_configs"][1]["relabel_configs"] = [relabel]
+    return yaml.safe_dump(config)
+
+
+def _unknown_field(text: str) -> str:
+    config = copy.deepcopy(yaml.safe_load(text))
+    config["global"]["scrape_intervall"] = "30s"
+    return yaml.safe_dump(config)
+
+
+@pytest.mark.parametrize(
+    ("breaking", "reason"),
+    [
+        (_bad_yaml, "yaml: line "),
+        (_bad_regex, "error parsing regexp: missing closing ): `^(?:app(:8000)$`"),
+        (_unknown_field, "field scrape_intervall not found in type config.plain"),
+    ],
+    ids=["bad-yaml", "bad-relabel-regex", "unknown-field"],
+)
+def test_a_bad_config_is_refused_and_the_old_one_keeps_serving(
+    config_file: Path, breaking: Callable[[str], str], reason: str
+) -> None:
+    before = served_state()
+    config_file.write_text(breaking(config_file.read_text()))
+    done = STACK.inv("deploy.local", check=False)
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, out
+    assert "Traceback" not in out
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(
+        f"promkit: {config_file} is invalid, nothing was deployed: "
+        "FAILED: parsing YAML file /etc/prometheus/prometheus.yml: "
+    )
+    assert reason in line
+    assert served_state() == before
+    STACK.inv("verify.interval")
+
+
+def test_a_valid_change_is_applied_by_reload(config_file: Path) -> None:
+    before = served_state()
+    config_file.write_text(
+        config_file.read_text().replace("scrape_interval: 15s", "scrape_interval: 30s")
+    )
+    done = STACK.inv("reload.local")
+    assert done.stdout.startswith(f"Prometheus reloaded {config_file}: configuration loaded at ")
+    interval = STACK.inv("verify.interval", check=False)
+    assert interval.returncode == 1
+    assert "global scrape_interval is 30s, expected 15s: set global.scrape_interval" in (
+        interval.stdout
+    )
+    STACK.inv("verify.interval", env=STACK.env(INVOKE_EXPECT_SCRAPE_INTERVAL="30s"))
+    after = served_state()
+    assert (after["containers"], after["startTime"]) == (before["containers"], before["startTime"])
+    assert after["config"] != before["config"]
+
+
+def test_a_reload_prometheus_rejects_is_reported_as_failed(config_file: Path) -> None:
+    # promtool accepts two identical remote_write entries; Prometheus refuses to apply them.
+    # The URL is never contacted: the reload fails before any queue starts.
+    config = yaml.safe_load(config_file.read_text())
+    config["remote_write"] = [{"url": "http://127.0.0.1:1/write"}] * 2
+    config_file.write_text(yaml.safe_dump(config))
+    before = served_state()
+    done = STACK.inv("reload.local", check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip() == (
+        f"promkit: Prometheus rejected {config_file} (HTTP 500, reloadConfigSuccess false): "
+        "duplicate remote write configs are not allowed, found duplicate for URL: "
+        f"http://127.0.0.1:1/write; the last complete load is from {before['lastConfigTime']} "
+        "but parts of the new file may be in effect: fix it and run `inv reload.local` again"
+    )
+    after = served_state()
+    assert (after["containers"], after["startTime"], after["lastConfigTime"]) == (
+        before["containers"],
+        before["startTime"],
+        before["lastConfigTime"],
+    )
+    health = STACK.inv("verify.health", check=False)
+    assert health.returncode == 1
+    assert "the last configuration reload FAILED (reloadConfigSuccess false)" in health.stdout
+
+
+def samples_up_to(moment: float) -> dict[str, list[Any]]:
+    """Every raw sample of `up` in the hour before ``moment``, per job."""
+    result = query("up[1h]", time=f"{moment:.3f}")
+    return {series["metric"]["job"]: series["values"] for series in result}
+
+
+def wait_ready() -> None:
+    def ready() -> bool:
+        try:
+            return http(STACK.prometheus + "/-/ready", timeout=2)[0] == 200
+        except OSError:  # refused or reset while the container restarts
+            return False
+
+    poll(ready, 90, "Prometheus is ready")
+
+
+def test_prometheus_restart_keeps_samples() -> None:
+    moment = time.time()
+    before = samples_up_to(moment)
+    assert before and all(len(values) >= 2 for values in before.values()), before
+    STACK.compose("restart", "prometheus")
+    wait_ready()
+    assert samples_up_to(moment) == before
+    done = STACK.inv("verify.persistence")
+    assert "older than this server's start: data from before the (re)start is still there" in (
+        done.stdout
+    )
+
+
+def test_destroy_then_deploy_without_volumes_keeps_samples() -> None:
+    moment = time.time()
+    before = samples_up_to(moment)
+    STACK.inv("destroy.local")
+    STACK.inv("deploy.local")
+    wait_ready()
+    assert samples_up_to(moment) == before
+    STACK.inv("verify.persistence")

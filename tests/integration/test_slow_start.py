@@ -1,0 +1,117 @@
+"""Slow start: while /-/ready answers 503, verify --wait keeps waiting; at the deadline it says so.
+
+A real Prometheus sits behind a small loopback gate. While the gate is closed it
+answers as Prometheus does while its TSDB loads (/-/healthy 200, /-/ready and the API
+503 "Service Unavailable"); once opened it passes every request through.
+test_verify_wait.py covers a server that is not listening at all.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+class Gate:
+    """A loopback server answering 503 like a loading Prometheus until ``open()``."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.opened = threading.Event()
+        self.seen_while_closed: list[str] = []
+        gate = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if gate.opened.is_set():
+                    status, body = gate.forward(self.path)
+                elif self.path == "/-/healthy":
+                    status, body = 200, b"Prometheus Server is Healthy.\n"
+                else:
+                    gate.seen_while_closed.append(self.path)
+                    status, body = 503, b"Service Unavailable"
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def forward(self, path: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(self.upstream + path, timeout=5) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def open(self) -> None:
+        self.opened.set()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def gate(processes: Any, prometheus_bin: str, it: Any) -> Iterator[Gate]:
+    server = processes.prometheus(prometheus_bin, it.config())
+    gate = Gate(server.url)
+    yield gate
+    gate.close()
+
+
+def test_verify_waits_while_not_ready_then_passes(gate: Gate, it: Any) -> None:
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "verify.health", "--url", gate.url, "--wait", "60"],
+        cwd=it.root,
+        env=it.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(2.5)
+        assert waiting.poll() is None, "verify.health gave up instead of waiting"
+        assert "/-/ready" in gate.seen_while_closed
+        gate.open()
+        opened_at = time.monotonic()
+        out, err = waiting.communicate(timeout=30)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.wait()
+    assert waiting.returncode == 0, out + err
+    assert time.monotonic() - opened_at < 5.0
+    assert "is not ready yet (503 on " in err  # its progress while it waited
+    assert "Traceback" not in out + err
+
+
+def test_verify_reports_not_ready_at_the_deadline(gate: Gate, it: Any) -> None:
+    started = time.monotonic()
+    result = it.inv("verify.targets", "--url", gate.url, "--wait", "3")
+    elapsed = time.monotonic() - started
+    out = it.output(result)
+    assert result.returncode == 2, out
+    assert 3.0 <= elapsed < 15.0, "it waited the whole deadline, and not much more"
+    assert len(gate.seen_while_closed) >= 3, "it kept asking while waiting"
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"promkit: Prometheus at {gate.url} is not ready yet (503 on /api/v1/")
+    assert last.endswith("try again shortly or pass --wait SECONDS (gave up after waiting 3s)")
+    assert "Traceback" not in out
