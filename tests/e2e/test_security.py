@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,23 @@ def test_unauthenticated_requests_get_401() -> None:
 
 
 def test_verify_passes_with_the_credentials() -> None:
-    inv("--echo", "verify.all", "--wait", "120")
+    # rate() needs counters that grow between two scrapes: keep a trickle of webhooks
+    # going while verify waits (bounded: 40 rounds at most).
+    stop = threading.Event()
+
+    def trickle() -> None:
+        for _ in range(40):
+            if stop.wait(3):
+                return
+            inv("traffic", "--count", "5", "--duration", "5", check=False)
+
+    thread = threading.Thread(target=trickle)
+    thread.start()
+    try:
+        inv("--echo", "verify.all", "--wait", "120")
+    finally:
+        stop.set()
+        thread.join()
 
 
 def test_verify_without_credentials_fails_naming_the_variables() -> None:
