@@ -52,6 +52,6 @@ def e2e_k8s(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Print verify.all wall time and --wait detection delay against a real local Prometheus."""
+    """Print the benchmark figures (docs/performance.md); e.g. `nox -s bench -- --only 1,4`."""
     _install(session)
-    session.run("python", "bench/bench_verify.py", *session.posargs)
+    session.run("python", "-m", "bench", *session.posargs)

@@ -1,0 +1,9 @@
+"""promkit's benchmarks: `python -m bench` (or `nox -s bench`) prints the figures table.
+
+Figures, each beside its baseline or floor (see docs/performance.md):
+1. verify.all on a healthy server vs the runbook's sequential curls;
+2. the detection delay of --wait;
+3. time to green from a stopped compose stack, split into phases;
+4. verify.targets against a Prometheus scraping 1,000 and 10,000 targets;
+5. start-up of `inv --list` and `inv verify.all --help`.
+"""

@@ -1,0 +1,111 @@
+"""Figure 4: `inv verify.targets` against a real Prometheus scraping thousands of targets.
+
+One synthetic exporter process (bench/synthetic_exporter.py) serves N targets on N
+loopback addresses; Prometheus scrapes them every 15s. Once all are up, promkit's
+wall time and peak memory (its own max RSS, from wait4) are measured over repeated
+`inv verify.targets` runs, beside the floor: one curl fetching what promkit reads
+(targets, config, buildinfo) from the same server.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+
+from bench import synthetic_exporter
+from bench.common import (
+    PYTHON,
+    ROOT,
+    Row,
+    all_scraped_up,
+    goal,
+    http_json,
+    inv_argv,
+    log,
+    prometheus,
+    prometheus_config,
+    run_measured,
+    sample,
+    stop,
+    timed_ms,
+    wait_for,
+)
+
+JOB = "synthetic"
+#: Scrape budget for the synthetic targets: one Python process answers ~670 scrapes/s
+#: on the same 2 cores as Prometheus and promkit, so a scrape can stall for more than
+#: the 100 ms a real exporter gets. Green runs are what is timed, not this exporter.
+SCRAPE_BUDGET_MS = 1000
+GOAL_S, GOAL_MB = 2.0, 200.0
+
+
+@contextmanager
+def synthetic_targets(count: int) -> Iterator[list[str]]:
+    """The synthetic exporter serving ``count`` targets; yields their addresses."""
+    argv = [PYTHON, "-m", "bench.synthetic_exporter", "--targets", str(count)]
+    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        if not line.startswith("serving "):
+            raise RuntimeError(f"synthetic exporter did not start: {line!r}")
+        port = int(line.rsplit(":", 1)[1])
+        yield synthetic_exporter.targets(count, port)
+    finally:
+        stop(process)
+
+
+def settings_file(directory: Path, count: int) -> Path:
+    """An `inv -f` settings file expecting exactly ``count`` targets of the synthetic job."""
+    path = directory / "scale.yaml"
+    expect = {
+        "jobs": {"fastapi-app": None, "celery-workers": None, JOB: f"={count}"},
+        "scrape_duration_ms": SCRAPE_BUDGET_MS,
+    }
+    path.write_text(yaml.safe_dump({"expect": expect}))
+    return path
+
+
+def curl_floor(url: str) -> None:
+    paths = ("/api/v1/targets", "/api/v1/status/config", "/api/v1/status/buildinfo")
+    argv = ["curl", "-fsS", "--max-time", "30"]
+    for path in paths:
+        argv += ["-o", "/dev/null", url + path]
+    subprocess.run(argv, check=True)
+
+
+def one_size(binary: str, count: int, runs: int) -> list[Row]:
+    """Rows for ``count`` targets: wall time versus the curl floor, and peak memory."""
+    with (
+        tempfile.TemporaryDirectory(prefix="promkit-bench-scale-") as tmp,
+        synthetic_targets(count) as addresses,
+        prometheus(binary, prometheus_config({JOB: addresses}, "15s")) as url,
+    ):
+        log(f"figure 4: waiting for {count} targets to be scraped (one 15s round)")
+        wait_for(lambda: all_scraped_up(url, count), 120, f"{count} targets up", every=1.0)
+        version = http_json(url + "/api/v1/status/buildinfo")["version"]
+        argv = inv_argv("-f", str(settings_file(Path(tmp), count)), "verify.targets", "--url", url)
+        ran = [run_measured(argv) for _ in range(runs)]
+        floor = sample(timed_ms(lambda: curl_floor(url), runs))
+    red = sum(1 for r in ran if r.exit_code != 0)
+    wall = sample([r.wall_ms for r in ran])
+    rss = sample([r.max_rss_mb for r in ran], "MB")
+    label = f"4 `inv verify.targets`, {count:,} targets (Prometheus {version}) vs one curl"
+    wall_goal = memory_goal = ""
+    if count >= 10_000:
+        wall_goal = goal(wall.median < GOAL_S * 1000, f"< {GOAL_S:g} s")
+        memory_goal = goal(max(rss.values) < GOAL_MB, f"< {GOAL_MB:g} MB")
+    return [
+        Row(label + (f" ({red} runs red!)" if red else ""), wall, floor, wall_goal),
+        Row(f"4   peak memory (max RSS), {count:,} targets", rss, "-", memory_goal),
+    ]
+
+
+def figure4(binary: str, sizes: list[int], runs: int) -> list[Row]:
+    """verify.targets at each size in ``sizes``; the floor is curl fetching the same data."""
+    return [row for count in sizes for row in one_size(binary, count, runs)]
