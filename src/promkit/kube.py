@@ -446,27 +446,3 @@ def kept_port_forward(c: Context, context: str, namespace: str) -> Iterator[Kept
         yield forward
     finally:
         forward.stop()
-
-
-@contextmanager
-def port_forward(
-    c: Context,
-    context: str,
-    namespace: str,
-    service: str = "prometheus",
-    remote_port: int = 9090,
-    *,
-    timeout: float | None = None,
-) -> Iterator[str]:
-    """Forward a free local port to ``svc/SERVICE``; yield its ``http://127.0.0.1:PORT`` URL.
-
-    kubectl is always terminated on exit, whatever happens inside the block.
-    ``timeout`` defaults to the setting k8s.port_forward_timeout.
-    """
-    if timeout is None:
-        timeout = _port_forward_timeout(c)
-    forward = start_port_forward(context, namespace, service, remote_port, timeout=timeout)
-    try:
-        yield forward.url
-    finally:
-        forward.stop()

@@ -413,7 +413,8 @@ def port_is_open(url: str) -> bool:
 
 def test_port_forward_yields_a_working_url_and_always_stops(stand_in_kubectl: Path) -> None:
     c = Context(config=promkit_config())
-    with kube.port_forward(c, "dev", "monitoring") as url:
+    with kube.kept_port_forward(c, "dev", "monitoring") as forward:
+        url = forward.url
         assert url.startswith("http://127.0.0.1:")
         with urllib.request.urlopen(f"{url}/-/ready", timeout=5) as response:
             assert response.read() == b"Prometheus Server is Ready."
@@ -427,14 +428,32 @@ def test_port_forward_yields_a_working_url_and_always_stops(stand_in_kubectl: Pa
 
 def test_port_forward_stops_kubectl_when_the_block_fails(stand_in_kubectl: Path) -> None:
     c = Context(config=promkit_config())
-    with pytest.raises(RuntimeError), kube.port_forward(c, "dev", "monitoring") as url:
+    with pytest.raises(RuntimeError), kube.kept_port_forward(c, "dev", "monitoring") as forward:
+        url = forward.url
         raise RuntimeError("verification blew up")
+    assert not port_is_open(url)
+
+
+def test_kept_port_forward_restarts_kubectl_on_the_same_port(stand_in_kubectl: Path) -> None:
+    c = Context(config=promkit_config())
+    with kube.kept_port_forward(c, "dev", "monitoring") as forward:
+        url = forward.url
+        forward.forward.process.kill()
+        forward.forward.process.wait(timeout=5)
+        assert not port_is_open(url)
+        forward.ensure()
+        assert forward.url == url
+        with urllib.request.urlopen(f"{url}/-/ready", timeout=5) as response:
+            assert response.status == 200
     assert not port_is_open(url)
 
 
 def test_port_forward_with_real_kubectl_reports_why_it_exited() -> None:
     c = Context(config=promkit_config())
-    with pytest.raises(PromkitError) as exc, kube.port_forward(c, "no-such-context", "monitoring"):
+    with (
+        pytest.raises(PromkitError) as exc,
+        kube.kept_port_forward(c, "no-such-context", "monitoring"),
+    ):
         pass
     message = str(exc.value)
     assert message.startswith("`kubectl --context no-such-context port-forward ")
