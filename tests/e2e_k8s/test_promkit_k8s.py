@@ -35,6 +35,9 @@ from harness import (
     wait_until,
 )
 
+from promkit.errors import PromkitError
+from promkit.traffic import post_webhooks
+
 pytestmark = pytest.mark.e2e_k8s
 
 SAMPLE, MONITORING, EXTRA = "promkit-sample", "monitoring", "scenario"
@@ -142,21 +145,17 @@ def sample_launchers(cluster: KwokCluster) -> list[PodCommand]:
 
 
 def post_traffic(stack: Stack, seconds: float = 60.0) -> None:
-    """Post webhooks to every app pod for ``seconds`` (bounded), as `inv traffic` does."""
+    """Post webhooks to every app pod for ``seconds`` (bounded), through promkit's traffic code.
+
+    A trickle, not a burst: rate() needs counters that grow between two scrapes.
+    """
     deadline = time.monotonic() + seconds
-    sent = 0
-    while time.monotonic() < deadline and sent < 400:
+    while time.monotonic() < deadline:
         pods = stack.cluster.get("pods", "-n", SAMPLE, "-l", "app=fastapi-app")["items"]
         for ip in [p["status"].get("podIP") for p in pods if p["status"].get("podIP")]:
-            body = json.dumps({"tenant_id": "acme", "ticket_id": f"t{sent}", "summary": "x"})
-            request = urllib.request.Request(
-                f"http://{ip}:8000/webhook/servicedesk",
-                body.encode(),
-                {"Content-Type": "application/json"},
-            )
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(request, timeout=2).close()
-            sent += 1
+            # The pod's process may not listen yet: the next round tries again.
+            with contextlib.suppress(PromkitError):
+                post_webhooks(f"http://{ip}:8000", count=3, duration_s=1.0)
         time.sleep(0.5)
 
 
