@@ -162,7 +162,7 @@ def promtool_path(config: Any, image: str) -> str:
         return str(configured)
     version = image.rpartition(":")[2].removeprefix("v") if ":" in image else ""
     cache = repo_path(str(section(config, "images").get("cache_dir") or "/var/cache/promkit"))
-    exact = cache / f"prometheus-{version}" / "promtool"
+    exact = cache / f"prometheus-{version}-ui" / "promtool"
     if version and exact.is_file():
         return str(exact)
     builds = sorted(cache.glob("prometheus-[0-9]*/promtool"), key=_version_key)
@@ -178,8 +178,8 @@ def promtool_path(config: Any, image: str) -> str:
 
 
 def _version_key(promtool: Path) -> tuple[int, ...]:
-    """``.../prometheus-3.16.0/promtool`` -> (3, 16, 0), for picking the newest build."""
-    numbers = promtool.parent.name.removeprefix("prometheus-").split(".")
+    """``.../prometheus-3.16.0-ui/promtool`` -> (3, 16, 0), for picking the newest build."""
+    numbers = promtool.parent.name.removeprefix("prometheus-").removesuffix("-ui").split(".")
     return tuple(int(n) if n.isdigit() else -1 for n in numbers)
 
 

@@ -68,7 +68,7 @@ BUILD_SCRIPT = REPO / "scripts" / "build-kube.sh"
 CACHE = Path(os.environ.get("PROMKIT_CACHE", "/var/cache/promkit"))
 #: Prometheus 3.x from scripts/build-prometheus3.sh; PROMKIT_PROMETHEUS3_BIN overrides it.
 DEFAULT_PROMETHEUS = Path(
-    os.environ.get("PROMKIT_PROMETHEUS3_BIN", CACHE / "prometheus-3.16.0" / "prometheus")
+    os.environ.get("PROMKIT_PROMETHEUS3_BIN", CACHE / "prometheus-3.16.0-ui" / "prometheus")
 )
 BINARIES = (
     "etcd",

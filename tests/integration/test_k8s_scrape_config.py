@@ -29,7 +29,10 @@ from promkit.settings import ROOT
 pytestmark = pytest.mark.integration
 
 CONFIG = ROOT / "config/prometheus/prometheus-k8s.yml"
-PROMETHEUS_CANDIDATES = ("/var/cache/promkit/prometheus-3.16.0/prometheus", "/usr/bin/prometheus")
+PROMETHEUS_CANDIDATES = (
+    "/var/cache/promkit/prometheus-3.16.0-ui/prometheus",
+    "/usr/bin/prometheus",
+)
 
 
 def prometheus_binary() -> str:

@@ -45,8 +45,8 @@ def edited_config(version: str, edit: Any) -> str:
     return str(yaml.safe_dump(config))
 
 
-def page(version: str, name: str) -> Answer | None:
-    path = FIXTURES / version / "green" / f"ui-{name}.json"
+def page(version: str, name: str, folder: str = "green") -> Answer | None:
+    path = FIXTURES / version / folder / f"ui-{name}.json"
     if not path.exists():
         return None
     raw = json.loads(path.read_text())
@@ -385,8 +385,18 @@ def test_debian_2_42_classic_ui_passes() -> None:
     assert result.evidence[1].startswith("targets page (/classic/targets) 200")
 
 
+def test_3_x_ui_passes_naming_its_pages_and_script() -> None:
+    root, targets, asset = (page("prometheus-3.16", n) for n in ("root", "targets", "asset"))
+    assert root is not None
+    result = checks.check_ui(root, targets, asset)
+    assert result.ok, result.evidence
+    assert result.evidence[0].startswith("UI landing page (/query) 200, HTML page 'Prometheus")
+    assert result.evidence[1].startswith("targets page (/targets) 200")
+    assert result.evidence[2].startswith("UI script /assets/index-")
+
+
 def test_3_x_built_without_ui_assets_fails_clearly() -> None:
-    root = page("prometheus-3.16", "root")
+    root = page("prometheus-3.16", "root", folder="no-ui")
     assert root is not None
     result = checks.check_ui(root, None, None)
     assert not result.ok
@@ -452,8 +462,8 @@ def test_empty_result_fails_naming_the_query(version: str) -> None:
     assert not result.ok
     assert result.name == "query: empty"
     assert result.evidence == [
-        "query 'empty' returned no data: are its metrics scraped (inv verify.targets) "
-        "and has traffic been posted (inv traffic)?",
+        "query 'empty' returned no data: are its metrics scraped (inv verify.targets), "
+        "and is there traffic (the stack's demo traffic: traffic.demo_rate; or inv traffic)?",
         "promql",
     ]
 
