@@ -10,15 +10,20 @@ are written to ``compose/.env``, which docker compose reads by itself.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from invoke.context import Context
 
 from promkit import runner
-from promkit.errors import PromkitError
+from promkit.errors import ConfigError, PromkitError
 from promkit.settings import ROOT
 
 BASE_PACKAGES_FILE = ROOT / "images" / "base" / "packages.txt"
@@ -41,9 +46,18 @@ class OfflineImage:
     context: Path
 
 
+#: The Prometheus the offline image carries: the version of compose/ and k8s/ upstream tag.
+PROMETHEUS_VERSION = "3.16.0"
+#: Builds prometheus and promtool (web UI embedded) and prints their folder.
+PROMETHEUS_BUILD = ROOT / "scripts" / "build-prometheus3.sh"
+#: A prometheus binary built elsewhere (promtool beside it) instead of PROMETHEUS_BUILD.
+PROMETHEUS_BIN_ENV = "PROMKIT_PROMETHEUS3_BIN"
+
 OFFLINE_IMAGES = (
     OfflineImage(
-        "PROMKIT_PROMETHEUS_IMAGE", "promkit/prometheus:2.42-debian12", ROOT / "images/prometheus"
+        "PROMKIT_PROMETHEUS_IMAGE",
+        f"promkit/prometheus:{PROMETHEUS_VERSION}-ui-debian12",
+        ROOT / "images/prometheus",
     ),
     OfflineImage("PROMKIT_REDIS_IMAGE", "promkit/redis:7.0-debian12", ROOT / "images/redis"),
     OfflineImage("PROMKIT_APP_IMAGE", f"{APP_IMAGE}-debian12", ROOT / "sample_app"),
@@ -143,25 +157,74 @@ def fill_wheelhouse(c: Context, *, dry_run: bool = False) -> None:
         stamp.write_text(requirements_digest())
 
 
-def build_offline(c: Context, cache_dir: Path, *, dry_run: bool = False) -> dict[str, str]:
-    """Build every image of the stack without a registry; returns variable -> image."""
-    base = build_base(c, cache_dir, dry_run=dry_run)
-    fill_wheelhouse(c, dry_run=dry_run)
-    for image in OFFLINE_IMAGES:
+def prometheus_binaries(c: Context, cache_dir: Path, *, dry_run: bool = False) -> Path:
+    """The folder holding prometheus and promtool 3.x with the web UI compiled in.
+
+    ``PROMKIT_PROMETHEUS3_BIN`` names a prebuilt prometheus; otherwise
+    scripts/build-prometheus3.sh builds both from the Go module (cached by version).
+    """
+    prebuilt = os.environ.get(PROMETHEUS_BIN_ENV)
+    if prebuilt:
+        folder = Path(prebuilt).parent
+        if not (Path(prebuilt).is_file() and (folder / "promtool").is_file()):
+            raise PromkitError(
+                f"{PROMETHEUS_BIN_ENV}={prebuilt} is not a prometheus binary with promtool "
+                f"beside it: unset it or run {PROMETHEUS_BUILD.relative_to(ROOT)}"
+            )
+        return folder
+    env = {"PROMKIT_CACHE": str(cache_dir), "PROMETHEUS3_VERSION": PROMETHEUS_VERSION}
+    what = f"building Prometheus {PROMETHEUS_VERSION} with its web UI (first time: minutes)"
+    done = runner.run(c, ["bash", str(PROMETHEUS_BUILD)], dry_run=dry_run, env=env, what=what)
+    return Path(runner.last_line(done.stdout) or cache_dir / "prometheus-build")
+
+
+@contextmanager
+def build_context(
+    c: Context, image: OfflineImage, cache_dir: Path, *, dry_run: bool
+) -> Iterator[Path]:
+    """The folder to build ``image`` from; Prometheus' gets its binaries copied in."""
+    if image.variable != "PROMKIT_PROMETHEUS_IMAGE":
+        yield image.context
+        return
+    binaries = prometheus_binaries(c, cache_dir, dry_run=dry_run)
+    with tempfile.TemporaryDirectory(prefix="promkit-prometheus-image-") as folder:
+        context = Path(folder)
+        for source in (image.context / "Dockerfile", image.context / "prometheus.yml"):
+            shutil.copy2(source, context / source.name)
+        if not dry_run:
+            for name in ("prometheus", "promtool"):
+                shutil.copy2(binaries / name, context / name)
+        yield context
+
+
+def build_offline_image(
+    c: Context, image: OfflineImage, base: str, cache_dir: Path, *, dry_run: bool = False
+) -> None:
+    """Build one image of the stack on the offline base, with no network."""
+    with build_context(c, image, cache_dir, dry_run=dry_run) as context:
         argv = [
             "docker",
             "build",
             "--network",
             "none",
+            "--force-rm",
             "--build-arg",
             f"BASE_IMAGE={base}",
             "--tag",
             image.tag,
-            str(image.context),
+            str(context),
         ]
         runner.run(c, argv, dry_run=dry_run, env=BUILD_ENV, what=f"building {image.tag}")
-        if not dry_run:
-            print(f"built {image.tag}")
+    if not dry_run:
+        print(f"built {image.tag}")
+
+
+def build_offline(c: Context, cache_dir: Path, *, dry_run: bool = False) -> dict[str, str]:
+    """Build every image of the stack without a registry; returns variable -> image."""
+    base = build_base(c, cache_dir, dry_run=dry_run)
+    fill_wheelhouse(c, dry_run=dry_run)
+    for image in OFFLINE_IMAGES:
+        build_offline_image(c, image, base, cache_dir, dry_run=dry_run)
     chosen = {image.variable: image.tag for image in OFFLINE_IMAGES}
     write_compose_env(chosen, dry_run=dry_run)
     return chosen
@@ -187,9 +250,91 @@ def forget_offline_images(*, dry_run: bool = False) -> None:
 
 def build_online(c: Context, upstream: list[str], *, dry_run: bool = False) -> None:
     """Pull the pinned upstream images and build the sample app on its upstream base."""
-    for image in upstream:
-        runner.run(
-            c, ["docker", "pull", image], dry_run=dry_run, hide=False, what=f"pulling {image}"
-        )
-    argv = ["docker", "build", "--tag", APP_IMAGE, str(ROOT / "sample_app")]
-    runner.run(c, argv, dry_run=dry_run, hide=False, env=BUILD_ENV, what=f"building {APP_IMAGE}")
+    fetch_upstream(c, [*upstream, APP_IMAGE], dry_run=dry_run)
+
+
+# -- what deploy.local does about images it lacks ------------------------------------
+
+#: images.offline: build without a registry always, never, or when a pull fails.
+OFFLINE_MODES = {"true": "always", "1": "always", "yes": "always", "always": "always",
+                 "false": "never", "0": "never", "no": "never", "never": "never",
+                 "auto": "auto"}  # fmt: skip
+
+
+def offline_mode(value: Any) -> str:
+    """The setting images.offline as 'always', 'never' or 'auto', or a ConfigError."""
+    mode = OFFLINE_MODES.get(str(value).strip().lower())
+    if mode is None:
+        raise ConfigError(f"setting 'images.offline' must be true, false or auto, got {value!r}")
+    return mode
+
+
+def missing_images(c: Context, images: Mapping[str, str]) -> dict[str, list[str]]:
+    """Image -> the services using it, for every image the Docker engine lacks."""
+    missing: dict[str, list[str]] = {}
+    for service, image in sorted(images.items()):
+        if image and (image in missing or not image_exists(c, image)):
+            missing.setdefault(image, []).append(service)
+    return missing
+
+
+def _described(missing: Mapping[str, list[str]]) -> str:
+    return ", ".join(f"{image} ({', '.join(services)})" for image, services in missing.items())
+
+
+def ensure_images(
+    c: Context, images: Mapping[str, str], mode: str, cache_dir: Path, *, dry_run: bool = False
+) -> bool:
+    """Pull or build the images the stack lacks, saying which and why.
+
+    ``mode`` is an ``offline_mode``. True when the offline images were built, so
+    compose/.env changed and the caller must render the compose model again.
+    """
+    missing = missing_images(c, images)
+    if not missing:
+        return False
+    offline_tags = {image.tag for image in OFFLINE_IMAGES}
+    if mode == "always" or set(missing) <= offline_tags:
+        print(f"not built yet: {_described(missing)}: building the offline images")
+        _build_offline_or_explain(c, cache_dir, dry_run=dry_run)
+        return True
+    print(f"not present yet: {_described(missing)}: pulling/building them")
+    try:
+        fetch_upstream(c, sorted(missing), dry_run=dry_run)
+    except PromkitError as exc:
+        if mode != "auto":
+            raise PromkitError(
+                f"{exc}; without a registry, build every image from package registries: "
+                "set images.offline: true (INVOKE_IMAGES_OFFLINE=1); nothing was started"
+            ) from None
+        print(f"{exc}: building the offline images instead (images.offline: auto)")
+        _build_offline_or_explain(c, cache_dir, dry_run=dry_run)
+        return True
+    return False
+
+
+def fetch_upstream(c: Context, images: list[str], *, dry_run: bool = False) -> None:
+    """Pull each of ``images``, building the sample app's (it is never pulled)."""
+    for image in images:
+        if image == APP_IMAGE:
+            argv = ["docker", "build", "--tag", APP_IMAGE, str(ROOT / "sample_app")]
+            what = f"cannot build {APP_IMAGE} (its base image comes from a registry)"
+            runner.run(c, argv, dry_run=dry_run, hide=False, env=BUILD_ENV, what=what)
+        else:
+            runner.run(
+                c,
+                ["docker", "pull", image],
+                dry_run=dry_run,
+                hide=False,
+                what=f"cannot pull {image}",
+            )
+
+
+def _build_offline_or_explain(c: Context, cache_dir: Path, *, dry_run: bool) -> None:
+    try:
+        build_offline(c, cache_dir, dry_run=dry_run)
+    except PromkitError as exc:
+        raise PromkitError(
+            f"could not build the offline images, nothing was started: {exc}; `inv "
+            "images.build --offline` needs root, debootstrap, Go and npm (see README.md)"
+        ) from None

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from invoke.context import Context
 
-from promkit import auth, compose, runner
+from promkit import auth, compose, images, ports, runner
 from promkit.errors import ConfigError, PromkitError, ValidationError
-from promkit.images import APP_IMAGE, image_exists
-from promkit.settings import repo_path, section
+from promkit.images import image_exists
+from promkit.settings import as_float, repo_path, section
 
 if TYPE_CHECKING:
     from promkit.prom import Answer, PrometheusClient
@@ -31,6 +31,16 @@ CONFIG_DIR_VAR = "PROMKIT_PROMETHEUS_CONFIG_DIR"
 #: The file Prometheus loads from that folder (compose.yaml's --config.file).
 CONFIG_NAME = "prometheus.yml"
 _LIFECYCLE_FLAG = "--web.enable-lifecycle"
+#: The stack's own demo traffic (compose.yaml), and the variable that sets its rate.
+DEMO_SERVICE = "demo-traffic"
+DEMO_RATE_VAR = "PROMKIT_DEMO_TRAFFIC_RATE"
+#: Webhooks a second the demo traffic may send at most (sample_app.demo_traffic.MAX_RATE).
+MAX_DEMO_RATE = 5.0
+#: Per service: the variable that moves its published port, and the setting naming its URL.
+PORT_SETTINGS = {
+    "prometheus": ("PROMKIT_PROMETHEUS_PORT", "prometheus.url"),
+    "app": ("PROMKIT_APP_PORT", "compose.app_url"),
+}
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,8 @@ class Plan:
     #: With basic auth: the Prometheus config to render, and a client with the credentials.
     config_file: Path | None = None
     ready_client: PrometheusClient | None = None
+    #: ``--scale`` arguments of ``up`` (the demo traffic at 0 when it is off).
+    scale: tuple[str, ...] = ()
 
 
 def prometheus_config(config: Any) -> Path:
@@ -54,31 +66,72 @@ def prometheus_config(config: Any) -> Path:
     return path
 
 
-def validate(c: Context, config: Any) -> Plan:
-    """Check the compose file, the images and the Prometheus config; change nothing.
+def validate(c: Context, config: Any, *, dry_run: bool = False) -> Plan:
+    """Check the settings, the compose file, the ports, the images and the Prometheus config.
 
-    It only reads, so a dry run performs it too.
+    Nothing running is touched: the ports must be free (or this stack's own), and
+    missing images are pulled or built first. A dry run only says what it would build.
     """
+    rate = demo_rate(config)
     project = project_with_env(config)
+    project = replace(project, env={**project.env, DEMO_RATE_VAR: f"{rate or 1:g}"})
     compose.require_engine(c)
-    images = compose.service_images(compose.rendered_config(c, project))
-    require_project_images(c, images)
+    model = compose.rendered_config(c, project)
+    require_free_ports(c, project, model)
+    found = compose.service_images(model)
+    offline = images.offline_mode(section(config, "images").get("offline"))
+    cache_dir = Path(str(section(config, "images").get("cache_dir")))
+    if images.ensure_images(c, found, offline, cache_dir, dry_run=dry_run) and not dry_run:
+        found = compose.service_images(compose.rendered_config(c, project))
     config_file = prometheus_config(config)
-    check_prometheus_config(c, config_file, images.get("prometheus", ""))
+    check_prometheus_config(c, config_file, found.get("prometheus", ""))
+    scale = () if rate else (f"{DEMO_SERVICE}=0",)
     if not auth_enabled(project):
-        return Plan(project, images)
+        return Plan(project, found, scale=scale)
     client = authenticated_client(config, project)
-    return Plan(project, images, config_file, client)
+    return Plan(project, found, config_file, client, scale)
 
 
-def require_project_images(c: Context, images: dict[str, str]) -> None:
-    """The sample app's image is built here, never pulled: it must exist locally."""
-    for service, image in sorted(images.items()):
-        if image.startswith(APP_IMAGE) and not image_exists(c, image):
-            raise PromkitError(
-                f"image {image} of service {service} is not built: run `inv images.build` "
-                "(or `inv images.build --offline` without a registry)"
-            )
+def demo_rate(config: Any) -> float:
+    """Setting traffic.demo_rate: webhooks a second from 0 (off) to MAX_DEMO_RATE."""
+    value = section(config, "traffic").get("demo_rate")
+    rate = as_float(value, "traffic.demo_rate")
+    if rate > MAX_DEMO_RATE:
+        raise ConfigError(
+            f"setting 'traffic.demo_rate' must be from 0 (off) to {MAX_DEMO_RATE:g} webhooks "
+            f"a second, got {value!r}"
+        )
+    return rate
+
+
+def require_free_ports(c: Context, project: compose.Project, model: dict[str, Any]) -> None:
+    """Every port the stack publishes is free, or already this project's own."""
+    for published in ports.published_ports(model):
+        if not ports.in_use(published.host_ip, published.port):
+            continue
+        owner = container_publishing(c, published.port)
+        if owner is not None and owner[0] == project.name:
+            continue
+        who = f"container {owner[1]}" if owner else ports.holder(published.port)
+        variable, setting = PORT_SETTINGS.get(published.service, ("its port variable", "?"))
+        raise PromkitError(
+            f"port {published.address} of service {published.service} is already in use"
+            f"{' by ' + who if who else ''}: stop that, or move this stack's port with "
+            f"{variable}=<free port> (and {setting} to match); nothing was created"
+        )
+
+
+def container_publishing(c: Context, port: int) -> tuple[str, str] | None:
+    """(compose project, container name) of a container publishing ``port``, if any."""
+    fmt = '{{.Label "com.docker.compose.project"}}\t{{.Names}}'
+    done = runner.run(
+        c, ["docker", "ps", "--filter", f"publish={port}", "--format", fmt], check=False
+    )
+    for line in done.stdout.splitlines():
+        project, _, name = line.partition("\t")
+        if name:
+            return project, name
+    return None
 
 
 def promtool_argv(c: Context, config_file: Path, image: str) -> list[str]:
@@ -139,7 +192,11 @@ def promtool_reason(output: str) -> str:
 
 
 def up(c: Context, plan: Plan, *, dry_run: bool = False) -> None:
-    """Start or update the stack and wait until every service is healthy."""
+    """Start or update the stack and wait until every service is healthy.
+
+    A first deploy that fails is removed again (its data volume stays), so nothing
+    is left half-up; a failed update of a running stack says what it left.
+    """
     argv = plan.project.argv(
         "up",
         "--detach",
@@ -147,15 +204,33 @@ def up(c: Context, plan: Plan, *, dry_run: bool = False) -> None:
         "--wait-timeout",
         str(plan.project.wait_timeout),
         "--remove-orphans",
+        *[arg for scale in plan.scale for arg in ("--scale", scale)],
     )
     if plan.config_file is not None and not dry_run:
         auth.render_config_dir(plan.config_file, auth_paths(plan.project))
+    fresh = dry_run or not compose.ps(c, plan.project)
     done = runner.run(c, argv, dry_run=dry_run, check=False, hide=False, env=plan.project.env)
     if not done.ok:
-        raise PromkitError(explain_unhealthy(c, plan.project, done))
+        reason = explain_unhealthy(c, plan.project, done)
+        raise PromkitError(f"{reason}; {clean_up_after_failure(c, plan.project, fresh)}")
     if plan.ready_client is not None and not dry_run:
         # Docker's healthcheck sees only 401 behind auth: readiness is proven here.
         wait_ready(plan.ready_client, plan.project.wait_timeout)
+
+
+def clean_up_after_failure(c: Context, project: compose.Project, fresh: bool) -> str:
+    """Remove what a failed first deploy created; else say what is left and how to remove it."""
+    if fresh:
+        down(c, project, volumes=False)
+        return (
+            "removed the containers and network it had created (the data volume stays: "
+            "`inv destroy.local --volumes` removes it)"
+        )
+    left = ", ".join(f"{s.service} ({s.state})" for s in compose.ps(c, project)) or "nothing"
+    return (
+        f"the stack was running before and is left as it is now: {left}; "
+        "`inv destroy.local` removes it"
+    )
 
 
 def explain_unhealthy(c: Context, project: compose.Project, done: runner.Completed) -> str:
@@ -168,10 +243,7 @@ def explain_unhealthy(c: Context, project: compose.Project, done: runner.Complet
     if not bad:
         return f"`docker compose up` failed: {runner.last_line(done.stderr) or 'see output above'}"
     names = ", ".join(f"{s.service} ({s.state}{' ' + s.health if s.health else ''})" for s in bad)
-    return (
-        f"not healthy within {project.wait_timeout}s: {names}; "
-        "see the log lines above, then `inv status.local`"
-    )
+    return f"not healthy within {project.wait_timeout}s: {names} (see the log lines above)"
 
 
 def down(c: Context, project: compose.Project, *, volumes: bool, dry_run: bool = False) -> None:

@@ -63,9 +63,14 @@ DEFAULTS: dict[str, Any] = {
         "count": 60,
         "duration": 30,
         "invalid_every": 20,
+        # The stack's own steady demo traffic (compose service demo-traffic): webhooks a
+        # second, 0 turns it off, at most 5.
+        "demo_rate": 2,
     },
     "images": {
-        "offline": False,
+        # Images deploy.local lacks: pulled (false), built from package registries (true),
+        # or pulled and, if that fails, built (auto).
+        "offline": "auto",
         "cache_dir": "/var/cache/promkit",
     },
     "k8s": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from invoke.context import MockContext
@@ -13,3 +14,14 @@ from mockctx import mock_context_factory
 def mock_context() -> Callable[..., MockContext]:
     """Build a MockContext answering commands that match regex keys (first match wins)."""
     return mock_context_factory()
+
+
+@pytest.fixture
+def prometheus_binaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Stand-in prometheus and promtool files, named by PROMKIT_PROMETHEUS3_BIN."""
+    folder = tmp_path / "prometheus-bin"
+    folder.mkdir()
+    for name in ("prometheus", "promtool"):
+        (folder / name).write_text("#!/bin/sh\n")
+    monkeypatch.setenv("PROMKIT_PROMETHEUS3_BIN", str(folder / "prometheus"))
+    return folder

@@ -11,6 +11,7 @@ from invoke.context import MockContext
 from mockctx import commands, result
 
 from promkit import images
+from promkit.errors import PromkitError
 from promkit.settings import ROOT
 from promkit.tasks import images as images_tasks
 
@@ -34,10 +35,13 @@ def test_offline_build_reuses_the_base_and_builds_without_network(
     assert commands(c) == [f"docker image inspect {BASE}"]
     out = capsys.readouterr().out
     assert "debootstrap" not in out
+    assert f"[dry-run] bash {images.PROMETHEUS_BUILD}" in out
     for image in images.OFFLINE_IMAGES:
+        # Prometheus' context is a scratch folder its binaries are copied into.
+        context = "/tmp/promkit-prometheus-image-" if "prometheus" in image.tag else image.context
         assert (
-            f"[dry-run] docker build --network none --build-arg BASE_IMAGE={BASE} "
-            f"--tag {image.tag} {image.context}"
+            f"[dry-run] docker build --network none --force-rm --build-arg BASE_IMAGE={BASE} "
+            f"--tag {image.tag} {context}"
         ) in out
     assert not compose_env.exists(), "a dry run writes nothing"
 
@@ -59,12 +63,16 @@ def test_offline_build_makes_the_base_when_missing(
 
 
 def test_offline_build_points_compose_at_the_offline_images(
-    mock_context: Build, compose_env: Path, monkeypatch: pytest.MonkeyPatch
+    mock_context: Build,
+    compose_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    prometheus_binaries: Path,
 ) -> None:
     monkeypatch.setattr(images, "fill_wheelhouse", lambda c, dry_run=False: None)
     c = mock_context({r"docker ": result()})
     images_tasks.build(c, offline=True)
     assert sum(cmd.startswith("docker build --network none") for cmd in commands(c)) == 3
+    assert not any("build-prometheus3" in cmd for cmd in commands(c)), "prebuilt binaries used"
     written = dict(
         line.split("=", 1) for line in compose_env.read_text().splitlines() if "=" in line
     )
@@ -93,6 +101,33 @@ def test_online_build_forgets_offline_images_pulls_and_builds_the_app(
         "docker pull redis:7.4.1-alpine",
         f"docker build --tag {images.APP_IMAGE} {ROOT}/sample_app",
     ]
+
+
+def test_prometheus_image_context_holds_the_binaries_and_upstream_layout(
+    mock_context: Build, prometheus_binaries: Path
+) -> None:
+    prometheus = next(i for i in images.OFFLINE_IMAGES if i.variable == "PROMKIT_PROMETHEUS_IMAGE")
+    assert images.PROMETHEUS_VERSION in prometheus.tag
+    with images.build_context(mock_context({}), prometheus, Path("/unused"), dry_run=False) as ctx:
+        assert sorted(p.name for p in ctx.iterdir()) == [
+            "Dockerfile",
+            "prometheus",
+            "prometheus.yml",
+            "promtool",
+        ]
+        dockerfile = (ctx / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["/bin/prometheus"]' in dockerfile
+    assert "USER nobody" in dockerfile
+    assert not ctx.exists(), "the scratch context is removed after the build"
+
+
+def test_a_prebuilt_prometheus_without_promtool_is_one_clear_line(
+    mock_context: Build, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "prometheus").write_text("")
+    monkeypatch.setenv(images.PROMETHEUS_BIN_ENV, str(tmp_path / "prometheus"))
+    with pytest.raises(PromkitError, match="with promtool beside it"):
+        images.prometheus_binaries(mock_context({}), tmp_path)
 
 
 def test_base_tag_changes_with_the_package_list(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -122,15 +122,6 @@ def test_invalid_compose_file_stops_with_composes_reason(mock_context: Build) ->
     assert commands(c)[-1] == f"{COMPOSE} config --format json"
 
 
-def test_missing_app_image_says_to_build_it(mock_context: Build) -> None:
-    c = mock_context(healthy_stack(**{rf"docker image inspect {APP_IMAGE}": result(exited=1)}))
-    with pytest.raises(Exit) as exc:
-        deploy.local(c)
-    assert exc.value.code == 2
-    assert "inv images.build" in str(exc.value.message)
-    assert not any(" up " in cmd for cmd in commands(c))
-
-
 def test_unhealthy_service_is_named_with_its_log_tail(
     mock_context: Build, capsys: pytest.CaptureFixture[str]
 ) -> None:

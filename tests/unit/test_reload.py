@@ -169,7 +169,7 @@ def test_deploy_mounts_the_folder_of_the_configured_file(mock_context: Build) ->
     deploy.local(c)
     up = c.run.call_args_list[-1]  # type: ignore[attr-defined]
     assert up.args[0].startswith(f"{COMPOSE} up --detach --wait")
-    assert up.kwargs["env"] == {local_stack.CONFIG_DIR_VAR: str(CONFIG_DIR)}
+    assert up.kwargs["env"][local_stack.CONFIG_DIR_VAR] == str(CONFIG_DIR)
 
 
 def test_the_config_file_must_be_called_prometheus_yml(mock_context: Build, tmp_path: Path) -> None:

@@ -18,13 +18,13 @@ from promkit.tasks.common import reports_errors
 )
 @reports_errors
 def local(c: Context, dry_run: bool = False, timeout: str | None = None) -> None:
-    """Validate, then start the local compose stack and wait until it is healthy."""
+    """Validate, get missing images, then start the local stack and wait until it is healthy."""
     from promkit import local_stack
     from promkit.settings import as_float
 
     if timeout is not None:
         c.config.compose.wait_timeout = int(as_float(timeout, "--timeout", minimum=1))
-    plan = local_stack.validate(c, c.config)
+    plan = local_stack.validate(c, c.config, dry_run=dry_run)
     print(f"validated {plan.project.file.name} and the Prometheus config")
     local_stack.up(c, plan, dry_run=dry_run)
     if not dry_run:

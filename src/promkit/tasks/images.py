@@ -22,7 +22,7 @@ def build(c: Context, offline: bool = False, dry_run: bool = False) -> None:
     """Build (or pull) every image the local stack needs; --offline needs no registry."""
     from promkit import compose, images
 
-    if offline or c.config.images.offline:
+    if offline or images.offline_mode(c.config.images.offline) == "always":
         chosen = images.build_offline(c, Path(c.config.images.cache_dir), dry_run=dry_run)
         print("compose will use: " + ", ".join(chosen.values()))
         return

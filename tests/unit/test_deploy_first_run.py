@@ -1,0 +1,285 @@
+"""deploy.local on a first run: missing images, taken ports, demo traffic, failed starts."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from invoke.context import MockContext
+from invoke.exceptions import Exit
+from mockctx import commands, result
+from test_local_tasks import COMPOSE, PROM_IMAGE, PS_HEALTHY
+from test_local_tasks import healthy_stack as local_stack_answers
+
+from promkit import images
+from promkit.images import APP_IMAGE
+from promkit.tasks import deploy
+
+Build = Callable[..., MockContext]
+
+
+def healthy_stack(**overrides: object) -> dict[str, object]:
+    """A healthy stack's answers; promtool from PATH when the image is still missing."""
+    return local_stack_answers(**{r"promtool check config ": result("SUCCESS"), **overrides})
+
+
+@pytest.fixture
+def compose_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A scratch compose/.env, so the real one is untouched."""
+    env = tmp_path / ".env"
+    monkeypatch.setattr(images, "COMPOSE_ENV", env)
+    monkeypatch.setattr(images, "fill_wheelhouse", lambda c, dry_run=False: None)
+    return env
+
+
+@pytest.fixture
+def listener() -> Iterator[int]:
+    """A port on 127.0.0.1 that this test process listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+def model_publishing(port: int) -> str:
+    services = {
+        "prometheus": {
+            "image": PROM_IMAGE,
+            "ports": [{"host_ip": "127.0.0.1", "published": str(port), "target": 9090}],
+        },
+        "app": {"image": APP_IMAGE},
+    }
+    return json.dumps({"services": services})
+
+
+def ran_up(c: MockContext) -> bool:
+    return any(f"{COMPOSE} up " in cmd for cmd in commands(c))
+
+
+def test_missing_images_are_pulled_and_built_saying_which(
+    mock_context: Build, capsys: pytest.CaptureFixture[str]
+) -> None:
+    c = mock_context(
+        healthy_stack(
+            **{
+                rf"docker image inspect ({PROM_IMAGE}|{APP_IMAGE})$": result(exited=1),
+                r"docker pull ": result(),
+                r"docker build --tag ": result(),
+            }
+        ),
+        images={"offline": False},
+    )
+    deploy.local(c)
+    ran = commands(c)
+    assert f"docker pull {PROM_IMAGE}" in ran
+    assert any(cmd.startswith(f"docker build --tag {APP_IMAGE} ") for cmd in ran)
+    assert "docker pull redis:7.4.1-alpine" not in ran, "only what is missing"
+    out = capsys.readouterr().out
+    assert f"not present yet: {APP_IMAGE} (app, worker), {PROM_IMAGE} (prometheus)" in out
+    assert ran_up(c)
+
+
+def test_an_image_that_cannot_be_pulled_is_one_line_and_nothing_starts(
+    mock_context: Build,
+) -> None:
+    c = mock_context(
+        healthy_stack(
+            **{
+                rf"docker image inspect {PROM_IMAGE}$": result(exited=1),
+                r"docker pull ": result(exited=1, stderr="dial tcp: lookup registry: no such host"),
+            }
+        ),
+        images={"offline": "false"},
+    )
+    with pytest.raises(Exit) as exc:
+        deploy.local(c)
+    message = str(exc.value.message)
+    assert exc.value.code == 2
+    assert f"cannot pull {PROM_IMAGE}" in message
+    assert "no such host" in message
+    assert "images.offline: true" in message and "nothing was started" in message
+    assert "\n" not in message
+    assert not ran_up(c)
+
+
+def test_auto_builds_the_offline_images_when_a_pull_fails(
+    mock_context: Build,
+    compose_env: Path,
+    prometheus_binaries: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    c = mock_context(
+        healthy_stack(
+            **{
+                rf"docker image inspect {PROM_IMAGE}$": result(exited=1),
+                r"docker pull ": result(exited=1, stderr="no such host"),
+                r"docker build --network none ": result(),
+            }
+        )
+    )
+    deploy.local(c)
+    ran = commands(c)
+    built = [cmd for cmd in ran if cmd.startswith("docker build --network none")]
+    assert len(built) == len(images.OFFLINE_IMAGES)
+    assert "images.offline: auto" in capsys.readouterr().out
+    assert compose_env.is_file(), "compose now names the offline images"
+    # The model is rendered again, so the deploy checks and runs what was just built.
+    assert sum(cmd == f"{COMPOSE} config --format json" for cmd in ran) == 2
+    assert ran_up(c)
+
+
+def test_offline_builds_fail_as_one_line_naming_the_fix(
+    mock_context: Build, compose_env: Path, prometheus_binaries: Path
+) -> None:
+    c = mock_context(
+        healthy_stack(
+            **{
+                r"docker image inspect ": result(exited=1),
+                r"docker pull ": result(exited=1, stderr="no such host"),
+                r"debootstrap ": result(exited=1, stderr="E: debootstrap must be run as root"),
+                r"(rm|mkdir) ": result(),
+            }
+        ),
+        images={"cache_dir": str(compose_env.parent)},
+    )
+    with pytest.raises(Exit) as exc:
+        deploy.local(c)
+    message = str(exc.value.message)
+    assert "could not build the offline images, nothing was started" in message
+    assert "must be run as root" in message
+    assert not ran_up(c)
+
+
+def test_offline_dry_run_builds_nothing(
+    mock_context: Build, compose_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    c = mock_context(
+        healthy_stack(**{rf"docker image inspect {APP_IMAGE}$": result(exited=1)}),
+        images={"offline": True},
+    )
+    deploy.local(c, dry_run=True)
+    assert not any(cmd.startswith(("docker build", "bash ")) for cmd in commands(c))
+    out = capsys.readouterr().out
+    assert "[dry-run] docker build --network none" in out
+    assert not compose_env.exists()
+
+
+def test_a_taken_port_stops_the_deploy_before_anything_is_created(
+    mock_context: Build, listener: int
+) -> None:
+    c = mock_context(
+        healthy_stack(
+            **{
+                rf"{COMPOSE} config --format json": result(model_publishing(listener)),
+                r"docker ps --filter publish=": result(""),
+            }
+        )
+    )
+    with pytest.raises(Exit) as exc:
+        deploy.local(c)
+    message = str(exc.value.message)
+    assert exc.value.code == 2
+    assert f"port 127.0.0.1:{listener} of service prometheus is already in use" in message
+    me = psutil.Process(os.getpid()).name()
+    assert f"by {me} (pid {os.getpid()})" in message, "names the process holding it"
+    assert "PROMKIT_PROMETHEUS_PORT=<free port>" in message
+    assert "nothing was created" in message
+    assert not any(
+        cmd.startswith(("docker pull", "docker build", "docker run")) for cmd in commands(c)
+    )
+    assert not ran_up(c)
+
+
+def test_a_port_held_by_another_project_names_its_container(
+    mock_context: Build, listener: int
+) -> None:
+    c = mock_context(
+        healthy_stack(
+            **{
+                rf"{COMPOSE} config --format json": result(model_publishing(listener)),
+                r"docker ps --filter publish=": result("monitoring\tmonitoring-prometheus-1"),
+            }
+        )
+    )
+    with pytest.raises(Exit) as exc:
+        deploy.local(c)
+    assert "in use by container monitoring-prometheus-1" in str(exc.value.message)
+
+
+def test_ports_this_project_already_publishes_are_fine(mock_context: Build, listener: int) -> None:
+    c = mock_context(
+        healthy_stack(
+            **{
+                rf"{COMPOSE} config --format json": result(model_publishing(listener)),
+                r"docker ps --filter publish=": result("promkit\tpromkit-prometheus-1"),
+            }
+        )
+    )
+    deploy.local(c)
+    assert ran_up(c)
+
+
+@pytest.mark.parametrize(("rate", "scale"), [(2, ""), (0.5, ""), (0, " --scale demo-traffic=0")])
+def test_demo_traffic_rate_reaches_compose_and_zero_turns_it_off(
+    mock_context: Build, rate: float, scale: str
+) -> None:
+    c = mock_context(healthy_stack(), traffic={"demo_rate": rate})
+    deploy.local(c)
+    up = next(call for call in c.run.call_args_list if f"{COMPOSE} up " in call.args[0])
+    assert up.args[0].endswith(f"--remove-orphans{scale}")
+    assert up.kwargs["env"]["PROMKIT_DEMO_TRAFFIC_RATE"] == f"{rate or 1:g}"
+
+
+@pytest.mark.parametrize("rate", [6, -1, "fast"])
+def test_an_out_of_range_demo_rate_is_one_clear_line(mock_context: Build, rate: object) -> None:
+    c = mock_context(healthy_stack(), traffic={"demo_rate": rate})
+    with pytest.raises(Exit) as exc:
+        deploy.local(c)
+    assert exc.value.code == 2
+    assert "traffic.demo_rate" in str(exc.value.message)
+    assert commands(c) == [], "settings are checked before any command runs"
+
+
+def test_a_failed_first_deploy_removes_what_it_created(mock_context: Build) -> None:
+    c = mock_context(
+        healthy_stack(
+            **{
+                rf"{COMPOSE} ps --format json --all": [result(""), result(PS_HEALTHY), result("")],
+                rf"{COMPOSE} up ": result(exited=1, stderr="bind: address already in use"),
+            }
+        )
+    )
+    with pytest.raises(Exit) as exc:
+        deploy.local(c)
+    message = str(exc.value.message)
+    assert "removed the containers and network it had created" in message
+    assert "inv destroy.local --volumes" in message
+    assert commands(c)[-1] == f"{COMPOSE} down --remove-orphans"
+
+
+def test_a_failed_update_says_what_is_left_and_how_to_remove_it(mock_context: Build) -> None:
+    unhealthy = PS_HEALTHY.replace('"Health": "healthy"', '"Health": "unhealthy"', 1)
+    c = mock_context(
+        healthy_stack(
+            **{
+                rf"{COMPOSE} ps --format json --all": [
+                    result(PS_HEALTHY),
+                    result(unhealthy),
+                    result(unhealthy),
+                ],
+                rf"{COMPOSE} logs ": result("prometheus | boom"),
+                rf"{COMPOSE} up ": result(exited=1, stderr="container is unhealthy"),
+            }
+        )
+    )
+    with pytest.raises(Exit) as exc:
+        deploy.local(c)
+    message = str(exc.value.message)
+    assert "left as it is now: prometheus (running), app (running)" in message
+    assert "`inv destroy.local` removes it" in message
+    assert not any(" down" in cmd for cmd in commands(c))
