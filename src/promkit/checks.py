@@ -331,6 +331,12 @@ def check_targets(targets_data: Any, budget_ms: float, now: datetime | None = No
     return CheckResult("targets", AC6, not failed, failed + passed)
 
 
+def start_time(runtimeinfo: Any) -> datetime | None:
+    """When the server started, from runtimeinfo's startTime (None if it does not say)."""
+    started = runtimeinfo.get("startTime") if isinstance(runtimeinfo, dict) else None
+    return _parse_time(started)
+
+
 def utc_now() -> datetime:
     """The current time, for 'last scrape Ns ago' evidence."""
     return datetime.now(UTC)
@@ -579,7 +585,8 @@ def check_query(query: DocumentedQuery, data: Any, error: str | None = None) -> 
             False,
             [
                 f"query '{query.name}' returned no data: are its metrics scraped "
-                "(inv verify.targets) and has traffic been posted (inv traffic)?",
+                "(inv verify.targets), and is there traffic (the stack's demo traffic: "
+                "traffic.demo_rate; or inv traffic)?",
                 query.promql,
             ],
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -57,6 +58,8 @@ class Verification:
     url: str
     version: str
     results: list[CheckResult]
+    #: When the server started (runtimeinfo's startTime), if it said.
+    started: datetime | None = None
 
     @property
     def ok(self) -> bool:
@@ -175,10 +178,11 @@ def run_round(
         if guide_path is None:
             raise ConfigError("verify.queries needs the metrics guide: set queries.guide")
         queries = load_guide(guide_path)
-    keys = {key for name in chosen for key in _NEEDS[name]} | {"buildinfo"}
+    keys = {key for name in chosen for key in _NEEDS[name]} | {"buildinfo", "runtimeinfo"}
     got = fetch_all(_fetchers(client, keys, queries))
     results = _judge(chosen, got, expectations, queries)
-    return Verification(client.base_url, _version(got["buildinfo"]), results)
+    started = checks.start_time(got["runtimeinfo"])
+    return Verification(client.base_url, _version(got["buildinfo"]), results, started)
 
 
 def run_checks(

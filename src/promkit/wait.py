@@ -12,6 +12,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, Protocol, TextIO, TypeVar
 
 from promkit.checks import CheckResult
@@ -128,3 +129,37 @@ def wait_until_green(
             delay = min(delay * 2, MAX_DELAY_S)
     finally:
         progress.finish()
+
+
+#: A server younger than this many scrape intervals may not have scraped everything yet.
+YOUNG_INTERVALS = 3
+#: Checks a young server may still fail only because it has not scraped enough yet;
+#: configuration checks (interval, retention, ui) do not change by waiting.
+FIXED_BY_SCRAPES = ("runs", "health", "jobs", "targets")
+
+
+def time_may_fix(results: Sequence[CheckResult]) -> bool:
+    """Whether every failed check is one that a young server's next scrapes can turn green."""
+    failed = [r.name for r in results if not r.ok]
+    return bool(failed) and all(
+        name in FIXED_BY_SCRAPES or name.startswith("query: ") for name in failed
+    )
+
+
+def young_server_wait(started: datetime | None, now: datetime, interval_s: float) -> float | None:
+    """Seconds to keep polling a server that started under 3 scrape intervals ago, else None.
+
+    A server older than that has had its first scrapes: a failure there is real, so
+    verify fails at once instead of waiting silently.
+    """
+    if started is None:
+        return None
+    window = YOUNG_INTERVALS * interval_s
+    age = (now - started).total_seconds()
+    return window if age < window else None
+
+
+def young_server_line(started: datetime, now: datetime, wait_s: float) -> str:
+    """``Prometheus started 6s ago: waiting for its first scrapes, up to 45s``."""
+    age = max(0.0, (now - started).total_seconds())
+    return f"Prometheus started {age:.0f}s ago: waiting for its first scrapes, up to {wait_s:g}s"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -136,3 +137,52 @@ def test_parse_wait(value: object, expected: float | None) -> None:
 def test_parse_wait_rejects(value: str) -> None:
     with pytest.raises(ConfigError, match="--wait must be"):
         wait.parse_wait(value)
+
+
+START = datetime(2026, 12, 1, 20, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("age_s", "expected"),
+    [(0.0, 45.0), (6.0, 45.0), (44.9, 45.0), (45.0, None), (3600.0, None)],
+)
+def test_only_a_server_younger_than_three_intervals_is_waited_for(
+    age_s: float, expected: float | None
+) -> None:
+    now = START + timedelta(seconds=age_s)
+    assert wait.young_server_wait(START, now, 15.0) == expected
+
+
+def test_an_unknown_start_time_is_never_waited_for() -> None:
+    assert wait.young_server_wait(None, START, 15.0) is None
+
+
+def test_the_young_server_line_says_how_old_and_how_long() -> None:
+    line = wait.young_server_line(START, START + timedelta(seconds=6.2), 45.0)
+    assert line == "Prometheus started 6s ago: waiting for its first scrapes, up to 45s"
+
+
+def result(name: str, ok: bool) -> CheckResult:
+    return CheckResult(name, "AC", ok, [])
+
+
+@pytest.mark.parametrize(
+    ("failing", "expected"),
+    [
+        (["targets"], True),
+        (["jobs", "query: Request rate"], True),
+        (["health"], True),
+        (["retention"], False),
+        (["targets", "interval"], False),
+        (["ui"], False),
+        ([], False),
+    ],
+)
+def test_only_failures_that_scrapes_can_fix_are_waited_for(
+    failing: list[str], expected: bool
+) -> None:
+    results = [result(name, name not in failing) for name in ("runs", "targets", "retention")]
+    results += [
+        result(name, False) for name in failing if name not in ("runs", "targets", "retention")
+    ]
+    assert wait.time_may_fix(results) is expected

@@ -6,6 +6,7 @@ its job (unreachable, timeout, HTTP error, not Prometheus, bad settings).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 
 HELP = {
     "url": "Prometheus base URL (default: setting prometheus.url)",
-    "wait": "poll up to SECONDS until every check passes (while Prometheus starts)",
+    "wait": "poll up to SECONDS until every check passes (default: only while the server "
+    "is younger than 3 scrape intervals)",
     "json": "also write a JSON report to PATH",
     "junit": "also write a JUnit XML report to PATH (one test case per check)",
     "context": "verify the Prometheus of this Kubernetes context, through a managed "
@@ -56,6 +58,8 @@ def verify_and_report(
         return verify.run_round(names, client, expect, guide)
 
     outcome = waiting.wait_until_green(attempt, deadline)
+    if deadline is None and not outcome.ok:
+        outcome = wait_while_young(outcome, attempt, expect.scrape_interval)
     print(f"Prometheus {outcome.version} at {outcome.url}\n")
     print(report.table(outcome.results))
     found = (outcome.url, outcome.version, outcome.results)
@@ -64,6 +68,27 @@ def verify_and_report(
     if junit_path:
         print(f"JUnit report: {report.write_junit(junit_path, *found)}")
     return outcome
+
+
+def wait_while_young(
+    first: Verification, attempt: Callable[[], Verification], interval: str
+) -> Verification:
+    """Keep polling after a failed round while the server is only a few intervals old.
+
+    Only when every failure is one that scrapes can fix: a wrong retention or interval
+    fails at once, young server or not.
+    """
+    from promkit import checks, durations
+    from promkit import wait as waiting
+
+    if not waiting.time_may_fix(first.results):
+        return first
+    now = checks.utc_now()
+    wait_s = waiting.young_server_wait(first.started, now, durations.parse_duration(interval))
+    if wait_s is None or first.started is None:
+        return first
+    print(waiting.young_server_line(first.started, now, wait_s), file=sys.stderr, flush=True)
+    return waiting.wait_until_green(attempt, wait_s)
 
 
 #: Stands for every check (promkit.verify.NAMES, imported lazily to keep `inv --list` fast).
