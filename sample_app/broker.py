@@ -10,10 +10,23 @@ from typing import Any
 
 import redis
 from celery import Celery  # type: ignore[import-untyped]
+from kombu.transport import redis as kombu_redis  # type: ignore[import-untyped]
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from sample_app.settings import QUEUE_NAME, Settings
+
+#: Seconds after which a job taken but never acknowledged goes back on the queue
+#: (the simulated work takes 5 s at most, before SAMPLE_APP_LATENCY_SCALE).
+VISIBILITY_TIMEOUT_S = 120
+
+# When the connection to Redis is lost, kombu's Redis channel tries to put the worker's
+# unacknowledged jobs back into Redis, which is just what it cannot reach: with the
+# thread pool it then fails on a closed transport (AttributeError: 'NoneType' object
+# has no attribute 'hostname'), an "Unrecoverable error" that stops the worker
+# (celery 5.6 and 5.7, kombu 5.7). Those jobs are kept in Redis' unacked set anyway,
+# and any worker requeues them after VISIBILITY_TIMEOUT_S.
+kombu_redis.QoS.restore_at_shutdown = False
 
 
 def redis_client(settings: Settings) -> redis.Redis:
@@ -37,7 +50,7 @@ def celery_config(settings: Settings, *, with_backend: bool) -> dict[str, Any]:
         "broker_url": settings.redis_url,
         "result_backend": settings.redis_url if with_backend else None,
         "result_expires": 3600,
-        "broker_transport_options": timeouts,
+        "broker_transport_options": {**timeouts, "visibility_timeout": VISIBILITY_TIMEOUT_S},
         "result_backend_transport_options": timeouts,
         "broker_connection_retry_on_startup": True,
         "task_default_queue": QUEUE_NAME,

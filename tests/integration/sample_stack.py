@@ -200,8 +200,8 @@ class SampleStack:
             ),
         )
 
-    def spawn_worker(self) -> Process:
-        """Start the Celery worker (threads pool, concurrency 2) without waiting for it."""
+    def spawn_worker(self, concurrency: int = 2) -> Process:
+        """Start the Celery worker (threads pool) without waiting for it."""
         argv = [
             sys.executable,
             "-m",
@@ -209,7 +209,7 @@ class SampleStack:
             "--app=sample_app.worker",
             "worker",
             "--pool=threads",
-            "--concurrency=2",
+            f"--concurrency={concurrency}",
             f"--queues={QUEUE}",
             "--loglevel=INFO",
             f"--hostname=sample-{self.metrics_port}@%h",
@@ -219,8 +219,8 @@ class SampleStack:
         ]
         return self._start("worker", argv)
 
-    def start_worker(self) -> None:
-        process = self.spawn_worker()
+    def start_worker(self, concurrency: int = 2) -> None:
+        process = self.spawn_worker(concurrency)
         wait_for(
             "the worker to be ready",
             lambda: self._check_alive(process) and " ready." in process.log(),

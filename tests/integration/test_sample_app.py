@@ -197,6 +197,40 @@ def test_without_redis_the_app_answers_503_fast_and_keeps_serving(
     wait_processed(stack, "acme", 1, timeout=60)
 
 
+def test_the_worker_outlives_redis_going_away_with_jobs_in_flight(
+    start_stack: StartStack,
+) -> None:
+    # Jobs in flight when Redis goes: kombu then tried to hand the unacknowledged ones
+    # back to the Redis it had just lost, and the worker died of it.
+    # Four threads, as compose/ and k8s/ run it (with two the race did not show).
+    stack = start_stack(worker=False, SAMPLE_APP_LATENCY_SCALE="1")
+    stack.start_worker(concurrency=4)
+    demo = [sys.executable, "-m", "sample_app.demo_traffic", stack.app_url, "5"]
+    traffic = subprocess.Popen(
+        demo, env=stack.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    worker = stack.processes["worker"]
+    try:
+        wait_for("the worker to be busy", lambda: "received" in worker.log(), timeout=20)
+        time.sleep(2)
+        stack.stop("redis")
+        time.sleep(5)  # the worker notices, and reconnects in a loop
+    finally:
+        traffic.terminate()
+        traffic.wait(timeout=10)
+    assert worker.alive(), f"the worker died without Redis:\n{worker.log()[-3000:]}"
+    assert "Unrecoverable error" not in worker.log()
+    assert "Connection to broker lost" in worker.log()
+    stack.start_redis()  # an empty Redis on the same port: the worker carries on
+    assert stack.post_ticket(ticket(ticket_id="after"))[0] == 202
+
+    def since_reconnect() -> str:
+        return worker.log().rsplit("Connected to redis", 1)[-1]
+
+    wait_for("a job after the outage", lambda: "succeeded" in since_reconnect(), timeout=60)
+    assert worker.alive()
+
+
 def test_worker_stops_when_its_metrics_port_is_taken(start_stack: StartStack) -> None:
     stack = start_stack(worker=False)
     with socket.socket() as taken:
