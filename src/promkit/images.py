@@ -42,8 +42,33 @@ class OfflineImage:
     """An image of the stack built on the offline base, and the variable compose reads."""
 
     variable: str
-    tag: str
+    #: Repository and version, e.g. promkit/redis:7.0-debian12.
+    name: str
     context: Path
+
+    @property
+    def tag(self) -> str:
+        """The name plus a digest of what goes into the image, so an edit means a rebuild.
+
+        deploy.local builds only the images it lacks: a tag that stayed the same after
+        the sample app's code changed would keep running the old code.
+        """
+        return f"{self.name}-{context_digest(self.context)}"
+
+
+#: Files of a build context that never reach the image.
+_NOT_IN_IMAGE = ("wheels", "__pycache__", ".dockerignore")
+
+
+def context_digest(context: Path) -> str:
+    """12 hex digits over the context's files (paths and bytes) and the base image."""
+    digest = hashlib.sha256(base_tag().encode())
+    for path in sorted(p for p in context.rglob("*") if p.is_file()):
+        relative = path.relative_to(context)
+        if relative.parts[0] in _NOT_IN_IMAGE or "__pycache__" in relative.parts:
+            continue
+        digest.update(str(relative).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 #: The Prometheus the offline image carries: the version of compose/ and k8s/ upstream tag.
@@ -290,6 +315,11 @@ def ensure_images(
     ``mode`` is an ``offline_mode``. True when the offline images were built, so
     compose/.env changed and the caller must render the compose model again.
     """
+    stale = stale_offline_images()
+    if stale and mode != "never":
+        print(f"out of date: {', '.join(stale)} (their sources changed): rebuilding them")
+        _build_offline_or_explain(c, cache_dir, dry_run=dry_run)
+        return True
     missing = missing_images(c, images)
     if not missing:
         return False
@@ -311,6 +341,20 @@ def ensure_images(
         _build_offline_or_explain(c, cache_dir, dry_run=dry_run)
         return True
     return False
+
+
+def stale_offline_images() -> list[str]:
+    """The offline images compose/.env names that are older than their sources."""
+    if not COMPOSE_ENV.is_file():
+        return []
+    lines = COMPOSE_ENV.read_text().splitlines()
+    named = dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+    return [
+        named[image.variable]
+        for image in OFFLINE_IMAGES
+        if named.get(image.variable, image.tag).startswith(image.name)
+        and named[image.variable] != image.tag
+    ]
 
 
 def fetch_upstream(c: Context, images: list[str], *, dry_run: bool = False) -> None:

@@ -25,3 +25,11 @@ def prometheus_binaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
         (folder / name).write_text("#!/bin/sh\n")
     monkeypatch.setenv("PROMKIT_PROMETHEUS3_BIN", str(folder / "prometheus"))
     return folder
+
+
+@pytest.fixture(autouse=True)
+def _no_compose_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests never read or write the checkout's compose/.env (offline image names)."""
+    from promkit import images
+
+    monkeypatch.setattr(images, "COMPOSE_ENV", tmp_path / "unit-compose.env")

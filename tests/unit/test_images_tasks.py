@@ -135,3 +135,33 @@ def test_base_tag_changes_with_the_package_list(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(images, "base_packages", lambda: ["busybox"])
     assert images.base_tag() != before
     assert images.base_tag().startswith("promkit/debian-base:bookworm-")
+
+
+def test_offline_tags_change_when_their_sources_do(tmp_path: Path) -> None:
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "app.py").write_text("print('v1')\n")
+    image = images.OfflineImage("PROMKIT_APP_IMAGE", "promkit/x:1-debian12", context)
+    before = image.tag
+    assert before.startswith("promkit/x:1-debian12-")
+    (context / "__pycache__").mkdir()
+    (context / "__pycache__" / "app.pyc").write_bytes(b"\0")
+    assert image.tag == before, "byte-code is not part of the image"
+    (context / "app.py").write_text("print('v2')\n")
+    assert image.tag != before
+
+
+def test_deploy_rebuilds_offline_images_older_than_their_sources(
+    mock_context: Build, compose_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = next(i for i in images.OFFLINE_IMAGES if i.variable == "PROMKIT_APP_IMAGE")
+    current = {i.variable: i.tag for i in images.OFFLINE_IMAGES}
+    compose_env.write_text(
+        "".join(f"{k}={v}\n" for k, v in {**current, app.variable: f"{app.name}-0ld"}.items())
+    )
+    assert images.stale_offline_images() == [f"{app.name}-0ld"]
+    c = mock_context({r"docker ": result()})
+    assert images.ensure_images(c, {}, "auto", Path("/unused"), dry_run=True)
+    assert f"out of date: {app.name}-0ld" in capsys.readouterr().out
+    compose_env.write_text("".join(f"{k}={v}\n" for k, v in current.items()))
+    assert images.stale_offline_images() == []
