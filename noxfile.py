@@ -36,9 +36,11 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def e2e(session: nox.Session) -> None:
-    """deploy.local -> traffic -> verify.all -> destroy.local on a real Docker engine."""
+    """`inv deploy.local verify.all` on a fresh checkout, faults and security, on Docker.
+
+    No `images.build` first: deploy.local gets the images it lacks, as on a first run.
+    """
     _install(session, "test")
-    session.run("inv", "images.build")
     session.run("pytest", "tests/e2e", *session.posargs)
 
 

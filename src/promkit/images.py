@@ -363,15 +363,11 @@ def fetch_upstream(c: Context, images: list[str], *, dry_run: bool = False) -> N
         if image == APP_IMAGE:
             argv = ["docker", "build", "--tag", APP_IMAGE, str(ROOT / "sample_app")]
             what = f"cannot build {APP_IMAGE} (its base image comes from a registry)"
-            runner.run(c, argv, dry_run=dry_run, hide=False, env=BUILD_ENV, what=what)
+            runner.run(c, argv, dry_run=dry_run, hide="err", env=BUILD_ENV, what=what)
         else:
-            runner.run(
-                c,
-                ["docker", "pull", image],
-                dry_run=dry_run,
-                hide=False,
-                what=f"cannot pull {image}",
-            )
+            # Progress shows; the error is said once, in promkit's own line.
+            argv = ["docker", "pull", image]
+            runner.run(c, argv, dry_run=dry_run, hide="err", what=f"cannot pull {image}")
 
 
 def _build_offline_or_explain(c: Context, cache_dir: Path, *, dry_run: bool) -> None:

@@ -69,7 +69,7 @@ def run(
     *,
     dry_run: bool = False,
     check: bool = True,
-    hide: bool = True,
+    hide: bool | str = True,
     env: Mapping[str, str] | None = None,
     timeout: float | None = None,
     what: str | None = None,
@@ -78,7 +78,7 @@ def run(
 
     ``dry_run`` prints the command and runs nothing. ``check`` raises
     ``CommandFailed`` on a non-zero exit; ``hide=False`` streams the output to
-    the terminal while still capturing it. ``what`` names the step in errors.
+    the terminal while still capturing it (``"err"`` streams standard output only). ``what`` names the step in errors.
     """
     argv = tuple(str(arg) for arg in argv)
     command = shlex.join(argv)

@@ -17,6 +17,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from promkit.settings import ROOT
@@ -31,6 +32,8 @@ class Stack:
     app_port: int
     #: Extra environment for every `inv` (settings, credentials).
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: The checkout `inv` runs in (another one imports its own src/promkit).
+    root: Path = ROOT
 
     @property
     def prometheus(self) -> str:
@@ -50,6 +53,8 @@ class Stack:
             INVOKE_PROMETHEUS_URL=self.prometheus,
             INVOKE_COMPOSE_APP_URL=self.app,
         )
+        if self.root != ROOT:
+            env["PYTHONPATH"] = str(self.root / "src")
         env.update(self.extra_env)
         env.update(extra)
         return env
@@ -60,7 +65,7 @@ class Stack:
         """Run `inv ARGS`; show its output in the test log; assert success if ``check``."""
         done = subprocess.run(
             [sys.executable, "-m", "invoke", *args],
-            cwd=ROOT,
+            cwd=self.root,
             env=dict(env) if env is not None else self.env(),
             capture_output=True,
             text=True,
@@ -76,7 +81,7 @@ class Stack:
             "docker",
             "compose",
             "--file",
-            str(ROOT / "compose/compose.yaml"),
+            str(self.root / "compose/compose.yaml"),
             "--project-name",
             self.project,
             *args,

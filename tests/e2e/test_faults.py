@@ -166,7 +166,8 @@ def _unknown_field(text: str) -> str:
     ("breaking", "reason"),
     [
         (_bad_yaml, "yaml: line "),
-        (_bad_regex, "error parsing regexp: missing closing ): `^(?:app(:8000)$`"),
+        # 2.x quotes the anchored regex as `^(?:app(:8000)$`, 3.x as `^(?s:app(:8000)$`.
+        (_bad_regex, "error parsing regexp: missing closing ): `^(?"),
         (_unknown_field, "field scrape_intervall not found in type config.plain"),
     ],
     ids=["bad-yaml", "bad-relabel-regex", "unknown-field"],

@@ -65,8 +65,9 @@ def http_get(
 class Exporter:
     """A running exporter process (tests/integration/exporter.py)."""
 
-    def __init__(self, kind: str = "plain", delay: float = 0.0) -> None:
+    def __init__(self, kind: str = "plain", delay: float = 0.0, port: int = 0) -> None:
         argv = [sys.executable, str(EXPORTER), "--kind", kind, "--delay", str(delay)]
+        argv += ["--port", str(port)]
         self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         line = self.process.stdout.readline().strip()
@@ -208,8 +209,8 @@ class Processes:
     def __init__(self) -> None:
         self.started: list[Exporter | PrometheusServer] = []
 
-    def exporter(self, kind: str = "plain", delay: float = 0.0) -> Exporter:
-        exporter = Exporter(kind, delay)
+    def exporter(self, kind: str = "plain", delay: float = 0.0, port: int = 0) -> Exporter:
+        exporter = Exporter(kind, delay, port)
         self.started.append(exporter)
         return exporter
 
