@@ -228,13 +228,17 @@ def require_free_ports() -> None:
         raise RuntimeError(f"ports {busy} already answer: something else uses them")
 
 
-def setup() -> None:
-    """A clean bench stack with traffic and green checks, as a user would have left it."""
-    log(f"figure 3: deploying the {PROJECT} stack on ports {PROM_PORT}/{APP_PORT}")
+def deploy_bench_stack(figure: str) -> None:
+    """A new bench stack; images it lacks are got here, outside the timed runs."""
+    log(f"figure {figure}: deploying the {PROJECT} stack on ports {PROM_PORT}/{APP_PORT}")
     run_ok(inv_argv("destroy.local", "--volumes"), "inv destroy.local --volumes")
     require_free_ports()
-    # Images it lacks are built here, outside the timed runs.
     run_ok(inv_argv("deploy.local"), "inv deploy.local", 3600)
+
+
+def setup() -> None:
+    """A clean bench stack with traffic and green checks, as a user would have left it."""
+    deploy_bench_stack("3")
     # On a fresh TSDB a burst the worker finishes before its first scrape leaves the
     # rate() queries flat (NaN) until more traffic comes: post again until green.
     for attempt in range(1, SETUP_BURSTS + 1):
@@ -333,10 +337,7 @@ def figure6(runs: int) -> list[Row]:
     if reason:
         return [Row(label, reason)]
     try:
-        log(f"figure 6: getting the images of the {PROJECT} stack (untimed)")
-        run_ok(inv_argv("destroy.local", "--volumes"), "inv destroy.local --volumes")
-        require_free_ports()
-        run_ok(inv_argv("deploy.local"), "inv deploy.local", 3600)
+        deploy_bench_stack("6")
         timelines = [fresh_run(index, runs) for index in range(runs)]
     finally:
         teardown()

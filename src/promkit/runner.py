@@ -78,7 +78,8 @@ def run(
 
     ``dry_run`` prints the command and runs nothing. ``check`` raises
     ``CommandFailed`` on a non-zero exit; ``hide=False`` streams the output to
-    the terminal while still capturing it (``"err"`` streams standard output only). ``what`` names the step in errors.
+    the terminal while still capturing it (``"err"`` streams standard output only).
+    ``what`` names the step in errors.
     """
     argv = tuple(str(arg) for arg in argv)
     command = shlex.join(argv)

@@ -169,17 +169,19 @@ def test_offline_dry_run_builds_nothing(
     assert not compose_env.exists()
 
 
+def publishing_stack(mock_context: Build, port: int, holder: str) -> MockContext:
+    """A stack publishing ``port``; ``docker ps --filter publish`` answers ``holder``."""
+    answers = {
+        rf"{COMPOSE} config --format json": result(model_publishing(port)),
+        r"docker ps --filter publish=": result(holder),
+    }
+    return mock_context(healthy_stack(**answers))
+
+
 def test_a_taken_port_stops_the_deploy_before_anything_is_created(
     mock_context: Build, listener: int
 ) -> None:
-    c = mock_context(
-        healthy_stack(
-            **{
-                rf"{COMPOSE} config --format json": result(model_publishing(listener)),
-                r"docker ps --filter publish=": result(""),
-            }
-        )
-    )
+    c = publishing_stack(mock_context, listener, "")
     with pytest.raises(Exit) as exc:
         deploy.local(c)
     message = str(exc.value.message)
@@ -195,33 +197,26 @@ def test_a_taken_port_stops_the_deploy_before_anything_is_created(
     assert not ran_up(c)
 
 
-def test_a_port_held_by_another_project_names_its_container(
-    mock_context: Build, listener: int
+@pytest.mark.parametrize(
+    ("holder", "refused"),
+    [
+        ("monitoring\tmonitoring-prometheus-1", "in use by container monitoring-prometheus-1"),
+        ("promkit\tpromkit-prometheus-1", None),
+    ],
+    ids=["another-project", "this-project"],
+)
+def test_a_port_a_container_publishes_is_refused_unless_it_is_this_projects(
+    mock_context: Build, listener: int, holder: str, refused: str | None
 ) -> None:
-    c = mock_context(
-        healthy_stack(
-            **{
-                rf"{COMPOSE} config --format json": result(model_publishing(listener)),
-                r"docker ps --filter publish=": result("monitoring\tmonitoring-prometheus-1"),
-            }
-        )
-    )
+    c = publishing_stack(mock_context, listener, holder)
+    if refused is None:
+        deploy.local(c)
+        assert ran_up(c)
+        return
     with pytest.raises(Exit) as exc:
         deploy.local(c)
-    assert "in use by container monitoring-prometheus-1" in str(exc.value.message)
-
-
-def test_ports_this_project_already_publishes_are_fine(mock_context: Build, listener: int) -> None:
-    c = mock_context(
-        healthy_stack(
-            **{
-                rf"{COMPOSE} config --format json": result(model_publishing(listener)),
-                r"docker ps --filter publish=": result("promkit\tpromkit-prometheus-1"),
-            }
-        )
-    )
-    deploy.local(c)
-    assert ran_up(c)
+    assert refused in str(exc.value.message)
+    assert not ran_up(c)
 
 
 @pytest.mark.parametrize(("rate", "scale"), [(2, ""), (0.5, ""), (0, " --scale demo-traffic=0")])
