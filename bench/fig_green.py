@@ -249,8 +249,8 @@ def setup() -> None:
     raise RuntimeError(f"the {PROJECT} stack was not green after {SETUP_BURSTS} traffic bursts")
 
 
-def teardown() -> None:
-    log(f"figure 3: removing the {PROJECT} stack (inv destroy.local --volumes)")
+def teardown(figure: str) -> None:
+    log(f"figure {figure}: removing the {PROJECT} stack (inv destroy.local --volumes)")
     run_ok(inv_argv("destroy.local", "--volumes"), "inv destroy.local --volumes")
 
 
@@ -299,7 +299,7 @@ def figure3(runs: int) -> list[Row]:
         setup()
         timelines = [one_run(index, runs) for index in range(runs)]
     finally:
-        teardown()
+        teardown("3")
     total = sample([t.total for t in timelines], "s")
     floor = sample([t.floor for t in timelines], "s")
     overhead = sample([t.total - t.floor for t in timelines], "s")
@@ -332,7 +332,7 @@ def fresh_run(index: int, runs: int) -> Timeline:
 
 def figure6(runs: int) -> list[Row]:
     """A fresh `inv deploy.local verify.all` to green, against when Prometheus had it all."""
-    label = "6 fresh `inv deploy.local verify.all` to green vs Prometheus' own floor"
+    label = "6 fresh `inv deploy.local verify.all` (the stack's Prometheus) vs its own floor"
     reason = skip_reason()
     if reason:
         return [Row(label, reason)]
@@ -340,7 +340,7 @@ def figure6(runs: int) -> list[Row]:
         deploy_bench_stack("6")
         timelines = [fresh_run(index, runs) for index in range(runs)]
     finally:
-        teardown()
+        teardown("6")
     overhead = sample([t.total - t.floor for t in timelines], "s")
     ready = [t.marks["ready"] for t in timelines if "ready" in t.marks]
     last_scrape = [max(t.first_scrapes.values(), default=0.0) for t in timelines]
