@@ -28,8 +28,9 @@ def prometheus_binaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
 
 
 @pytest.fixture(autouse=True)
-def _no_compose_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Unit tests never read or write the checkout's compose/.env (offline image names)."""
+def _no_machine_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests never see the checkout's compose/.env or a prebuilt Prometheus (CI's)."""
     from promkit import images
 
     monkeypatch.setattr(images, "COMPOSE_ENV", tmp_path / "unit-compose.env")
+    monkeypatch.delenv(images.PROMETHEUS_BIN_ENV, raising=False)
