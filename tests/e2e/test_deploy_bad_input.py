@@ -58,12 +58,20 @@ def test_a_taken_port_is_named_with_its_holder_and_nothing_is_created() -> None:
 
 
 def test_an_image_that_cannot_be_pulled_is_one_line_and_nothing_starts() -> None:
+    # Every image is one no registry has, so the outcome does not depend on what this
+    # machine has built or on the checkout's compose/.env.
     env = STACK.env(
-        PROMKIT_REDIS_IMAGE="promkit-test/no-such-redis:0.0.0", INVOKE_IMAGES_OFFLINE="false"
+        PROMKIT_PROMETHEUS_IMAGE="promkit-test/no-such-prometheus:0.0.0",
+        PROMKIT_APP_IMAGE="promkit-test/no-such-app:0.0.0",
+        PROMKIT_REDIS_IMAGE="promkit-test/no-such-redis:0.0.0",
+        INVOKE_IMAGES_OFFLINE="false",
     )
     done = STACK.inv("deploy.local", check=False, env=env)
     line = one_line_error(done)
-    assert "cannot pull promkit-test/no-such-redis:0.0.0" in line
+    assert "not present yet: promkit-test/no-such-app:0.0.0 (app, demo-traffic, worker)" in (
+        done.stdout
+    )
+    assert "cannot pull promkit-test/no-such-app:0.0.0" in line
     assert "images.offline: true" in line and "nothing was started" in line
     assert leftovers() == []
 
