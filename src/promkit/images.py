@@ -45,6 +45,8 @@ class OfflineImage:
     #: Repository and version, e.g. promkit/redis:7.0-debian12.
     name: str
     context: Path
+    #: Whether prometheus and promtool 3.x are copied into the context before the build.
+    with_prometheus_binaries: bool = False
 
     @property
     def tag(self) -> str:
@@ -83,6 +85,7 @@ OFFLINE_IMAGES = (
         "PROMKIT_PROMETHEUS_IMAGE",
         f"promkit/prometheus:{PROMETHEUS_VERSION}-ui-debian12",
         ROOT / "images/prometheus",
+        with_prometheus_binaries=True,
     ),
     OfflineImage("PROMKIT_REDIS_IMAGE", "promkit/redis:7.0-debian12", ROOT / "images/redis"),
     OfflineImage("PROMKIT_APP_IMAGE", f"{APP_IMAGE}-debian12", ROOT / "sample_app"),
@@ -208,7 +211,7 @@ def build_context(
     c: Context, image: OfflineImage, cache_dir: Path, *, dry_run: bool
 ) -> Iterator[Path]:
     """The folder to build ``image`` from; Prometheus' gets its binaries copied in."""
-    if image.variable != "PROMKIT_PROMETHEUS_IMAGE":
+    if not image.with_prometheus_binaries:
         yield image.context
         return
     binaries = prometheus_binaries(c, cache_dir, dry_run=dry_run)
