@@ -32,7 +32,15 @@ class Round(Protocol):
     def results(self) -> Sequence[CheckResult]: ...
 
 
+class DatedRound(Round, Protocol):
+    """A round that also says when the server started (runtimeinfo's startTime)."""
+
+    @property
+    def started(self) -> datetime | None: ...
+
+
 R = TypeVar("R", bound=Round)
+D = TypeVar("D", bound=DatedRound)
 
 
 def parse_wait(value: Any) -> float | None:
@@ -163,3 +171,17 @@ def young_server_line(started: datetime, now: datetime, wait_s: float) -> str:
     """``Prometheus started 6s ago: waiting for its first scrapes, up to 45s``."""
     age = max(0.0, (now - started).total_seconds())
     return f"Prometheus started {age:.0f}s ago: waiting for its first scrapes, up to {wait_s:g}s"
+
+
+def wait_while_young(first: D, attempt: Callable[[], D], interval_s: float, now: datetime) -> D:
+    """After a failed round, keep polling while the server is only a few intervals old.
+
+    Only when every failure is one that scrapes can fix: a wrong retention or interval
+    fails at once, young server or not. The line saying why goes to stderr.
+    """
+    started = first.started
+    wait_s = young_server_wait(started, now, interval_s)
+    if started is None or wait_s is None or not time_may_fix(first.results):
+        return first
+    print(young_server_line(started, now, wait_s), file=sys.stderr, flush=True)
+    return wait_until_green(attempt, wait_s)

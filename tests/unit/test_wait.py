@@ -186,3 +186,36 @@ def test_only_failures_that_scrapes_can_fix_are_waited_for(
         result(name, False) for name in failing if name not in ("runs", "targets", "retention")
     ]
     assert wait.time_may_fix(results) is expected
+
+
+@dataclass
+class DatedRound:
+    results: list[CheckResult]
+    started: datetime | None = START
+
+
+def test_wait_while_young_polls_a_young_server_and_says_why(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    first = DatedRound([result("targets", False)])
+    green = DatedRound([result("targets", True)])
+    now = START + timedelta(seconds=6)
+    assert wait.wait_while_young(first, lambda: green, 15.0, now) is green
+    assert "Prometheus started 6s ago: waiting for its first scrapes, up to 45s" in (
+        capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize(
+    ("age_s", "failing"), [(60.0, "targets"), (6.0, "retention")], ids=["old", "config"]
+)
+def test_wait_while_young_returns_at_once_when_waiting_cannot_help(
+    age_s: float, failing: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = DatedRound([result(failing, False)])
+
+    def never() -> DatedRound:
+        raise AssertionError("polled")
+
+    assert wait.wait_while_young(first, never, 15.0, START + timedelta(seconds=age_s)) is first
+    assert capsys.readouterr().err == ""

@@ -6,7 +6,6 @@ its job (unreachable, timeout, HTTP error, not Prometheus, bad settings).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -44,7 +43,7 @@ def verify_and_report(
 ) -> Verification:
     """Run the named checks (see promkit.verify.NAMES), print the table, write the reports."""
     # Imported here so that `inv --list` stays fast.
-    from promkit import prom, report, settings, verify
+    from promkit import checks, durations, prom, report, settings, verify
     from promkit import wait as waiting
 
     client = prom.client_from_settings(settings.section(c.config, "prometheus"), url)
@@ -59,7 +58,8 @@ def verify_and_report(
 
     outcome = waiting.wait_until_green(attempt, deadline)
     if deadline is None and not outcome.ok:
-        outcome = wait_while_young(outcome, attempt, expect.scrape_interval)
+        interval_s = durations.parse_duration(expect.scrape_interval)
+        outcome = waiting.wait_while_young(outcome, attempt, interval_s, checks.utc_now())
     print(f"Prometheus {outcome.version} at {outcome.url}\n")
     print(report.table(outcome.results))
     found = (outcome.url, outcome.version, outcome.results)
@@ -68,27 +68,6 @@ def verify_and_report(
     if junit_path:
         print(f"JUnit report: {report.write_junit(junit_path, *found)}")
     return outcome
-
-
-def wait_while_young(
-    first: Verification, attempt: Callable[[], Verification], interval: str
-) -> Verification:
-    """Keep polling after a failed round while the server is only a few intervals old.
-
-    Only when every failure is one that scrapes can fix: a wrong retention or interval
-    fails at once, young server or not.
-    """
-    from promkit import checks, durations
-    from promkit import wait as waiting
-
-    if not waiting.time_may_fix(first.results):
-        return first
-    now = checks.utc_now()
-    wait_s = waiting.young_server_wait(first.started, now, durations.parse_duration(interval))
-    if wait_s is None or first.started is None:
-        return first
-    print(waiting.young_server_line(first.started, now, wait_s), file=sys.stderr, flush=True)
-    return waiting.wait_until_green(attempt, wait_s)
 
 
 #: Stands for every check (promkit.verify.NAMES, imported lazily to keep `inv --list` fast).
