@@ -55,12 +55,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="module")
-def first_run(stack: Stack) -> subprocess.CompletedProcess[str]:
+def had_upstream() -> bool:
+    """Whether the upstream Prometheus image was there before the first run."""
+    return image_present(UPSTREAM_PROMETHEUS)
+
+
+@pytest.fixture(scope="module")
+def first_run(stack: Stack, had_upstream: bool) -> subprocess.CompletedProcess[str]:
     """`inv deploy.local verify.all` exactly as the card says, on the fresh checkout."""
-    had_upstream = image_present(UPSTREAM_PROMETHEUS)
-    done = stack.inv("deploy.local", "verify.all", check=False)
-    done.had_upstream = had_upstream  # type: ignore[attr-defined]
-    return done
+    return stack.inv("deploy.local", "verify.all", check=False)
 
 
 def output(done: subprocess.CompletedProcess[str]) -> str:
@@ -79,9 +82,9 @@ def test_the_cards_command_is_green_on_the_first_try(
 
 
 def test_it_got_the_images_it_lacked_and_said_which(
-    first_run: subprocess.CompletedProcess[str],
+    first_run: subprocess.CompletedProcess[str], had_upstream: bool
 ) -> None:
-    if first_run.had_upstream:  # type: ignore[attr-defined]
+    if had_upstream:
         pytest.skip(f"{UPSTREAM_PROMETHEUS} was present: nothing to get")
     out = output(first_run)
     assert f"{UPSTREAM_PROMETHEUS} (prometheus)" in out

@@ -214,7 +214,13 @@ def test_the_worker_outlives_redis_going_away_with_jobs_in_flight(
         wait_for("the worker to be busy", lambda: "received" in worker.log(), timeout=20)
         time.sleep(2)
         stack.stop("redis")
-        time.sleep(5)  # the worker notices, and reconnects in a loop
+        # Past the point where it used to die: it has given back its jobs and is trying
+        # to reconnect.
+        wait_for(
+            "the worker to try to reconnect",
+            lambda: "Cannot connect to redis" in worker.log() or not worker.alive(),
+            timeout=30,
+        )
     finally:
         traffic.terminate()
         traffic.wait(timeout=10)
