@@ -352,12 +352,8 @@ def stale_offline_images() -> list[str]:
         return []
     lines = COMPOSE_ENV.read_text().splitlines()
     named = dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
-    return [
-        named[image.variable]
-        for image in OFFLINE_IMAGES
-        if named.get(image.variable, image.tag).startswith(image.name)
-        and named[image.variable] != image.tag
-    ]
+    found = [(named.get(image.variable, ""), image) for image in OFFLINE_IMAGES]
+    return [tag for tag, image in found if tag.startswith(image.name) and tag != image.tag]
 
 
 def fetch_upstream(c: Context, images: list[str], *, dry_run: bool = False) -> None:

@@ -165,3 +165,6 @@ def test_deploy_rebuilds_offline_images_older_than_their_sources(
     assert f"out of date: {app.name}-0ld" in capsys.readouterr().out
     compose_env.write_text("".join(f"{k}={v}\n" for k, v in current.items()))
     assert images.stale_offline_images() == []
+    # A file that names only some of them (edited by hand) is read as it is.
+    compose_env.write_text(f"{app.variable}={app.name}-0ld\nPROMKIT_REDIS_IMAGE=redis:7\n")
+    assert images.stale_offline_images() == [f"{app.name}-0ld"]
