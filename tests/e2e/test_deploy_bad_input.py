@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 from collections.abc import Iterator
 
 import psutil
@@ -36,12 +37,13 @@ def clean() -> Iterator[None]:
     STACK.remove()
 
 
-def one_line_error(done: object) -> str:
+def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
+    """The one line promkit printed for exit code 2 (asserting there is just that)."""
     assert done.returncode == 2, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("promkit: "), lines
     assert "Traceback" not in done.stdout
-    return str(lines[0])
+    return lines[0]
 
 
 def test_a_taken_port_is_named_with_its_holder_and_nothing_is_created() -> None:
