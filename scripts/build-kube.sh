@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Build the throwaway Kubernetes control plane for `nox -s e2e_k8s`, cached by version:
-# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and kwokctl, all
-# from the Go module proxy (CGO_ENABLED=0). Prints the folder holding the binaries.
+# Build the throwaway Kubernetes cluster for `nox -s e2e_k8s`, cached by version, all from
+# the Go module proxy (CGO_ENABLED=0):
+#   - the control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+#     kwok and kwokctl (kwokctl starts the control plane; kwok simulates nodes for benchmarks);
+#   - one real node: kubelet, kube-proxy, CoreDNS, and a pause binary for pod sandboxes
+#     (scripts/kube-build/pause, no registry here to pull one from).
+# Prints the folder holding the control plane; the node's folder is printed by `node-path`.
 #
-#   scripts/build-kube.sh          build what is missing, print the cache folder
-#   scripts/build-kube.sh path     print the cache folder only (tests look there)
+#   scripts/build-kube.sh          build what is missing, print the control plane's folder
+#   scripts/build-kube.sh path     print the control plane's folder only (tests look there)
+#   scripts/build-kube.sh node-path  print the node's folder only
 #   scripts/build-kube.sh pin      regenerate scripts/kube-build/*/go.{mod,sum} for the
 #                                  versions below (needs the proxy; review the diff)
 #
@@ -14,10 +19,14 @@ set -euo pipefail
 KUBE_VERSION="1.36.5"  # newest 1.36 on the proxy; kwok 0.8 supports 1.27-1.36
 ETCD_VERSION="3.6.16"  # kwok pairs Kubernetes 1.34-1.36 with etcd 3.6
 KWOK_VERSION="0.8.0"
+COREDNS_VERSION="1.15.0"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/kube-build"
 cache="${PROMKIT_CACHE:-/var/cache/promkit}/kube-${KUBE_VERSION}-etcd${ETCD_VERSION}-kwok${KWOK_VERSION}"
+node_cache="${PROMKIT_CACHE:-/var/cache/promkit}/kube-node-${KUBE_VERSION}-coredns${COREDNS_VERSION}"
 binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok kwokctl)
+node_binaries=(kubelet kube-proxy coredns pause)
 kube_commands=(kube-apiserver kube-controller-manager kube-scheduler)
+node_commands=(kubelet kube-proxy)
 
 log() { echo "build-kube: $*" >&2; }
 
@@ -51,7 +60,8 @@ pin_kubernetes() {
   for module in $(staging_modules); do
     go mod edit -replace="${module}=${module}@v${minor}" "${dir}/go.mod"
   done
-  write_tools_go "${dir}" "${kube_commands[@]/#/k8s.io/kubernetes/cmd/}"
+  write_tools_go "${dir}" "${kube_commands[@]/#/k8s.io/kubernetes/cmd/}" \
+    "${node_commands[@]/#/k8s.io/kubernetes/cmd/}"
   (cd "${dir}" && go mod tidy)
 }
 
@@ -76,12 +86,12 @@ kube_ldflags() {
   echo "-s -w${flags}"
 }
 
-build_kubernetes() {  # out dir
-  local command
-  for command in "${kube_commands[@]}"; do
+build_kubernetes() {  # out dir, commands...
+  local out="$1" command && shift
+  for command in "$@"; do
     log "building ${command} v${KUBE_VERSION}"
     (cd "${here}/kubernetes" && go build -mod=readonly -trimpath -ldflags "$(kube_ldflags)" \
-      -o "$1/${command}" "k8s.io/kubernetes/cmd/${command}")
+      -o "${out}/${command}" "k8s.io/kubernetes/cmd/${command}")
   done
 }
 
@@ -116,16 +126,47 @@ build_missing() {
   log "building into ${cache} (cold: about 8 minutes on 2 cores, plus downloads)"
   [[ -x "${partial}/etcd" ]] || build_etcd "${partial}"
   [[ -x "${partial}/kwokctl" && -d "${partial}/stages" ]] || build_kwok "${partial}"
-  [[ -x "${partial}/kube-scheduler" ]] || build_kubernetes "${partial}"
+  [[ -x "${partial}/kube-scheduler" ]] || build_kubernetes "${partial}" "${kube_commands[@]}"
   printf 'KUBE_VERSION=%s\nETCD_VERSION=%s\nKWOK_VERSION=%s\n' \
     "${KUBE_VERSION}" "${ETCD_VERSION}" "${KWOK_VERSION}" >"${partial}/versions.env"
   rm -rf "${cache}" && mv "${partial}" "${cache}"
 }
 
+build_coredns() {  # out dir: CoreDNS' go.mod has no replaces, so it is `go install`ed
+  log "building coredns v${COREDNS_VERSION}"
+  GOBIN="$1" go install -trimpath -ldflags "-s -w" "github.com/coredns/coredns@v${COREDNS_VERSION}"
+}
+
+build_pause() {  # out dir
+  log "building pause"
+  (cd "${here}/pause" && go build -mod=readonly -trimpath -ldflags "-s -w" -o "$1/pause" .)
+}
+
+node_built() {
+  local name
+  for name in "${node_binaries[@]}"; do [[ -x "${node_cache}/${name}" ]] || return 1; done
+  [[ -f "${node_cache}/versions.env" ]]
+}
+
+build_node() {
+  local partial="${node_cache}.partial"
+  if [[ -d "${node_cache}" && ! -d "${partial}" ]]; then mv "${node_cache}" "${partial}"; fi
+  mkdir -p "${partial}"
+  log "building the node into ${node_cache} (cold: about 15 minutes on 2 cores)"
+  [[ -x "${partial}/pause" ]] || build_pause "${partial}"
+  [[ -x "${partial}/coredns" ]] || build_coredns "${partial}"
+  [[ -x "${partial}/kube-proxy" ]] || build_kubernetes "${partial}" kube-proxy
+  [[ -x "${partial}/kubelet" ]] || build_kubernetes "${partial}" kubelet
+  printf 'KUBE_VERSION=%s\nCOREDNS_VERSION=%s\n' "${KUBE_VERSION}" "${COREDNS_VERSION}" \
+    >"${partial}/versions.env"
+  rm -rf "${node_cache}" && mv "${partial}" "${node_cache}"
+}
+
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
 case "${1:-build}" in
   pin) pin_etcd && pin_kubernetes ;;
-  build) all_built || build_missing && echo "${cache}" ;;
+  build) { all_built || build_missing; } && { node_built || build_node; } && echo "${cache}" ;;
   path) echo "${cache}" ;;
-  *) echo "usage: $0 [build|path|pin]" >&2 && exit 2 ;;
+  node-path) echo "${node_cache}" ;;
+  *) echo "usage: $0 [build|path|node-path|pin]" >&2 && exit 2 ;;
 esac

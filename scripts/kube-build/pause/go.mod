@@ -1,0 +1,3 @@
+module promkit.local/kube-build/pause
+
+go 1.26.0
