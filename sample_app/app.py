@@ -1,6 +1,8 @@
 """The web app: takes service-desk webhooks and queues them for the Celery worker.
 
-``GET /health`` (always 200, reports Redis), ``GET /metrics``, and
+``GET /livez`` (200 while the process serves: the liveness probe, never waits on
+Redis), ``GET /health`` (always 200, reports Redis within its timeout: readiness),
+``GET /metrics``, and
 ``POST /webhook/servicedesk`` (202 queued, 422 invalid, 503 Redis unreachable).
 The app exports what it sees: ``enhancement_requests_total`` for the requests it
 turned away (status rejected|unavailable) and ``queue_depth`` read from Redis
@@ -126,6 +128,12 @@ async def count_rejected(request: Request, exc: RequestValidationError) -> Respo
     if request.url.path == WEBHOOK_PATH:
         REQUESTS.labels(tenant_id=tenant_label(exc.body), status="rejected").inc()
     return await request_validation_exception_handler(request, exc)
+
+
+@app.get("/livez")
+def livez() -> dict[str, str]:
+    """200 while the process serves: a liveness probe that no downstream can fail."""
+    return {"status": "ok"}
 
 
 @app.get("/health")

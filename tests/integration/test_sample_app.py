@@ -187,6 +187,8 @@ def test_without_redis_the_app_answers_503_fast_and_keeps_serving(
     assert value(found, "enhancement_requests_total", tenant_id="acme", status="unavailable") == 1
     status, health = http("GET", f"{stack.app_url}/health")
     assert status == 200 and health["status"] == "ok" and health["redis"] == "down"
+    # The liveness endpoint does not ask Redis: it stays 200 while Redis is down.
+    assert http("GET", f"{stack.app_url}/livez") == (200, {"status": "ok"})
     assert stack.processes["app"].alive()
 
     stack.start_redis()  # same port: the app and the worker recover by themselves
