@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import sys
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -177,7 +177,10 @@ class Cluster:
         self._before = None
         if left:
             raise HarnessError("the node left this on the machine:\n  " + "\n  ".join(left))
-        print("[host] machine as it was: no process, chain, link, netns, mount or file left")
+        print(
+            "[host] machine as it was: no process, chain, link, netns, mount or file left",
+            file=sys.stderr,
+        )
 
     def _create_control_plane(self) -> None:
         b = self.binaries
@@ -387,8 +390,3 @@ def local_volume(name: str, folder: Path, size: str, node: str) -> dict[str, Any
             },
         },
     }
-
-
-def copy_tree(source: Path, target: Path) -> Path:
-    shutil.copytree(source, target)
-    return target

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -83,6 +84,8 @@ class HostState:
     cgroups: frozenset[str]
     files: frozenset[str]
     sysctls: Mapping[str, str]
+    #: ``family name`` of every nftables table (the policy controller's are nft-only).
+    nft_tables: frozenset[str] = frozenset()
 
     @classmethod
     def capture(cls) -> HostState:
@@ -101,6 +104,7 @@ class HostState:
             frozenset(_cgroups()),
             frozenset(_files()),
             {key: _sysctl(key) for key in SYSCTLS},
+            frozenset(_nft_tables()),
         )
 
 
@@ -111,6 +115,10 @@ def restore(before: HostState) -> None:
         lambda: _unmount(now, before),
         *[lambda n=name: _ip("netns", "delete", n) for name in sorted(now.netns - before.netns)],
         lambda: _restore_iptables(now, before),
+        *[
+            lambda t=table: _drop_nft_table(t)
+            for table in sorted(now.nft_tables - before.nft_tables)
+        ],
         *[lambda n=link: _ip("link", "delete", n) for link in sorted(now.links - before.links)],
         lambda: _restore_sysctls(before),
         lambda: _remove_files(now, before),
@@ -123,7 +131,7 @@ def restore(before: HostState) -> None:
         try:
             step()
         except (sh.ErrorReturnCode, OSError) as exc:
-            print(f"[host] restoring: {str(exc).strip()[-300:]}")
+            print(f"[host] restoring: {str(exc).strip()[-300:]}", file=sys.stderr)
 
 
 def leftovers(before: HostState) -> list[str]:
@@ -131,6 +139,7 @@ def leftovers(before: HostState) -> list[str]:
     now = HostState.capture()
     found = [f"iptables chain {c.family} -t {c.table} {c.name}" for c in now.chains - before.chains]
     found += [f"iptables rule {r.family} -t {r.table} {r.spec}" for r in now.rules - before.rules]
+    found += [f"nftables table {name}" for name in now.nft_tables - before.nft_tables]
     found += [f"network link {name}" for name in now.links - before.links]
     found += [f"network namespace {name}" for name in now.netns - before.netns]
     found += [f"mount {path}" for path in set(now.mounts) - set(before.mounts)]
@@ -185,6 +194,20 @@ def _iptables(family: str) -> tuple[set[Chain], set[Rule]]:
         elif line.startswith("-A "):
             rules.add(Rule(family, table, line))
     return chains, rules
+
+
+def _nft_tables() -> list[str]:
+    """``family name`` per table, from ``nft list tables`` ("table inet foo" lines)."""
+    lines = str(sh.nft("list", "tables")).splitlines()
+    return [line.split(None, 1)[1] for line in lines if line.startswith("table ")]
+
+
+def _drop_nft_table(table: str) -> None:
+    """Delete a new nftables table, unless iptables owns it (``_restore_iptables`` does)."""
+    family, name = table.split(None, 1)
+    if family in {"ip", "ip6"} and name in {"filter", "nat", "mangle", "raw", "security"}:
+        return
+    sh.nft("delete", "table", family, name, _ok_code=[0, 1])
 
 
 def _links() -> list[str]:

@@ -21,9 +21,10 @@ import json
 import os
 import signal
 import socket
+import sys
 import tarfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -194,7 +195,7 @@ class Daemon:
         self._log_file: IO[bytes] | None = None
 
     def start(self) -> None:
-        print(f"[node] starting {self.name}: {' '.join(self.argv)}")
+        print(f"[node] starting {self.name}: {' '.join(self.argv)}", file=sys.stderr)
         self._log_file = self.log.open("ab")
         self.process = sh.Command(self.argv[0])(
             *self.argv[1:],
@@ -274,7 +275,7 @@ class Node:
                     "the kubelet stopping every pod", lambda: True if pods_gone() else None, 90
                 )
             except NodeError as exc:
-                print(f"[node] {exc}: stopping what is left directly")
+                print(f"[node] {exc}: stopping what is left directly", file=sys.stderr)
         for name in ("coredns", "kube-proxy", "kubelet"):
             if name in self.daemons:
                 self.daemons[name].stop()
@@ -303,7 +304,7 @@ class Node:
 
     def import_images(self, images: Sequence[str]) -> None:
         """``docker save`` the images into the node's containerd (no registry here)."""
-        print(f"[node] importing {', '.join(images)} into the node's containerd")
+        print(f"[node] importing {', '.join(images)} into the node's containerd", file=sys.stderr)
         self.ctr("images", "import", "-", _in=sh.docker("save", *images, _piped=True))
 
     def _containerd_answers(self) -> bool | None:
@@ -480,11 +481,6 @@ class Node:
         daemon = Daemon(name, argv, self.workdir / "logs" / f"{name}.log")
         self.daemons[name] = daemon
         daemon.start()
-
-
-def env_of(mapping: Mapping[str, str]) -> dict[str, str]:
-    """The harness' environment plus ``mapping``."""
-    return {**os.environ, **mapping}
 
 
 CONTAINERD_CONFIG = """\

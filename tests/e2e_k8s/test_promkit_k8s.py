@@ -251,16 +251,21 @@ def test_pods_reach_services_by_name_through_cluster_dns_and_kube_proxy(stack: S
         name: stack.cluster.get("service", name, "-n", namespace)["spec"]["clusterIP"]
         for name, namespace in (("redis", SAMPLE), ("prometheus", MONITORING))
     }
-    probe = (
-        "import socket, urllib.request; "
+    resolve = (
+        "import socket; "
         "print(socket.gethostbyname('redis.promkit-sample.svc.cluster.local')); "
-        "print(socket.gethostbyname('prometheus.monitoring.svc')); "
-        "url = 'http://prometheus.monitoring.svc:9090/-/healthy'; "
-        "print(urllib.request.urlopen(url, timeout=5).status)"
+        "print(socket.gethostbyname('prometheus.monitoring.svc'))"
     )
-    done = stack.exec(SAMPLE, "deploy/fastapi-app", "python", "-c", probe)
-    print(f"from the app pod: {done}")
-    assert str(done).split() == [services["redis"], services["prometheus"], "200"], done.stderr
+    done = stack.exec(SAMPLE, "deploy/fastapi-app", "python", "-c", resolve)
+    print(f"cluster DNS, from the app pod: {str(done).split()} (ClusterIPs {services})")
+    assert str(done).split() == [services["redis"], services["prometheus"]], done.stderr
+    # The Service's ClusterIP, through kube-proxy, from a pod the NetworkPolicy admits.
+    url = "http://prometheus.monitoring.svc:9090"
+    done = stack.exec(
+        MONITORING, "deploy/prometheus", "promtool", "check", "healthy", f"--url={url}"
+    )
+    print(f"promtool check healthy --url={url}, from the Prometheus pod: {done}")
+    assert "Prometheus Server is Healthy" in str(done), done.stderr
     # The app reaches Redis by the name in its REDIS_URL (redis://redis:6379/0).
     app = stack.pods(SAMPLE, "app=fastapi-app")[0]
     health = requests.get(f"http://{app['status']['podIP']}:8000/health", timeout=5).json()
