@@ -177,10 +177,10 @@ def timed_run(command: Sequence[str] = COMMAND) -> Timeline:
 # -- what Prometheus recorded -----------------------------------------------------------
 
 
-def first_scrapes(start_wall: float) -> dict[str, float]:
+def first_scrapes(start_wall: float, url: str = URL) -> dict[str, float]:
     """Per target (job/instance): seconds from the start to its first successful scrape."""
     window = math.ceil(time.time() - start_wall) + 5
-    data = http_json(f"{URL}/api/v1/query?" + urlencode({"query": f"up[{window}s]"}))
+    data = http_json(f"{url}/api/v1/query?" + urlencode({"query": f"up[{window}s]"}))
     found = {}
     for series in data["result"]:
         labels = series["metric"]
@@ -199,12 +199,12 @@ def _first_with_data(result: list[dict[str, Any]]) -> float | None:
     return min(stamps) if stamps else None
 
 
-def queries_have_data(start_wall: float, end_wall: float) -> float:
+def queries_have_data(start_wall: float, end_wall: float, url: str = URL) -> float:
     """Seconds from the start until every documented query returned data (250 ms steps)."""
     latest = 0.0
     for query in queries.load_guide(GUIDE):
         params = {"query": query.promql, "start": start_wall, "end": end_wall, "step": 0.25}
-        data = http_json(f"{URL}/api/v1/query_range?" + urlencode(params))
+        data = http_json(f"{url}/api/v1/query_range?" + urlencode(params))
         first = _first_with_data(data["result"])
         latest = max(latest, (first if first is not None else end_wall) - start_wall)
     return latest
