@@ -118,11 +118,16 @@ all_built() {
   [[ -f "${cache}/versions.env" && -d "${cache}/stages" ]]
 }
 
+resume() {  # folder: build into folder.partial, from an older or interrupted build if any
+  local partial="$1.partial"
+  # Resume: only what is missing gets built.
+  if [[ -d "$1" && ! -d "${partial}" ]]; then mv "$1" "${partial}"; fi
+  mkdir -p "${partial}"
+}
+
 build_missing() {
   local partial="${cache}.partial"
-  # Resume from an older or interrupted build: only what is missing gets built.
-  if [[ -d "${cache}" && ! -d "${partial}" ]]; then mv "${cache}" "${partial}"; fi
-  mkdir -p "${partial}"
+  resume "${cache}"
   log "building into ${cache} (cold: about 8 minutes on 2 cores, plus downloads)"
   [[ -x "${partial}/etcd" ]] || build_etcd "${partial}"
   [[ -x "${partial}/kwokctl" && -d "${partial}/stages" ]] || build_kwok "${partial}"
@@ -150,8 +155,7 @@ node_built() {
 
 build_node() {
   local partial="${node_cache}.partial"
-  if [[ -d "${node_cache}" && ! -d "${partial}" ]]; then mv "${node_cache}" "${partial}"; fi
-  mkdir -p "${partial}"
+  resume "${node_cache}"
   log "building the node into ${node_cache} (cold: about 15 minutes on 2 cores)"
   [[ -x "${partial}/pause" ]] || build_pause "${partial}"
   [[ -x "${partial}/coredns" ]] || build_coredns "${partial}"

@@ -31,7 +31,6 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,7 @@ import sh
 import yaml
 from host import HostState, leftovers, processes_naming, restore, stop_tree
 from invoke.context import Context
-from node import Network, Node, NodeBinaries, NodeError, free_port, wait_until
+from node import Binaries, Network, Node, NodeBinaries, NodeError, free_port, wait_until
 
 from promkit import images
 
@@ -60,35 +59,19 @@ HarnessError = NodeError
 __all__ = ["REPO", "Cluster", "HarnessError", "KubeBinaries", "NodeBinaries", "wait_until"]
 
 
-@dataclass(frozen=True)
-class KubeBinaries:
-    """The control plane's folder from scripts/build-kube.sh."""
-
-    folder: Path
+class KubeBinaries(Binaries):
+    """The control plane: etcd, the API server, controller manager, scheduler, kwokctl."""
 
     @classmethod
     def locate(cls) -> KubeBinaries:
-        """The built binaries (PROMKIT_KUBE_DIR, else build-kube.sh's folder); fail if missing."""
-        folder = os.environ.get("PROMKIT_KUBE_DIR") or str(sh.bash(BUILD_SCRIPT, "path"))
-        binaries = cls(Path(folder.strip()))
-        missing = [name for name in BINARIES if not os.access(binaries[name], os.X_OK)]
-        if missing:
-            raise HarnessError(
-                f"kube binaries missing in {binaries.folder} ({', '.join(missing)}): "
-                "run scripts/build-kube.sh first (cold build: about 8 minutes on 2 cores)"
-            )
-        return binaries
-
-    def __getitem__(self, name: str) -> Path:
-        return self.folder / name
+        found = cls.find(BUILD_SCRIPT, which="path", override="PROMKIT_KUBE_DIR",
+                         names=BINARIES, cold="about 8 minutes")  # fmt: skip
+        return cls(found.folder)
 
     @property
     def kube_version(self) -> str:
         """The Kubernetes version the binaries were built from, e.g. ``v1.36.5``."""
-        versions = dict(
-            line.split("=", 1) for line in (self.folder / "versions.env").read_text().split()
-        )
-        return "v" + versions["KUBE_VERSION"]
+        return "v" + self.version("KUBE_VERSION")
 
 
 def offline_images() -> dict[str, str]:

@@ -69,25 +69,43 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 @dataclass(frozen=True)
-class NodeBinaries:
-    """The folder ``scripts/build-kube.sh`` fills for the node."""
+class Binaries:
+    """A folder ``scripts/build-kube.sh`` fills; ``binaries["kubelet"]`` is a path in it."""
 
     folder: Path
 
     @classmethod
-    def locate(cls, build_script: Path) -> NodeBinaries:
-        folder = os.environ.get("PROMKIT_KUBE_NODE_DIR") or str(sh.bash(build_script, "node-path"))
+    def find(
+        cls, build_script: Path, *, which: str, override: str, names: Sequence[str], cold: str
+    ) -> Binaries:
+        """The folder (``override`` env var, else ``build-kube.sh which``); fail if incomplete."""
+        folder = os.environ.get(override) or str(sh.bash(build_script, which))
         binaries = cls(Path(folder.strip()))
-        missing = [n for n in NODE_BINARIES if not os.access(binaries[n], os.X_OK)]
+        missing = [name for name in names if not os.access(binaries[name], os.X_OK)]
         if missing:
             raise NodeError(
-                f"node binaries missing in {binaries.folder} ({', '.join(missing)}): run "
-                "scripts/build-kube.sh first (cold build: about 15 minutes on 2 cores)"
+                f"binaries missing in {binaries.folder} ({', '.join(missing)}): run "
+                f"scripts/build-kube.sh first (cold build: {cold} on 2 cores)"
             )
         return binaries
 
     def __getitem__(self, name: str) -> Path:
         return self.folder / name
+
+    def version(self, name: str) -> str:
+        """A version the build recorded in versions.env, e.g. ``KUBE_VERSION``."""
+        lines = (self.folder / "versions.env").read_text().split()
+        return dict(line.split("=", 1) for line in lines)[name]
+
+
+class NodeBinaries(Binaries):
+    """kubelet, kube-proxy, CoreDNS and pause."""
+
+    @classmethod
+    def locate(cls, build_script: Path) -> NodeBinaries:
+        found = cls.find(build_script, which="node-path", override="PROMKIT_KUBE_NODE_DIR",
+                         names=NODE_BINARIES, cold="about 15 minutes")  # fmt: skip
+        return cls(found.folder)
 
 
 # --------------------------------------------------------------------------- network
