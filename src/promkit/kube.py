@@ -236,6 +236,32 @@ def failing_pods_report(c: Context, context: str, namespace: str, selector: str)
     return failing
 
 
+#: What verify.discovery reads of the cluster, in one kubectl call.
+DISCOVERY_KINDS = "pods,deployments,statefulsets,daemonsets"
+
+
+def scrape_candidates(c: Context, context: str) -> Any:
+    """Pods and workloads of every namespace (``kubectl get ... -o json``), for discovery.
+
+    A context that may not list them is a PromkitError naming the missing permission.
+    """
+    done = kubectl(
+        c, context, "get", DISCOVERY_KINDS, "--all-namespaces", "-o", "json", check=False
+    )
+    if done.exit_code != 0:
+        reason = runner.last_line(done.stderr) or runner.last_line(done.stdout) or "no output"
+        if "forbidden" in done.stderr.lower():
+            raise PromkitError(
+                f"context {context} may not list {DISCOVERY_KINDS} in all namespaces "
+                f"(kubectl: {reason}): verify.discovery needs list on them cluster-wide"
+            )
+        raise PromkitError(f"could not read the cluster's pods with context {context}: {reason}")
+    try:
+        return json.loads(done.stdout)
+    except json.JSONDecodeError:
+        raise PromkitError(f"kubectl get {DISCOVERY_KINDS} gave no JSON") from None
+
+
 def delete_labelled(
     c: Context,
     context: str,

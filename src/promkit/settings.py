@@ -91,6 +91,9 @@ DEFAULTS: dict[str, Any] = {
         # What verify --context expects instead of expect.jobs: the pod-discovery job
         # scrapes the app and the worker (one target per pod), plus Prometheus itself.
         "expect_jobs": {"kubernetes-pods": 2, "prometheus": 1},
+        # The job whose kubernetes_sd_configs (role: pod) discovers the annotated pods:
+        # what verify.discovery holds to one target per pod.
+        "discovery_job": "kubernetes-pods",
     },
 }
 
@@ -142,6 +145,8 @@ class Expectations:
     retention: str = "30d"
     health_latency_ms: float = 50.0
     scrape_duration_ms: float = 100.0
+    #: The pod-discovery job (k8s.discovery_job), for verify.discovery.
+    discovery_job: str = "kubernetes-pods"
 
 
 _EXACT = re.compile(r"^\s*(?:=|exactly\s+)(\d+)\s*$")
@@ -198,7 +203,17 @@ def expectations(config: Any, *, kubernetes: bool = False) -> Expectations:
         retention=as_duration(expect.get("retention"), "expect.retention"),
         health_latency_ms=as_float(expect.get("health_latency_ms"), "expect.health_latency_ms"),
         scrape_duration_ms=as_float(expect.get("scrape_duration_ms"), "expect.scrape_duration_ms"),
+        discovery_job=_discovery_job(config) if kubernetes else "kubernetes-pods",
     )
+
+
+def _discovery_job(config: Any) -> str:
+    job = section(config, "k8s").get("discovery_job")
+    if not isinstance(job, str) or not job.strip():
+        raise ConfigError(
+            f"k8s.discovery_job is {job!r}: give the name of Prometheus' pod-discovery job"
+        )
+    return job.strip()
 
 
 def repo_path(value: str) -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-from promkit import checks
+from promkit import checks, discovery
 from promkit.checks import CheckResult
 from promkit.errors import ConfigError, PromkitError
 from promkit.prom import Answer, APIError, PrometheusClient
@@ -24,6 +24,8 @@ from promkit.settings import Expectations
 
 #: Every check group, in report order; ``verify.all`` runs them all in one round.
 NAMES: tuple[str, ...] = ("health", "targets", "interval", "retention", "ui", "queries")
+#: Checks that read the cluster too: in ``verify.all --context`` only.
+KUBERNETES_NAMES: tuple[str, ...] = ("discovery",)
 #: Checks run only when asked for: red on a healthy server's very first start.
 EXTRA_NAMES: tuple[str, ...] = ("persistence",)
 
@@ -36,6 +38,7 @@ _NEEDS: dict[str, tuple[str, ...]] = {
     "ui": ("ui",),
     "queries": (),
     "persistence": ("runtimeinfo", "tsdb", "lowest"),
+    "discovery": ("targets", "config", "cluster"),
 }
 #: The oldest sample time the TSDB reports of itself (blocks included).
 LOWEST_TIMESTAMP_QUERY = "min(prometheus_tsdb_lowest_timestamp_seconds)"
@@ -69,7 +72,7 @@ class Verification:
 def check_names(names: Iterable[str]) -> tuple[str, ...]:
     """``names`` in report order, or a ConfigError naming an unknown one."""
     wanted = set(names)
-    known = NAMES + EXTRA_NAMES
+    known = NAMES + KUBERNETES_NAMES + EXTRA_NAMES
     unknown = wanted - set(known)
     if unknown:
         raise ConfigError(f"unknown checks {sorted(unknown)}: choose from {', '.join(known)}")
@@ -97,9 +100,13 @@ def _run_query(client: PrometheusClient, query: DocumentedQuery) -> tuple[Any, s
 
 
 def _fetchers(
-    client: PrometheusClient, keys: set[str], queries: Sequence[DocumentedQuery]
+    client: PrometheusClient,
+    keys: set[str],
+    queries: Sequence[DocumentedQuery],
+    cluster: Callable[[], Any] | None = None,
 ) -> dict[str, Callable[[], Any]]:
     every: dict[str, Callable[[], Any]] = {
+        "cluster": cluster or _no_cluster,
         "healthy": lambda: client.probe("/-/healthy"),
         "ready": lambda: client.probe("/-/ready"),
         "buildinfo": client.buildinfo,
@@ -115,6 +122,10 @@ def _fetchers(
     for index, query in enumerate(queries):
         chosen[f"query:{index}"] = lambda q=query: _run_query(client, q)  # type: ignore[misc]
     return chosen
+
+
+def _no_cluster() -> Any:
+    raise ConfigError("verify.discovery reads the cluster too: give --context")
 
 
 def fetch_all(fetchers: dict[str, Callable[[], Any]]) -> dict[str, Any]:
@@ -157,6 +168,12 @@ def _judge(
     for index, query in enumerate(queries):
         data, error = got[f"query:{index}"]
         results.append(checks.check_query(query, data, error))
+    if "discovery" in names:
+        results.append(
+            discovery.check_discovery(
+                got["cluster"], got["targets"], got["config"], expect.discovery_job
+            )
+        )
     return results
 
 
@@ -170,16 +187,22 @@ def run_round(
     client: PrometheusClient,
     expectations: Expectations,
     guide_path: Path | None = None,
+    cluster: Callable[[], Any] | None = None,
 ) -> Verification:
-    """Fetch what the named checks need (concurrently, each endpoint once), then judge it."""
+    """Fetch what the named checks need (concurrently, each endpoint once), then judge it.
+
+    ``cluster`` reads the cluster's pods and workloads (verify.discovery needs it).
+    """
     chosen = check_names(names)
+    if "discovery" in chosen and cluster is None:
+        _no_cluster()
     queries: list[DocumentedQuery] = []
     if "queries" in chosen:
         if guide_path is None:
             raise ConfigError("verify.queries needs the metrics guide: set queries.guide")
         queries = load_guide(guide_path)
     keys = {key for name in chosen for key in _NEEDS[name]} | {"buildinfo", "runtimeinfo"}
-    got = fetch_all(_fetchers(client, keys, queries))
+    got = fetch_all(_fetchers(client, keys, queries, cluster))
     results = _judge(chosen, got, expectations, queries)
     started = checks.start_time(got["runtimeinfo"])
     return Verification(client.base_url, _version(got["buildinfo"]), results, started)

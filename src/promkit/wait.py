@@ -142,8 +142,9 @@ def wait_until_green(
 #: A server younger than this many scrape intervals may not have scraped everything yet.
 YOUNG_INTERVALS = 3
 #: Checks a young server may still fail only because it has not scraped enough yet;
-#: configuration checks (interval, retention, ui) do not change by waiting.
-FIXED_BY_SCRAPES = ("runs", "health", "jobs", "targets")
+#: configuration checks (interval, retention, ui) do not change by waiting. Discovery
+#: needs its first pod list (a few seconds after the start).
+FIXED_BY_SCRAPES = ("runs", "health", "jobs", "targets", "discovery")
 
 
 def time_may_fix(results: Sequence[CheckResult]) -> bool:

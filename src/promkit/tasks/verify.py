@@ -7,7 +7,7 @@ its job (unreachable, timeout, HTTP error, not Prometheus, bad settings).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from invoke.collection import Collection
 from invoke.context import Context
@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from promkit.verify import Verification
 
 HELP = {
-    "url": "Prometheus base URL (default: setting prometheus.url)",
+    "url": "Prometheus base URL (default: setting prometheus.url; with --context, a "
+    "port-forward to svc/prometheus unless --url is given too)",
     "wait": "poll up to SECONDS until every check passes (default: only while the server "
     "is younger than 3 scrape intervals)",
     "json": "also write a JSON report to PATH",
@@ -40,6 +41,7 @@ def verify_and_report(
     junit_path: str | None = None,
     kubernetes: bool = False,
     before_round: Callable[[], None] | None = None,
+    cluster: Callable[[], Any] | None = None,
 ) -> Verification:
     """Run the named checks (see promkit.verify.NAMES), print the table, write the reports."""
     # Imported here so that `inv --list` stays fast.
@@ -54,7 +56,7 @@ def verify_and_report(
     def attempt() -> Verification:
         if before_round is not None:
             before_round()
-        return verify.run_round(names, client, expect, guide)
+        return verify.run_round(names, client, expect, guide, cluster)
 
     outcome = waiting.wait_until_green(attempt, deadline)
     if deadline is None and not outcome.ok:
@@ -76,11 +78,11 @@ ALL = ("all",)
 
 def _run(c: Context, names: Sequence[str], options: dict[str, str | None]) -> None:
     """Verify the URL given (or configured), or the cluster of ``--context`` if given."""
-    if tuple(names) == ALL:
-        from promkit.verify import NAMES
-
-        names = NAMES
     context = options["context"] or context_on_command_line()
+    if tuple(names) == ALL:
+        from promkit.verify import KUBERNETES_NAMES, NAMES
+
+        names = NAMES + KUBERNETES_NAMES if context else NAMES
     if context:
         outcome = _verify_cluster(c, context, names, options)
     else:
@@ -99,18 +101,30 @@ def _run(c: Context, names: Sequence[str], options: dict[str, str | None]) -> No
 def _verify_cluster(
     c: Context, context: str, names: Sequence[str], options: dict[str, str | None]
 ) -> Verification:
-    """Verify through a port-forward to the cluster's Prometheus Service."""
+    """Verify through a port-forward to the cluster's Prometheus Service (or ``--url``)."""
     from promkit import kube
     from promkit.settings import section
 
     checked = kube.require_context(c, context)
     namespace = str(section(c.config, "k8s").get("namespace"))
+    if options["url"]:  # Prometheus reachable as it is: read only the cluster via the context
+        return verify_and_report(
+            c,
+            names,
+            url=options["url"],
+            cluster=lambda: kube.scrape_candidates(c, checked),
+            wait=options["wait"],
+            json_path=options["json"],
+            junit_path=options["junit"],
+            kubernetes=True,
+        )
     with kube.kept_port_forward(c, checked, namespace) as forward:
         return verify_and_report(
             c,
             names,
             url=forward.url,
             before_round=forward.ensure,
+            cluster=lambda: kube.scrape_candidates(c, checked),
             wait=options["wait"],
             json_path=options["json"],
             junit_path=options["junit"],
@@ -152,6 +166,10 @@ ui = _verify_task(["ui"], "Check the web UI answers with Prometheus' pages at ro
 queries = _verify_task(
     ["queries"], "Run every sample query of the metrics guide and check each returns data."
 )
+discovery = _verify_task(
+    ["discovery"],
+    "Check each annotated pod has exactly one target (--context); explain each missing one.",
+)
 persistence = _verify_task(
     ["persistence"],
     "Check stored data predates the server's start (it survived a restart); not in verify.all.",
@@ -189,5 +207,15 @@ def rbac(c: Context, context: str | None = None, namespace: str | None = None) -
 
 
 ns = Collection(
-    "verify", health, targets, interval, retention, ui, queries, persistence, rbac, all_checks
+    "verify",
+    health,
+    targets,
+    interval,
+    retention,
+    ui,
+    queries,
+    discovery,
+    persistence,
+    rbac,
+    all_checks,
 )
