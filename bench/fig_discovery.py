@@ -1,0 +1,225 @@
+"""Figure 8: `inv verify.discovery` with 1,000 annotated pods, against fetching its inputs.
+
+A kwokctl control plane of the bench's own, with kwok's controller playing one fake node
+(no kubelet: its pods are Running at once, with loopback IPs, nothing listens there), and
+1,000 pods annotated like the sample app: 10 Deployments of 100 replicas. Prometheus 3.16
+runs on this machine and discovers them through the control plane's kubeconfig
+(``kubernetes_sd_configs`` with ``kubeconfig_file``) with promkit's own relabel rules
+(config/prometheus/prometheus-k8s.yml).
+
+Timed: `inv verify.discovery --url URL --context CTX` as a new process (wall time, and
+its own peak RSS), against the floor of fetching what it reads, concurrently as it does:
+`kubectl get pods,deployments,statefulsets,daemonsets -A -o json` and a curl of the
+targets and the configuration.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.common import (
+    ROOT,
+    Row,
+    goal,
+    inv_argv,
+    log,
+    prometheus,
+    run_measured,
+    sample,
+    timed_ms,
+    wait_for,
+)
+from promkit import kube
+
+PODS, DEPLOYMENTS = 1000, 10
+#: Debian's 2.42 has no Kubernetes discovery: the 3.16 build of scripts/build-prometheus3.sh.
+PROMETHEUS3 = os.environ.get(
+    "PROMKIT_PROMETHEUS3_BIN", "/var/cache/promkit/prometheus-3.16.0-ui/prometheus"
+)
+JOB = "kubernetes-pods"
+GOAL_S, GOAL_MB = 1.0, 150.0
+NAMESPACE = "promkit-bench"
+NAME = "promkit-bench-discovery"
+#: kwok's own stages (scripts/build-kube.sh copies them): a fake node and fast pods.
+STAGES = (
+    "node/fast/node-initialize.yaml",
+    "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+    "pod/fast/pod-ready.yaml",
+    "pod/fast/pod-complete.yaml",
+    "pod/fast/pod-delete.yaml",
+)
+
+
+def _binaries() -> Path:
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "build-kube.sh"), "path"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return Path(done.stdout.strip())
+
+
+def skip_reason() -> str | None:
+    folder = _binaries()
+    if not all((folder / name).exists() for name in ("kwokctl", "kwok", "kube-apiserver")):
+        return f"skipped: no control plane in {folder}: run scripts/build-kube.sh"
+    return None
+
+
+class ControlPlane:
+    """A kwokctl cluster whose kwok controller plays one fake node."""
+
+    def __init__(self, folder: Path, workdir: Path) -> None:
+        self.folder, self.workdir = folder, workdir
+        self.kubeconfig = workdir / "kubeconfig"
+        self.context = f"kwok-{NAME}"
+
+    def kwokctl(self, *args: str, timeout: float = 300) -> None:
+        env = {**os.environ, "KWOK_WORKDIR": str(self.workdir / "kwok")}
+        argv = [str(self.folder / "kwokctl"), "--name", NAME, *args]
+        subprocess.run(argv, env=env, check=True, capture_output=True, timeout=timeout)
+
+    def kubectl(self, *args: str, stdin: str | None = None) -> str:
+        argv = ["kubectl", f"--kubeconfig={self.kubeconfig}", f"--context={self.context}", *args]
+        done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args[:3])}: {done.stderr.strip()[-300:]}")
+        return done.stdout
+
+    def create(self) -> None:
+        stages = [(self.folder / "stages" / stage).read_text() for stage in STAGES]
+        config = {"apiVersion": "config.kwok.x-k8s.io/v1alpha1", "kind": "KwokctlConfiguration",
+                  "options": {"bindAddress": "127.0.0.1"}}  # fmt: skip
+        path = self.workdir / "kwokctl.yaml"
+        path.write_text("\n---\n".join([yaml.safe_dump(config), *stages]))
+        b = self.folder
+        self.kwokctl(
+            "create", "cluster", "--config", str(path), "--kubeconfig", str(self.kubeconfig),
+            "--runtime", "binary", "--etcd-binary", str(b / "etcd"),
+            "--kube-apiserver-binary", str(b / "kube-apiserver"),
+            "--kube-controller-manager-binary", str(b / "kube-controller-manager"),
+            "--kube-scheduler-binary", str(b / "kube-scheduler"),
+            "--kwok-controller-binary", str(b / "kwok"), "--wait", "120s",
+        )  # fmt: skip
+
+    def delete(self) -> None:
+        self.kwokctl("delete", "cluster", "--kubeconfig", str(self.kubeconfig), timeout=120)
+
+
+def fake_node() -> dict[str, Any]:
+    resources = {"cpu": "1000", "memory": "1000Gi", "pods": str(PODS + 100)}
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": "kwok-node-0",
+                     "annotations": {"kwok.x-k8s.io/node": "fake"},
+                     "labels": {"kubernetes.io/hostname": "kwok-node-0", "type": "kwok"}},
+        "spec": {"podCIDR": "127.60.0.0/20", "podCIDRs": ["127.60.0.0/20"]},
+        "status": {"allocatable": resources, "capacity": resources,
+                   "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}]},
+    }  # fmt: skip
+
+
+def annotated_deployment(index: int, replicas: int) -> dict[str, Any]:
+    labels = {"app": f"bench-{index}"}
+    annotations = {"prometheus.io/scrape": "true", "prometheus.io/port": "8000",
+                   "prometheus.io/path": "/metrics"}  # fmt: skip
+    container = {"name": "app", "image": "promkit/sample-app:0.1.0",
+                 "ports": [{"containerPort": 8000}]}  # fmt: skip
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": f"bench-{index}", "namespace": NAMESPACE},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels, "annotations": annotations},
+                              "spec": {"containers": [container],
+                                       "nodeSelector": {"type": "kwok"}}}},
+    }  # fmt: skip
+
+
+def discovery_config(kubeconfig: Path) -> dict[str, Any]:
+    """promkit's pod-discovery job, discovering through ``kubeconfig`` from outside."""
+    source = yaml.safe_load((ROOT / "config" / "prometheus" / "prometheus-k8s.yml").read_text())
+    job = copy.deepcopy(next(j for j in source["scrape_configs"] if j["job_name"] == JOB))
+    job["kubernetes_sd_configs"] = [{"role": "pod", "kubeconfig_file": str(kubeconfig)}]
+    job["scrape_timeout"] = "1s"
+    return {"global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
+            "scrape_configs": [job]}  # fmt: skip
+
+
+@contextmanager
+def cluster_with_pods(workdir: Path) -> Iterator[ControlPlane]:
+    plane = ControlPlane(_binaries(), workdir)
+    log("figure 8: starting a kwok control plane with one fake node")
+    plane.create()
+    try:
+        objects = [fake_node(), {"apiVersion": "v1", "kind": "Namespace",
+                                 "metadata": {"name": NAMESPACE}}]  # fmt: skip
+        objects += [annotated_deployment(i, PODS // DEPLOYMENTS) for i in range(DEPLOYMENTS)]
+        plane.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(objects))
+        log(f"figure 8: waiting for {PODS} annotated pods Running on the fake node")
+
+        def running() -> bool:
+            phases = plane.kubectl("get", "pods", "-n", NAMESPACE, "-o",
+                                   "jsonpath={.items[*].status.phase}").split()  # fmt: skip
+            return phases.count("Running") == PODS
+
+        wait_for(running, 300, f"{PODS} pods Running", every=2.0)
+        yield plane
+    finally:
+        plane.delete()
+
+
+def floor_fetch(plane: ControlPlane, url: str) -> None:
+    """What verify.discovery reads, fetched concurrently: kubectl and curl."""
+    kubectl = subprocess.Popen(
+        ["kubectl", f"--kubeconfig={plane.kubeconfig}", f"--context={plane.context}", "get",
+         kube.DISCOVERY_KINDS, "--all-namespaces", "-o", "json"],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    subprocess.run(["curl", "-fsS", "--max-time", "30", "-o", "/dev/null",
+                    f"{url}/api/v1/targets", "-o", "/dev/null", f"{url}/api/v1/status/config"],
+                   check=True)  # fmt: skip
+    if kubectl.wait(timeout=60) != 0:
+        raise RuntimeError("kubectl get failed in the floor")
+
+
+def figure8(runs: int, binary: str = PROMETHEUS3) -> list[Row]:
+    label = f"8 `inv verify.discovery`, {PODS:,} annotated pods vs kubectl + curl"
+    reason = skip_reason()
+    if reason:
+        return [Row(label, reason)]
+    with (
+        tempfile.TemporaryDirectory(prefix="promkit-bench-discovery-") as tmp,
+        cluster_with_pods(Path(tmp)) as plane,
+        prometheus(binary, discovery_config(plane.kubeconfig)) as url,
+    ):
+
+        def discovered() -> bool:
+            done = subprocess.run(["curl", "-fsS", f"{url}/api/v1/targets?state=active"],
+                                  capture_output=True, text=True)  # fmt: skip
+            return done.stdout.count('"scrapePool":"kubernetes-pods"') >= PODS
+
+        log(f"figure 8: waiting for Prometheus to discover the {PODS} pods")
+        wait_for(discovered, 180, f"{PODS} discovered targets", every=2.0)
+        env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig)}
+        argv = inv_argv("verify.discovery", "--url", url, "--context", plane.context)
+        ran = [run_measured(argv, env=env, timeout=120) for _ in range(runs)]
+        floor = sample(timed_ms(lambda: floor_fetch(plane, url), runs))
+    red = [r for r in ran if r.exit_code != 0]
+    if red:
+        log("figure 8: a red run's output:\n" + red[0].stdout[-2000:])
+    wall = sample([r.wall_ms for r in ran])
+    rss = sample([r.max_rss_mb for r in ran], "MB")
+    return [
+        Row(label + (f" ({len(red)} runs red!)" if red else ""), wall, floor,
+            goal(wall.median < GOAL_S * 1000, f"< {GOAL_S:g} s")),
+        Row(f"8   peak memory (max RSS), {PODS:,} pods", rss, "-",
+            goal(max(rss.values) < GOAL_MB, f"< {GOAL_MB:g} MB")),
+    ]  # fmt: skip
