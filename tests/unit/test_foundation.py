@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from invoke.context import MockContext
@@ -139,3 +140,18 @@ def test_kubernetes_expectations_replace_the_compose_jobs() -> None:
     assert expectations(scaled, kubernetes=True).jobs == (
         JobExpectation("kubernetes-pods", minimum=4, exact=4),
     )
+
+
+def test_tasks_capture_large_outputs_whole_through_the_large_reads_runner(tmp_path: Path) -> None:
+    from invoke.config import Config
+    from invoke.context import Context
+
+    from promkit.tasks import namespace
+
+    configured = namespace().configuration()["runners"]["local"]
+    assert configured is runner.LargeReadsLocal and configured.read_chunk_size == 65536
+    big = tmp_path / "big.json"
+    big.write_text("".join(f'{{"pod": {i}, "padding": "{"x" * 200}"}}\n' for i in range(20_000)))
+    config = Config(overrides={"runners": {"local": configured}})
+    done = runner.run(Context(config=config), ["cat", str(big)])
+    assert done.stdout == big.read_text()

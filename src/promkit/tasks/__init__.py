@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from invoke.collection import Collection
 
+from promkit.runner import LargeReadsLocal
 from promkit.settings import DEFAULTS
 
 
@@ -28,6 +29,7 @@ def namespace() -> Collection:
     ns.add_collection(Collection("k8s", kubernetes.port_forward))
     ns.add_task(traffic.traffic)
     ns.configure(DEFAULTS)
+    ns.configure({"runners": {"local": LargeReadsLocal}})
     return ns
 
 

@@ -1,0 +1,325 @@
+"""verify.discovery's judgement: one target per annotated pod, every miss explained.
+
+Payloads have the shapes kubectl and Prometheus 3.16 give (tests/fixtures/k8s-discovery
+holds a pair recorded on the e2e_k8s real node); the scrape config is promkit's own
+config/prometheus/prometheus-k8s.yml, so the relabel replay runs on the real rules.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from invoke.context import MockContext
+from mockctx import commands, result
+
+from promkit import discovery, kube
+from promkit.errors import ConfigError, PromkitError
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = (ROOT / "config" / "prometheus" / "prometheus-k8s.yml").read_text()
+RECORDED = ROOT / "tests" / "fixtures" / "k8s-discovery"
+JOB = "kubernetes-pods"
+
+
+def pod(
+    name: str,
+    *,
+    namespace: str = "promkit-sample",
+    ip: str = "10.244.0.2",
+    port: str | None = "8000",
+    ports: tuple[int, ...] = (8000,),
+    phase: str = "Running",
+    ready: bool = True,
+    scrape: str = "true",
+    owner: str = "fastapi-app-744cd86fb4",
+    path: str | None = None,
+) -> dict[str, Any]:
+    annotations = {"prometheus.io/scrape": scrape}
+    if port is not None:
+        annotations["prometheus.io/port"] = port
+    if path is not None:
+        annotations["prometheus.io/path"] = path
+    return {
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "annotations": annotations,
+            "ownerReferences": [{"kind": "ReplicaSet", "name": owner}],
+        },
+        "spec": {"containers": [{"name": "app", "ports": [{"containerPort": p} for p in ports]}]},
+        "status": {
+            "phase": phase,
+            "podIP": ip,
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
+
+
+def deployment(name: str, namespace: str = "promkit-sample", scrape: bool = True) -> dict[str, Any]:
+    annotations = {"prometheus.io/scrape": "true"} if scrape else {}
+    return {
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"template": {"metadata": {"annotations": annotations}}},
+    }
+
+
+def discovered(item: dict[str, Any], container_port: int) -> dict[str, str]:
+    meta, status = item["metadata"], item["status"]
+    labels = {
+        "__meta_kubernetes_namespace": meta["namespace"],
+        "__meta_kubernetes_pod_name": meta["name"],
+        "__meta_kubernetes_pod_phase": status["phase"],
+        "__meta_kubernetes_pod_container_port_number": str(container_port),
+        "__address__": f"{status['podIP']}:{container_port}",
+    }
+    for key, value in meta["annotations"].items():
+        name = key.replace(".", "_").replace("/", "_")
+        labels[f"__meta_kubernetes_pod_annotation_{name}"] = value
+    return labels
+
+
+def active(item: dict[str, Any], port: int, path: str = "/metrics") -> dict[str, Any]:
+    meta = item["metadata"]
+    return {
+        "discoveredLabels": discovered(item, port),
+        "labels": {"job": JOB, "namespace": meta["namespace"], "pod": meta["name"]},
+        "scrapePool": JOB,
+        "scrapeUrl": f"http://{item['status']['podIP']}:{port}{path}",
+        "health": "up",
+    }
+
+
+def dropped(item: dict[str, Any], port: int) -> dict[str, Any]:
+    return {"discoveredLabels": discovered(item, port), "scrapePool": JOB}
+
+
+def judge(
+    items: list[dict[str, Any]],
+    actives: list[Any],
+    drops: list[Any] | None = None,
+    config: str = CONFIG,
+) -> Any:
+    targets = {"activeTargets": actives, "droppedTargets": drops or []}
+    return discovery.check_discovery({"items": items}, targets, config, JOB)
+
+
+def test_one_target_per_running_annotated_pod_passes() -> None:
+    app, worker = pod("app-1"), pod("worker-1", ip="10.244.0.3", port="8001", ports=(8001,))
+    result = judge(
+        [app, worker, deployment("fastapi-app")], [active(app, 8000), active(worker, 8001)]
+    )
+    assert result.ok, result.evidence
+    assert "2 annotated pods, 2 active targets of job kubernetes-pods" in result.evidence
+    assert "pod promkit-sample/app-1: one target http://10.244.0.2:8000/metrics" in result.evidence
+
+
+def test_a_missing_replica_is_named_with_the_reason_nothing_was_discovered() -> None:
+    one, two = pod("app-1"), pod("app-2", ip="10.244.0.4")
+    result = judge([one, two], [active(one, 8000)])
+    assert not result.ok
+    assert result.evidence[0].startswith("pod promkit-sample/app-2 is MISSING: Prometheus has not")
+    assert "RBAC" in result.evidence[0]
+
+
+def test_a_port_annotation_naming_no_container_port_is_the_reason() -> None:
+    wrong = pod("app-1", port="9999")
+    result = judge([wrong], [], [dropped(wrong, 8000)])
+    assert result.evidence[0] == (
+        "pod promkit-sample/app-1 is MISSING: prometheus.io/port 9999 names no container "
+        "port (declared: 8000)"
+    )
+
+
+def test_the_relabel_step_that_dropped_a_pod_is_replayed_from_the_config() -> None:
+    # Port declared and annotated, but the pod is not Running in Prometheus' eyes yet:
+    # the phase rule (step 2 of prometheus-k8s.yml) drops it.
+    item = pod("app-1")
+    labels = dropped(item, 8000)
+    labels["discoveredLabels"]["__meta_kubernetes_pod_phase"] = "Pending"
+    result = judge([item], [], [labels])
+    assert result.evidence[0] == (
+        "pod promkit-sample/app-1 is MISSING: dropped by relabel step 2 (keep on "
+        "[__meta_kubernetes_pod_phase] regex 'Running')"
+    )
+
+
+def test_a_namespace_the_job_does_not_discover_is_the_reason() -> None:
+    config = yaml.safe_load(CONFIG)
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == JOB)
+    job["kubernetes_sd_configs"][0]["namespaces"] = {"names": ["promkit-sample"]}
+    item = pod("other-1", namespace="elsewhere")
+    result = judge([item], [], config=yaml.safe_dump(config))
+    assert result.evidence[0] == (
+        "pod elsewhere/other-1 is MISSING: job kubernetes-pods only discovers namespaces "
+        "promkit-sample: add elsewhere to its kubernetes_sd_configs namespaces"
+    )
+
+
+def test_a_pod_scraped_twice_is_duplicated() -> None:
+    item = pod("app-1", ports=(8000, 8000))
+    result = judge([item], [active(item, 8000), active(item, 8000, "/other")])
+    assert result.evidence[0].startswith("pod promkit-sample/app-1 is DUPLICATED: 2 targets (")
+
+
+def test_a_target_of_a_deleted_pod_is_stale() -> None:
+    gone = pod("app-old", ip="10.244.0.9")
+    result = judge([], [active(gone, 8000)])
+    assert (
+        "target http://10.244.0.9:8000/metrics is STALE: pod promkit-sample/app-old no "
+        "longer exists" in result.evidence
+    )
+
+
+def test_a_target_at_an_old_pod_ip_is_stale() -> None:
+    moved = pod("app-1", ip="10.244.0.7")
+    old = active(pod("app-1", ip="10.244.0.5"), 8000)
+    result = judge([moved], [old])
+    assert any(
+        "is STALE: pod promkit-sample/app-1 is now at 10.244.0.7" in line
+        for line in result.evidence
+    )
+
+
+def test_a_wrong_path_is_named() -> None:
+    item = pod("app-1", path="/custom/metrics")
+    result = judge([item], [active(item, 8000, "/metrics")])
+    assert result.evidence[0] == (
+        "pod promkit-sample/app-1 is scraped at http://10.244.0.2:8000/metrics, expected "
+        "10.244.0.2:8000/custom/metrics"
+    )
+
+
+def test_pods_not_running_or_not_annotated_are_not_expected() -> None:
+    app, pending = pod("app-1"), pod("app-2", phase="Pending", ip="")
+    opted_out = pod("other", scrape="false", ip="10.244.0.8")
+    result = judge([app, pending, opted_out], [active(app, 8000)])
+    assert result.ok, result.evidence
+    assert "pod promkit-sample/app-2 is Pending: scraped once it runs" in result.evidence
+
+
+def test_an_annotated_workload_without_any_target_is_a_warning() -> None:
+    app = pod("app-1")
+    result = judge(
+        [app, deployment("fastapi-app"), deployment("scaled-to-zero")], [active(app, 8000)]
+    )
+    assert result.ok
+    assert (
+        "warning: Deployment/promkit-sample/scaled-to-zero asks to be scraped but produces no "
+        "target (no Running pod, or none scraped)" in result.evidence
+    )
+
+
+def test_no_annotated_pod_at_all_fails() -> None:
+    result = judge([deployment("x", scrape=False)], [])
+    assert not result.ok
+    assert 'no pod is annotated prometheus.io/scrape: "true"' in result.evidence[0]
+
+
+def test_a_config_without_the_pod_discovery_job_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"set k8s\.discovery_job"):
+        judge([], [], config="scrape_configs:\n  - job_name: prometheus\n")
+
+
+def test_relabel_replay_stops_at_actions_it_does_not_model() -> None:
+    rules = [{"action": "hashmod", "source_labels": ["a"], "modulus": 2, "target_label": "b"},
+             {"action": "keep", "source_labels": ["a"], "regex": "never"}]  # fmt: skip
+    assert discovery.dropping_step({"a": "x"}, rules) is None
+
+
+def test_replace_with_go_style_groups_feeds_later_steps() -> None:
+    rules = [
+        {"action": "replace", "source_labels": ["a"], "regex": "(x)(y)", "replacement": "${2}$1",
+         "target_label": "b"},
+        {"action": "keep", "source_labels": ["b"], "regex": "yx"},
+        {"action": "drop", "source_labels": ["b"], "regex": "y.*"},
+    ]  # fmt: skip
+    assert discovery.dropping_step({"a": "xy"}, rules) == (3, rules[2])
+
+
+def test_the_recorded_real_node_payloads_pass() -> None:
+    cluster = json.loads((RECORDED / "cluster.json").read_text())
+    targets = json.loads((RECORDED / "targets.json").read_text())
+    config = (RECORDED / "config.yml").read_text()
+    result = discovery.check_discovery(cluster, targets, config, JOB)
+    assert result.ok, result.evidence
+    assert result.evidence[0].startswith("2 annotated pods, 2 active targets")
+
+
+# --- reading the cluster (kube.scrape_candidates, through Invoke's runner) ---------------
+
+KUBECTL_GET = (
+    "kubectl --context dev get pods,deployments,statefulsets,daemonsets --all-namespaces -o json"
+)
+
+
+def test_scrape_candidates_is_one_kubectl_call_parsed(
+    mock_context: Callable[..., MockContext],
+) -> None:
+    c = mock_context({KUBECTL_GET: result('{"items": []}')})
+    assert kube.scrape_candidates(c, "dev") == {"items": []}
+    assert commands(c) == [KUBECTL_GET]
+
+
+def test_a_context_that_may_not_list_pods_says_which_permission(
+    mock_context: Callable[..., MockContext],
+) -> None:
+    denied = (
+        'Error from server (Forbidden): pods is forbidden: User "system:serviceaccount:x:y" '
+        'cannot list resource "pods" in API group "" at the cluster scope'
+    )
+    c = mock_context({KUBECTL_GET: result("", 1, denied)})
+    with pytest.raises(PromkitError) as raised:
+        kube.scrape_candidates(c, "dev")
+    assert str(raised.value).startswith(
+        "context dev may not list pods,deployments,statefulsets,daemonsets in all namespaces "
+        "(kubectl: Error from server (Forbidden): pods is forbidden"
+    )
+    assert str(raised.value).endswith("verify.discovery needs list on them cluster-wide")
+
+
+# --- wiring: which rounds run it ---------------------------------------------------------
+
+
+def test_discovery_is_a_known_check_reported_after_the_others() -> None:
+    from promkit import verify
+
+    assert verify.check_names(["discovery", "health"]) == ("health", "discovery")
+    assert "discovery" not in verify.NAMES, "verify.all without --context cannot read a cluster"
+    assert verify.KUBERNETES_NAMES == ("discovery",)
+
+
+def test_discovery_without_a_cluster_to_read_asks_for_context() -> None:
+    from promkit import verify
+    from promkit.prom import PrometheusClient
+    from promkit.settings import Expectations
+
+    client = PrometheusClient("http://127.0.0.1:9")  # never asked: it fails first
+    with pytest.raises(ConfigError, match="give --context"):
+        verify.run_round(["discovery"], client, Expectations())
+
+
+def test_a_young_server_may_still_discover_its_pods() -> None:
+    from promkit import wait
+    from promkit.checks import AC2, CheckResult
+
+    assert wait.time_may_fix([CheckResult("discovery", AC2, False, ["pod a/b is MISSING: ..."])])
+
+
+def test_the_replay_on_a_recorded_dropped_target_names_the_annotation_rule() -> None:
+    targets = json.loads((RECORDED / "targets.json").read_text())
+    job = discovery.pod_discovery_job((RECORDED / "config.yml").read_text(), JOB)
+    redis = next(
+        t["discoveredLabels"]
+        for t in targets["droppedTargets"]
+        if t["discoveredLabels"].get("__meta_kubernetes_pod_label_app") == "redis"
+    )
+    index, rule = discovery.dropping_step(redis, job["relabel_configs"]) or (0, {})
+    assert index == 1 and rule["action"] == "keep"
+    assert rule["source_labels"] == ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"]
