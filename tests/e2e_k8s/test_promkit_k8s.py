@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import sys
 import threading
@@ -264,8 +265,9 @@ def test_pods_reach_services_by_name_through_cluster_dns_and_kube_proxy(stack: S
     done = stack.exec(
         MONITORING, "deploy/prometheus", "promtool", "check", "healthy", f"--url={url}"
     )
-    print(f"promtool check healthy --url={url}, from the Prometheus pod: {done}")
-    assert "Prometheus Server is Healthy" in str(done), done.stderr
+    print(f"promtool check healthy --url={url}, from the Prometheus pod: {done.stderr!r}")
+    said = str(done) + done.stderr.decode()  # promtool reports on stderr
+    assert done.exit_code == 0 and "SUCCESS:  Prometheus Server is Healthy" in said, said
     # The app reaches Redis by the name in its REDIS_URL (redis://redis:6379/0).
     app = stack.pods(SAMPLE, "app=fastapi-app")[0]
     health = requests.get(f"http://{app['status']['podIP']}:8000/health", timeout=5).json()
@@ -295,6 +297,11 @@ def test_scaling_the_app_is_followed_target_for_target(stack: Stack, replicas: i
     )
     assert done.code == 0, done.output
     assert f"job {JOB} has {replicas + 1} active targets" in done.stdout
+    done = stack.inv("verify.discovery", "--context", stack.context, "--wait", "60")
+    assert done.code == 0, done.output
+    assert (
+        f"{replicas + 1} annotated pods, {replicas + 1} active targets of job {JOB}" in done.stdout
+    )
 
 
 METRICS = r"""
@@ -312,25 +319,37 @@ http.server.ThreadingHTTPServer(("0.0.0.0", port), H).serve_forever()
 """
 
 
-def scenario_deployment(name: str, image: str, annotations: dict[str, str]) -> dict[str, Any]:
-    labels = {"app": name}
-    container = {
-        "name": "m",
+def metrics_container(name: str, image: str, port: int, path: str) -> dict[str, Any]:
+    """A container serving ``scenario_up 1`` on ``port`` at ``path`` (404 elsewhere)."""
+    return {
+        "name": name,
         "image": image,
         "imagePullPolicy": "Never",
-        "command": ["python", "-c", METRICS, "9123", "/custom/metrics"],
-        "ports": [{"containerPort": 9123}],
+        "command": ["python", "-c", METRICS, str(port), path],
+        "ports": [{"containerPort": port}],
     }
+
+
+def scenario_deployment(
+    name: str,
+    image: str,
+    annotations: dict[str, str],
+    *,
+    namespace: str = EXTRA,
+    sidecars: tuple[dict[str, Any], ...] = (),
+) -> dict[str, Any]:
+    labels = {"app": name}
+    containers = [metrics_container("m", image, 9123, "/custom/metrics"), *sidecars]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": name, "namespace": EXTRA},
+        "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": labels},
             "template": {
                 "metadata": {"labels": labels, "annotations": annotations},
-                "spec": {"containers": [container], "terminationGracePeriodSeconds": 1},
+                "spec": {"containers": containers, "terminationGracePeriodSeconds": 1},
             },
         },
     }
@@ -367,6 +386,50 @@ def test_annotations_decide_what_is_scraped_and_where(stack: Stack) -> None:
         assert len(running) == 3, "all three scenario pods run; only one is scraped"
     finally:
         stack.cluster.kubectl("delete", "namespace", EXTRA, "--wait=true", timeout=120, check=False)
+
+
+def test_verify_discovery_names_a_wrong_port_and_scrapes_a_two_container_pod_once(
+    stack: Stack,
+) -> None:
+    image, namespace = stack.cluster.images["promkit/sample-app"], "discovery"
+    annotated = {"prometheus.io/scrape": "true", "prometheus.io/path": "/custom/metrics"}
+    stack.cluster.kubectl("create", "namespace", namespace)
+    try:
+        stack.cluster.apply(
+            scenario_deployment(
+                "wrong-port",
+                image,
+                {**annotated, "prometheus.io/port": "9999"},
+                namespace=namespace,
+            ),
+            scenario_deployment(
+                "sidecar",
+                image,
+                {**annotated, "prometheus.io/port": "9123"},
+                namespace=namespace,
+                sidecars=(metrics_container("side", image, 9124, "/custom/metrics"),),
+            ),
+        )
+
+        wrong = re.compile(
+            rf"pod {namespace}/wrong-port-\S+ is MISSING: prometheus.io/port 9999 names no "
+            r"container port \(declared: 9123\)"
+        )
+        once = re.compile(rf"pod {namespace}/sidecar-\S+: one target http://\S+:9123/custom")
+
+        def reported() -> Done | None:
+            # Until Prometheus has discovered the new pods, they are reported MISSING.
+            done = stack.inv("verify.discovery", "--context", stack.context)
+            return done if done.code == 1 and once.search(done.stdout) else None
+
+        out = wait_until("verify.discovery judging both pods", reported, 90, interval=3).stdout
+        assert wrong.search(out), out
+        assert "DUPLICATED" not in out and "STALE" not in out, out
+    finally:
+        stack.cluster.kubectl("delete", "namespace", namespace, "--wait=true", timeout=120)
+    # The scenario's targets go with its pods: green again, nothing stale.
+    done = stack.inv("verify.discovery", "--context", stack.context, "--wait", "60")
+    assert done.code == 0, done.output
 
 
 def test_data_on_the_claim_survives_deleting_the_pod(stack: Stack) -> None:
@@ -427,6 +490,13 @@ def test_without_its_binding_prometheus_discovers_nothing_and_verify_says_rbac(
 
     out = wait_until("verify.targets reporting nothing discovered", denied, 60, interval=3).stdout
     assert "RBAC" in out and JOB in out
+    done = stack.inv("verify.discovery", "--context", stack.context)
+    assert done.code == 1, done.output
+    assert re.search(
+        rf"pod {SAMPLE}/fastapi-app-\S+ is MISSING: Prometheus has not discovered it: may its "
+        rf"ServiceAccount list pods in namespace {SAMPLE} \(RBAC\)\?",
+        done.stdout,
+    ), done.stdout
     logs = str(stack.cluster.kubectl("logs", "-n", MONITORING, pod["metadata"]["name"]))
     assert "forbidden" in logs
     assert stack.inv("deploy.k8s", "--context", stack.context).code == 0
@@ -479,6 +549,55 @@ def promkit_objects(stack: Stack) -> dict[str, str]:
         ]
         for i in found["items"]
     }
+
+
+def test_verify_discovery_bad_input_is_one_line_and_exit_2(stack: Stack) -> None:
+    wrong_job = stack.inv(
+        "verify.discovery", "--context", stack.context, settings={"k8s": {"discovery_job": "nope"}}
+    )
+    assert wrong_job.code == 2, wrong_job.output
+    assert "Prometheus has no pod-discovery job 'nope'" in wrong_job.stderr
+    assert "set k8s.discovery_job" in wrong_job.stderr and "Traceback" not in wrong_job.stderr
+    # A context that may port-forward to Prometheus but not list pods cluster-wide.
+    limited = limited_kubeconfig(stack)
+    done = sh.Command(sys.executable)(
+        "-m", "invoke", "verify.discovery", "--context", "limited",
+        _cwd=REPO, _env={**os.environ, "KUBECONFIG": str(limited)}, _ok_code=range(256),
+        _return_cmd=True, _timeout=120,
+    )  # fmt: skip
+    stderr = done.stderr.decode()
+    print(f"$ inv verify.discovery --context limited -> {done.exit_code}\n{stderr}")
+    assert done.exit_code == 2, stderr
+    assert "context limited may not list pods,deployments,statefulsets,daemonsets" in stderr
+    assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1
+
+
+def limited_kubeconfig(stack: Stack) -> Path:
+    """A kubeconfig whose context ``limited`` may only port-forward to Prometheus."""
+    namespace, name = MONITORING, "promkit-test-limited"
+    rules = [
+        {"apiGroups": [""], "resources": ["services", "pods"], "verbs": ["get", "list"]},
+        {"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["create", "get"]},
+    ]
+    stack.cluster.apply(
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": name, "namespace": namespace}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+         "metadata": {"name": name, "namespace": namespace}, "rules": rules},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": name, "namespace": namespace},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+         "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}]},
+    )  # fmt: skip
+    token = str(stack.cluster.kubectl("create", "token", name, "-n", namespace)).strip()
+    path = stack.workdir / "limited-kubeconfig"
+    shutil.copy(stack.cluster.kubeconfig, path)
+    cluster = str(stack.cluster.kubectl("config", "view", "--minify", "-o",
+                                        "jsonpath={.clusters[0].name}")).strip()  # fmt: skip
+    config = sh.kubectl.bake(f"--kubeconfig={path}")
+    config("config", "set-credentials", "limited", f"--token={token}")
+    config("config", "set-context", "limited", f"--cluster={cluster}", "--user=limited")
+    return path
 
 
 def test_second_deploy_changes_nothing_and_no_context_refuses(stack: Stack) -> None:
