@@ -254,17 +254,28 @@ def test_the_recorded_real_node_payloads_pass() -> None:
 
 # --- reading the cluster (kube.scrape_candidates, through Invoke's runner) ---------------
 
-KUBECTL_GET = (
-    "kubectl --context dev get pods,deployments,statefulsets,daemonsets --all-namespaces -o json"
-)
+RAW = "kubectl --context dev get --raw "
 
 
-def test_scrape_candidates_is_one_kubectl_call_parsed(
+def test_scrape_candidates_lists_each_kind_raw_and_tags_the_items(
     mock_context: Callable[..., MockContext],
 ) -> None:
-    c = mock_context({KUBECTL_GET: result('{"items": []}')})
-    assert kube.scrape_candidates(c, "dev") == {"items": []}
-    assert commands(c) == [KUBECTL_GET]
+    c = mock_context(
+        {
+            RAW + "/api/v1/pods": result('{"kind": "PodList", "items": [{"metadata": {}}]}'),
+            RAW + "/apis/apps/v1/deployments": result('{"items": [{"metadata": {"name": "d"}}]}'),
+            RAW + "/apis/apps/v1/.*": result('{"items": []}'),
+        }
+    )
+    found = kube.scrape_candidates(c, "dev")
+    assert found == {
+        "kind": "List",
+        "items": [
+            {"metadata": {}, "kind": "Pod"},
+            {"metadata": {"name": "d"}, "kind": "Deployment"},
+        ],
+    }
+    assert sorted(commands(c)) == sorted(RAW + path for path in kube.DISCOVERY_LISTS.values())
 
 
 def test_a_context_that_may_not_list_pods_says_which_permission(
@@ -274,7 +285,7 @@ def test_a_context_that_may_not_list_pods_says_which_permission(
         'Error from server (Forbidden): pods is forbidden: User "system:serviceaccount:x:y" '
         'cannot list resource "pods" in API group "" at the cluster scope'
     )
-    c = mock_context({KUBECTL_GET: result("", 1, denied)})
+    c = mock_context({RAW + "/api/v1/pods": result("", 1, denied), RAW: result('{"items": []}')})
     with pytest.raises(PromkitError) as raised:
         kube.scrape_candidates(c, "dev")
     assert str(raised.value).startswith(
