@@ -46,6 +46,7 @@ class AnnotatedPod:
     port: str
     path: str
     container_ports: tuple[int, ...]
+    #: ``Kind/namespace/name`` of its owner, as ``annotated_workloads`` names them.
     workload: str
 
     @property
@@ -68,6 +69,10 @@ class ScrapeTarget:
     @property
     def address(self) -> str:
         return urlsplit(self.url).netloc
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
 
     @property
     def path(self) -> str:
@@ -93,13 +98,14 @@ def _items(cluster: Any) -> list[Mapping[str, Any]]:
 
 
 def _workload(meta: Mapping[str, Any]) -> str:
-    """``Deployment/name`` style owner: a ReplicaSet's hash suffix is dropped."""
+    """``Kind/namespace/name`` of the owner; a ReplicaSet stands for its Deployment."""
+    namespace = meta.get("namespace", "")
     for owner in meta.get("ownerReferences") or []:
         kind, name = str(owner.get("kind", "")), str(owner.get("name", ""))
         if kind == "ReplicaSet":
-            return f"Deployment/{name.rsplit('-', 1)[0]}"
-        return f"{kind}/{name}"
-    return f"Pod/{meta.get('name', '')}"
+            return f"Deployment/{namespace}/{name.rsplit('-', 1)[0]}"
+        return f"{kind}/{namespace}/{name}"
+    return f"Pod/{namespace}/{meta.get('name', '')}"
 
 
 def annotated_pods(cluster: Any) -> list[AnnotatedPod]:
@@ -350,7 +356,7 @@ def check_discovery(cluster: Any, targets_data: Any, config_yaml: str, job: str)
                 findings.failures.append(
                     f"target {target.url} is STALE: pod {key[0]}/{key[1]} no longer exists"
                 )
-            elif live[key] and urlsplit(target.url).hostname != live[key]:
+            elif live[key] and target.host != live[key]:
                 findings.failures.append(
                     f"target {target.url} is STALE: pod {key[0]}/{key[1]} is now at {live[key]}"
                 )
@@ -369,11 +375,7 @@ def _warn_silent_workloads(
     by_pod: Mapping[tuple[str, str], list[ScrapeTarget]],
     findings: Findings,
 ) -> None:
-    producing = {
-        f"{pod.workload.split('/', 1)[0]}/{pod.namespace}/{pod.workload.split('/', 1)[1]}"
-        for pod in pods
-        if by_pod.get(pod.key)
-    }
+    producing = {pod.workload for pod in pods if by_pod.get(pod.key)}
     for workload in annotated_workloads(cluster):
         if workload not in producing:
             findings.warnings.append(

@@ -244,7 +244,8 @@ DISCOVERY_LISTS = {
     "StatefulSet": "/apis/apps/v1/statefulsets",
     "DaemonSet": "/apis/apps/v1/daemonsets",
 }
-DISCOVERY_KINDS = "pods,deployments,statefulsets,daemonsets"
+#: ``pods,deployments,statefulsets,daemonsets``: the resources named in errors.
+DISCOVERY_KINDS = ",".join(path.rsplit("/", 1)[1] for path in DISCOVERY_LISTS.values())
 
 
 def scrape_candidates(c: Context, context: str) -> Any:

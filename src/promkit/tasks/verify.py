@@ -107,29 +107,24 @@ def _verify_cluster(
 
     checked = kube.require_context(c, context)
     namespace = str(section(c.config, "k8s").get("namespace"))
+
+    def verify(url: str, before_round: Callable[[], None] | None = None) -> Verification:
+        return verify_and_report(
+            c,
+            names,
+            url=url,
+            before_round=before_round,
+            cluster=lambda: kube.scrape_candidates(c, checked),
+            wait=options["wait"],
+            json_path=options["json"],
+            junit_path=options["junit"],
+            kubernetes=True,
+        )
+
     if options["url"]:  # Prometheus reachable as it is: read only the cluster via the context
-        return verify_and_report(
-            c,
-            names,
-            url=options["url"],
-            cluster=lambda: kube.scrape_candidates(c, checked),
-            wait=options["wait"],
-            json_path=options["json"],
-            junit_path=options["junit"],
-            kubernetes=True,
-        )
+        return verify(options["url"])
     with kube.kept_port_forward(c, checked, namespace) as forward:
-        return verify_and_report(
-            c,
-            names,
-            url=forward.url,
-            before_round=forward.ensure,
-            cluster=lambda: kube.scrape_candidates(c, checked),
-            wait=options["wait"],
-            json_path=options["json"],
-            junit_path=options["junit"],
-            kubernetes=True,
-        )
+        return verify(forward.url, forward.ensure)
 
 
 def _verify_task(names: Sequence[str], doc: str, **task_options: object) -> Callable[..., None]:
