@@ -247,13 +247,27 @@ def build_offline_image(
         print(f"built {image.tag}")
 
 
+def build_offline_images(
+    c: Context, cache_dir: Path, *, only_missing: bool = False, dry_run: bool = False
+) -> dict[str, str]:
+    """Build the stack's images without a registry (``only_missing``: those Docker lacks).
+
+    Returns variable -> image; compose/.env is left alone (``build_offline`` writes it).
+    """
+    wanted = [
+        image for image in OFFLINE_IMAGES if not (only_missing and image_exists(c, image.tag))
+    ]
+    if wanted:
+        base = build_base(c, cache_dir, dry_run=dry_run)
+        fill_wheelhouse(c, dry_run=dry_run)
+        for image in wanted:
+            build_offline_image(c, image, base, cache_dir, dry_run=dry_run)
+    return {image.variable: image.tag for image in OFFLINE_IMAGES}
+
+
 def build_offline(c: Context, cache_dir: Path, *, dry_run: bool = False) -> dict[str, str]:
-    """Build every image of the stack without a registry; returns variable -> image."""
-    base = build_base(c, cache_dir, dry_run=dry_run)
-    fill_wheelhouse(c, dry_run=dry_run)
-    for image in OFFLINE_IMAGES:
-        build_offline_image(c, image, base, cache_dir, dry_run=dry_run)
-    chosen = {image.variable: image.tag for image in OFFLINE_IMAGES}
+    """Build every image of the stack without a registry and point compose/.env at them."""
+    chosen = build_offline_images(c, cache_dir, dry_run=dry_run)
     write_compose_env(chosen, dry_run=dry_run)
     return chosen
 

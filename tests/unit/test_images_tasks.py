@@ -168,3 +168,13 @@ def test_deploy_rebuilds_offline_images_older_than_their_sources(
     # A file that names only some of them (edited by hand) is read as it is.
     compose_env.write_text(f"{app.variable}={app.name}-0ld\nPROMKIT_REDIS_IMAGE=redis:7\n")
     assert images.stale_offline_images() == [f"{app.name}-0ld"]
+
+
+def test_building_only_missing_offline_images_builds_none_when_all_are_there(
+    mock_context: Callable[..., MockContext], tmp_path: Path
+) -> None:
+    c = mock_context({r"docker image inspect ": result("[{}]")})
+    built = images.build_offline_images(c, tmp_path, only_missing=True)
+    assert built == {image.variable: image.tag for image in images.OFFLINE_IMAGES}
+    assert commands(c) == [f"docker image inspect {i.tag}" for i in images.OFFLINE_IMAGES]
+    assert not images.COMPOSE_ENV.exists(), "compose/.env is build_offline's, not this one's"
