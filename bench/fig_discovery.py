@@ -38,6 +38,7 @@ from bench.common import (
     timed_ms,
     wait_for,
 )
+from bench.fig_k8s import load_harness
 from promkit import kube
 
 PODS, DEPLOYMENTS = 1000, 10
@@ -59,33 +60,24 @@ STAGES = (
 )
 
 
-def _binaries() -> Path:
-    done = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "build-kube.sh"), "path"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return Path(done.stdout.strip())
-
-
 def skip_reason() -> str | None:
-    folder = _binaries()
-    if not all((folder / name).exists() for name in ("kwokctl", "kwok", "kube-apiserver")):
-        return f"skipped: no control plane in {folder}: run scripts/build-kube.sh"
+    try:
+        binaries = load_harness().KubeBinaries.locate()
+    except (ImportError, RuntimeError, OSError) as exc:  # HarnessError is a RuntimeError
+        return f"skipped: {str(exc)[:120]}"
+    if not (binaries.folder / "kwok").exists():
+        return f"skipped: no kwok in {binaries.folder}: run scripts/build-kube.sh"
     return None
 
 
 class ControlPlane:
-    """A kwokctl cluster whose kwok controller plays one fake node."""
+    """The harness' kwokctl control plane, with kwok's controller playing one fake node."""
 
-    def __init__(self, folder: Path, workdir: Path) -> None:
-        self.folder, self.workdir = folder, workdir
-        self.kubeconfig = workdir / "kubeconfig"
-        self.context = f"kwok-{NAME}"
-
-    def kwokctl(self, *args: str, timeout: float = 300) -> None:
-        env = {**os.environ, "KWOK_WORKDIR": str(self.workdir / "kwok")}
-        argv = [str(self.folder / "kwokctl"), "--name", NAME, *args]
-        subprocess.run(argv, env=env, check=True, capture_output=True, timeout=timeout)
+    def __init__(self, workdir: Path) -> None:
+        harness = load_harness()
+        self.binaries = harness.KubeBinaries.locate()
+        self.plane = harness.ControlPlane(self.binaries, workdir, NAME)
+        self.kubeconfig, self.context = self.plane.kubeconfig, self.plane.context
 
     def kubectl(self, *args: str, stdin: str | None = None) -> str:
         argv = ["kubectl", f"--kubeconfig={self.kubeconfig}", f"--context={self.context}", *args]
@@ -95,23 +87,14 @@ class ControlPlane:
         return done.stdout
 
     def create(self) -> None:
-        stages = [(self.folder / "stages" / stage).read_text() for stage in STAGES]
+        stages = [(self.binaries.folder / "stages" / stage).read_text() for stage in STAGES]
         config = {"apiVersion": "config.kwok.x-k8s.io/v1alpha1", "kind": "KwokctlConfiguration",
                   "options": {"bindAddress": "127.0.0.1"}}  # fmt: skip
-        path = self.workdir / "kwokctl.yaml"
-        path.write_text("\n---\n".join([yaml.safe_dump(config), *stages]))
-        b = self.folder
-        self.kwokctl(
-            "create", "cluster", "--config", str(path), "--kubeconfig", str(self.kubeconfig),
-            "--runtime", "binary", "--etcd-binary", str(b / "etcd"),
-            "--kube-apiserver-binary", str(b / "kube-apiserver"),
-            "--kube-controller-manager-binary", str(b / "kube-controller-manager"),
-            "--kube-scheduler-binary", str(b / "kube-scheduler"),
-            "--kwok-controller-binary", str(b / "kwok"), "--wait", "120s",
-        )  # fmt: skip
+        kwok = str(self.binaries.folder / "kwok")
+        self.plane.create([yaml.safe_dump(config), *stages], "--kwok-controller-binary", kwok)
 
     def delete(self) -> None:
-        self.kwokctl("delete", "cluster", "--kubeconfig", str(self.kubeconfig), timeout=120)
+        self.plane.delete()
 
 
 def fake_node() -> dict[str, Any]:
@@ -155,7 +138,7 @@ def discovery_config(kubeconfig: Path) -> dict[str, Any]:
 
 @contextmanager
 def cluster_with_pods(workdir: Path) -> Iterator[ControlPlane]:
-    plane = ControlPlane(_binaries(), workdir)
+    plane = ControlPlane(workdir)
     log("figure 8: starting a kwok control plane with one fake node")
     plane.create()
     try:

@@ -15,7 +15,6 @@ is its total minus that floor.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import os
@@ -32,8 +31,6 @@ import yaml
 
 from bench.common import ROOT, Row, goal, inv_argv, log, sample
 from bench.fig_green import GOAL_S, first_scrapes, queries_have_data
-from promkit.errors import PromkitError
-from promkit.traffic import post_webhooks
 
 HARNESS = ROOT / "tests" / "e2e_k8s"
 #: Through the port-forward the health latency includes kubectl's and the kubelet's tunnel.
@@ -41,7 +38,7 @@ SETTINGS = {"expect": {"health_latency_ms": 250}}
 TRAFFIC_S = 90.0
 
 
-def _harness() -> Any:
+def load_harness() -> Any:
     """tests/e2e_k8s/harness.py (it imports its siblings, so their folder goes on the path)."""
     sys.path.insert(0, str(HARNESS))
     spec = importlib.util.spec_from_file_location("harness", HARNESS / "harness.py")
@@ -57,7 +54,7 @@ def skip_reason() -> str | None:
     if os.geteuid() != 0:
         return "skipped: the real node needs root"
     try:
-        harness = _harness()
+        harness = load_harness()
         harness.KubeBinaries.locate()
         harness.NodeBinaries.locate(harness.BUILD_SCRIPT)
     except (ImportError, RuntimeError, OSError) as exc:  # HarnessError is a RuntimeError
@@ -83,7 +80,7 @@ class Run:
 
     def timed(self) -> None:
         done = threading.Event()
-        traffic = threading.Thread(target=self._post_traffic, args=(done,))
+        traffic = threading.Thread(target=self.cluster.post_traffic, args=(TRAFFIC_S, done))
         self.start_wall = time.time()
         started = time.perf_counter()
         traffic.start()
@@ -116,19 +113,6 @@ class Run:
         pods = self.cluster.get("pods", "-n", "monitoring", "-l", "app=prometheus")["items"]
         return next(p for p in pods if "deletionTimestamp" not in p["metadata"])
 
-    def _post_traffic(self, done: threading.Event) -> None:
-        """Webhooks to every app pod, a trickle, until the command ends (bounded)."""
-        deadline = time.monotonic() + TRAFFIC_S
-        while not done.is_set() and time.monotonic() < deadline:
-            with contextlib.suppress(Exception):
-                pods = self.cluster.get("pods", "-n", "promkit-sample", "-l", "app=fastapi-app")
-                for pod in pods["items"]:
-                    ip = pod["status"].get("podIP")
-                    if ip:
-                        with contextlib.suppress(PromkitError):
-                            post_webhooks(f"http://{ip}:8000", count=3, duration_s=1.0)
-            done.wait(0.5)
-
 
 def figure7(runs: int) -> list[Row]:
     """The card's Kubernetes command to green on a real node, against when it could be."""
@@ -136,7 +120,7 @@ def figure7(runs: int) -> list[Row]:
     reason = skip_reason()
     if reason:
         return [Row(label, reason)]
-    harness = _harness()
+    harness = load_harness()
     timelines: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="promkit-bench-k8s-") as folder:
         workdir = Path(folder)

@@ -29,18 +29,23 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+import requests
 import sh
 import yaml
 from host import HostState, leftovers, processes_naming, restore, stop_tree
 from invoke.context import Context
-from node import Binaries, Network, Node, NodeBinaries, NodeError, free_port, wait_until
+from node import Binaries, Network, Node, NodeBinaries, NodeError, wait_until
 
-from promkit import images
+from promkit import images, kube
+from promkit.errors import PromkitError
+from promkit.traffic import post_webhooks
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "scripts" / "build-kube.sh"
@@ -52,11 +57,21 @@ UPSTREAM_NAMES = {
     "PROMKIT_REDIS_IMAGE": "redis",
     "PROMKIT_APP_IMAGE": "promkit/sample-app",
 }
+#: Where k8s/ puts the sample app (the pods ``post_traffic`` posts to).
+SAMPLE_NAMESPACE = "promkit-sample"
 #: Namespaces the cluster comes with; every other one is the tests'.
 SYSTEM_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}
 
 HarnessError = NodeError
-__all__ = ["REPO", "Cluster", "HarnessError", "KubeBinaries", "NodeBinaries", "wait_until"]
+__all__ = [
+    "REPO",
+    "Cluster",
+    "HarnessError",
+    "KubeBinaries",
+    "NodeBinaries",
+    "is_ready",
+    "wait_until",
+]
 
 
 class KubeBinaries(Binaries):
@@ -74,18 +89,50 @@ class KubeBinaries(Binaries):
         return "v" + self.version("KUBE_VERSION")
 
 
+class ControlPlane:
+    """A kwokctl cluster (runtime binary): etcd, API server, controller manager, scheduler.
+
+    Its files live in ``workdir``; ``context`` names it in ``kubeconfig``.
+    """
+
+    def __init__(self, binaries: KubeBinaries, workdir: Path, name: str) -> None:
+        self.binaries, self.workdir, self.name = binaries, workdir, name
+        self.kubeconfig = workdir / "kubeconfig"
+        self.context = f"kwok-{name}"
+
+    def create(self, config: Sequence[str], *flags: str) -> None:
+        """``kwokctl create cluster`` with ``config`` (YAML documents) and extra ``flags``."""
+        path = self.workdir / "kwokctl.yaml"
+        path.write_text("\n---\n".join(config))
+        b = self.binaries
+        self.kwokctl(
+            "create", "cluster", "--config", str(path), "--kubeconfig", str(self.kubeconfig),
+            "--runtime", "binary", "--etcd-binary", str(b["etcd"]),
+            "--kube-apiserver-binary", str(b["kube-apiserver"]),
+            "--kube-controller-manager-binary", str(b["kube-controller-manager"]),
+            "--kube-scheduler-binary", str(b["kube-scheduler"]),
+            *flags, "--wait", "120s", timeout=300,
+        )  # fmt: skip
+
+    def delete(self) -> None:
+        self.kwokctl("delete", "cluster", "--kubeconfig", str(self.kubeconfig), check=False)
+
+    def kwokctl(self, *args: str, check: bool = True, timeout: float = 120) -> Any:
+        return sh.Command(str(self.binaries["kwokctl"]))(
+            "--name",
+            self.name,
+            *args,
+            _env={**os.environ, "KWOK_WORKDIR": str(self.workdir / "kwok")},
+            _timeout=timeout,
+            _ok_code=range(256) if not check else [0],
+        )
+
+
 def offline_images() -> dict[str, str]:
     """k8s/'s upstream image name -> the offline image, built into Docker if missing."""
-    c = Context()
     cache_dir = Path(os.environ.get("INVOKE_IMAGES_CACHE_DIR", CACHE))
-    wanted = {image.variable: image for image in images.OFFLINE_IMAGES}
-    missing = [image for image in wanted.values() if not images.image_exists(c, image.tag)]
-    if missing:
-        base = images.build_base(c, cache_dir)
-        images.fill_wheelhouse(c)
-        for image in missing:
-            images.build_offline_image(c, image, base, cache_dir)
-    return {UPSTREAM_NAMES[variable]: image.tag for variable, image in wanted.items()}
+    built = images.build_offline_images(Context(), cache_dir, only_missing=True)
+    return {UPSTREAM_NAMES[variable]: tag for variable, tag in built.items()}
 
 
 class Cluster:
@@ -101,10 +148,10 @@ class Cluster:
     ) -> None:
         self.binaries, self.name = binaries, name
         self.workdir = workdir.resolve()
-        self.kubeconfig = self.workdir / "kubeconfig"
-        self.context = f"kwok-{name}"
+        self.plane = ControlPlane(binaries, self.workdir, name)
+        self.kubeconfig, self.context = self.plane.kubeconfig, self.plane.context
         self.network = Network.free()
-        self.api_port, kubelet_port = free_port(), free_port()
+        self.api_port, kubelet_port = kube.free_local_port(), kube.free_local_port()
         self.node = Node(
             node_binaries,
             self.network,
@@ -152,7 +199,7 @@ class Cluster:
         with suppress(sh.ErrorReturnCode, NodeError):
             self._delete_workloads()
         self.node.stop(self._no_pods_on_node)
-        self._kwokctl("delete", "cluster", "--kubeconfig", str(self.kubeconfig), check=False)
+        self.plane.delete()
         for pid in processes_naming(str(self.workdir)):
             stop_tree(pid, 5)
         restore(self._before)
@@ -166,9 +213,6 @@ class Cluster:
         )
 
     def _create_control_plane(self) -> None:
-        b = self.binaries
-        config = self.workdir / "kwokctl.yaml"
-        config.write_text(yaml.safe_dump(self._kwokctl_config()))
         extra = {
             "kube-apiserver": {
                 # kwokctl waits for it at 127.0.0.1; pods reach it at the node's address.
@@ -180,40 +224,13 @@ class Cluster:
             },
             "kube-controller-manager": {"service-cluster-ip-range": self.network.service_cidr},
         }
-        args = [
-            f"{component}={key}={value}"
-            for component, flags in extra.items()
-            for key, value in flags.items()
+        flags = [
+            flag
+            for component, values in extra.items()
+            for key, value in values.items()
+            for flag in ("--extra-args", f"{component}={key}={value}")
         ]
-        self._kwokctl(
-            "create",
-            "cluster",
-            "--config",
-            str(config),
-            "--kubeconfig",
-            str(self.kubeconfig),
-            "--runtime",
-            "binary",
-            "--etcd-binary",
-            str(b["etcd"]),
-            "--kube-apiserver-binary",
-            str(b["kube-apiserver"]),
-            "--kube-controller-manager-binary",
-            str(b["kube-controller-manager"]),
-            "--kube-scheduler-binary",
-            str(b["kube-scheduler"]),
-            "--kube-apiserver-port",
-            str(self.api_port),
-            "--disable",
-            "kwok-controller",
-            *[arg for extra_arg in args for arg in ("--extra-args", extra_arg)],
-            "--wait",
-            "120s",
-            timeout=300,
-        )
-
-    def _kwokctl_config(self) -> dict[str, Any]:
-        return {
+        config = {
             "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
             "kind": "KwokctlConfiguration",
             "options": {
@@ -223,15 +240,13 @@ class Cluster:
                 "kubeApiserverCertSANs": [self.network.kubernetes_ip, self.network.gateway],
             },
         }
-
-    def _kwokctl(self, *args: str, check: bool = True, timeout: float = 120) -> Any:
-        return sh.Command(str(self.binaries["kwokctl"]))(
-            "--name",
-            self.name,
-            *args,
-            _env={**os.environ, "KWOK_WORKDIR": str(self.workdir / "kwok")},
-            _timeout=timeout,
-            _ok_code=range(256) if not check else [0],
+        self.plane.create(
+            [yaml.safe_dump(config)],
+            "--kube-apiserver-port",
+            str(self.api_port),
+            "--disable",
+            "kwok-controller",
+            *flags,
         )
 
     def _node_ready(self) -> bool | None:
@@ -244,15 +259,8 @@ class Cluster:
 
     def _coredns_ready(self) -> bool | None:
         self.node.check()
-        answer = sh.curl(
-            "-fsS",
-            "--max-time",
-            "2",
-            f"http://{self.node.coredns_ready}/ready",
-            _ok_code=range(256),
-            _return_cmd=True,
-        )
-        return True if answer.exit_code == 0 else None
+        answer = requests.get(f"http://{self.node.coredns_ready}/ready", timeout=2)
+        return True if answer.ok else None
 
     def _delete_workloads(self) -> None:
         """Delete the tests' namespaces and pods, so the kubelet stops them through CNI DEL."""
@@ -310,6 +318,22 @@ class Cluster:
             key=lambda e: e.get("lastTimestamp") or e["metadata"]["creationTimestamp"],
         )
 
+    def post_traffic(self, seconds: float, stop: threading.Event | None = None) -> None:
+        """Post webhooks to every Ready sample-app pod for ``seconds`` at most (or until
+        ``stop``), through promkit's traffic code. A trickle, not a burst: rate() needs
+        counters that grow between two scrapes."""
+        stop = stop or threading.Event()
+        deadline = time.monotonic() + seconds
+        while not stop.is_set() and time.monotonic() < deadline:
+            with suppress(sh.ErrorReturnCode):
+                pods = self.get("pods", "-n", SAMPLE_NAMESPACE, "-l", "app=fastapi-app")
+                for pod in pods["items"]:
+                    ip = pod.get("status", {}).get("podIP")
+                    if ip and is_ready(pod):
+                        with suppress(PromkitError):
+                            post_webhooks(f"http://{ip}:8000", count=3, duration_s=1.0)
+            stop.wait(0.5)
+
     # ---- storage and images
 
     def add_volumes(self, count: int, size: str = "10Gi") -> None:
@@ -342,6 +366,12 @@ class Cluster:
             kustomization["patches"] = list(patches)
         (folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
         return folder
+
+
+def is_ready(pod: Mapping[str, Any]) -> bool:
+    """Whether the kubelet reports ``pod`` Ready."""
+    conditions = {c["type"]: c["status"] for c in pod.get("status", {}).get("conditions", [])}
+    return conditions.get("Ready") == "True"
 
 
 def local_volume(name: str, folder: Path, size: str, node: str) -> dict[str, Any]:

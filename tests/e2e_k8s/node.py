@@ -20,7 +20,6 @@ import io
 import json
 import os
 import signal
-import socket
 import sys
 import tarfile
 import time
@@ -33,11 +32,13 @@ import sh
 import yaml
 from host import processes_naming, stop_tree
 
+from promkit.kube import free_local_port
+
 NODE_BINARIES = ("kubelet", "kube-proxy", "coredns", "pause")
 T = TypeVar("T")
 
 
-class NodeError(Exception):
+class NodeError(RuntimeError):
     """The node could not do its job; the message says what and where to look."""
 
 
@@ -57,12 +58,6 @@ def wait_until(
         if time.monotonic() > deadline:
             raise NodeError(f"{what}: not within {timeout:g}s{last_error}")
         time.sleep(interval)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 # --------------------------------------------------------------------------- binaries
@@ -274,9 +269,10 @@ class Node:
     def start(self, images: Sequence[str]) -> None:
         """containerd (``images`` and the pause image imported), kubelet, kube-proxy, CoreDNS."""
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
-        self._start("containerd", ["containerd", "--config", self._containerd_config()])
+        pause = self._pause_image()
+        self._start("containerd", ["containerd", "--config", self._containerd_config(pause)])
         wait_until("containerd's socket", self._containerd_answers, 30)
-        self.import_images([self._pause_image(), *images])
+        self.import_images([pause, *images])
         self._start("kubelet", self._kubelet_argv())
         self._start(
             "kube-proxy", [self.binaries["kube-proxy"], "--config", self._kube_proxy_config()]
@@ -310,10 +306,6 @@ class Node:
         """Raise, with its log, if a component of the node has exited."""
         for daemon in self.daemons.values():
             daemon.check_alive()
-
-    def log(self, component: str) -> str:
-        path = self.workdir / "logs" / f"{component}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
 
     # ---- containerd
 
@@ -367,7 +359,7 @@ class Node:
         path.write_text(text)
         return path
 
-    def _containerd_config(self) -> Path:
+    def _containerd_config(self, sandbox_image: str) -> Path:
         folder = self.workdir / "containerd"
         cni = self._write("cni/net.d/10-promkit.conflist", json.dumps(self._cni_config()))
         return self._write(
@@ -377,7 +369,7 @@ class Node:
                 state=folder / "state",
                 socket=self.socket,
                 opt=folder / "opt",
-                sandbox_image=f"docker.io/{self._pause_image()}",
+                sandbox_image=f"docker.io/{sandbox_image}",
                 cni_conf_dir=cni.parent,
             ),
         )
@@ -469,8 +461,8 @@ class Node:
             "hostnameOverride": self.name,
             "mode": "iptables",
             "clusterCIDR": self.network.pod_cidr,
-            "healthzBindAddress": f"127.0.0.1:{free_port()}",
-            "metricsBindAddress": f"127.0.0.1:{free_port()}",
+            "healthzBindAddress": f"127.0.0.1:{free_local_port()}",
+            "metricsBindAddress": f"127.0.0.1:{free_local_port()}",
             "nodePortAddresses": [f"{self.network.gateway}/32"],
             "iptables": {"localhostNodePorts": False},
             # 0: leave the machine's conntrack settings as they are.
@@ -484,7 +476,7 @@ class Node:
         return self._write("kube-proxy/config.yaml", yaml.safe_dump(config))
 
     def _corefile(self) -> Path:
-        self.coredns_ready = f"127.0.0.1:{free_port()}"
+        self.coredns_ready = f"127.0.0.1:{free_local_port()}"
         return self._write(
             "coredns/Corefile",
             COREFILE.format(

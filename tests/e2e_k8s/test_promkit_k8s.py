@@ -9,7 +9,6 @@ tests run in file order and share the stack.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -26,10 +25,7 @@ import pytest
 import requests
 import sh
 import yaml
-from harness import REPO, Cluster, wait_until
-
-from promkit.errors import PromkitError
-from promkit.traffic import post_webhooks
+from harness import REPO, Cluster, is_ready, wait_until
 
 pytestmark = pytest.mark.e2e_k8s
 
@@ -133,27 +129,6 @@ class Stack:
         return wait_until("the Prometheus pod Ready", ready, timeout)
 
 
-def is_ready(pod: dict[str, Any]) -> bool:
-    conditions = {c["type"]: c["status"] for c in pod.get("status", {}).get("conditions", [])}
-    return conditions.get("Ready") == "True"
-
-
-def post_traffic(stack: Stack, seconds: float = 60.0) -> None:
-    """Post webhooks to every app pod for ``seconds`` (bounded), through promkit's traffic code.
-
-    A trickle, not a burst: rate() needs counters that grow between two scrapes.
-    """
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with contextlib.suppress(sh.ErrorReturnCode):
-            for pod in stack.pods(SAMPLE, "app=fastapi-app"):
-                ip = pod.get("status", {}).get("podIP")
-                if ip and is_ready(pod):
-                    with contextlib.suppress(PromkitError):
-                        post_webhooks(f"http://{ip}:8000", count=3, duration_s=1.0)
-        time.sleep(0.5)
-
-
 @pytest.fixture(scope="module")
 def stack(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     cluster.add_volumes(1)  # for the prometheus-data claim (no provisioner: a folder of ours)
@@ -161,7 +136,7 @@ def stack(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 def test_deploy_then_verify_all_on_one_command_line(stack: Stack) -> None:
-    traffic = threading.Thread(target=post_traffic, args=(stack,))
+    traffic = threading.Thread(target=stack.cluster.post_traffic, args=(60.0,))
     traffic.start()
     report = stack.workdir / "all.json"
     done = stack.inv(
