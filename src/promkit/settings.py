@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from promkit.durations import parse_duration
 from promkit.errors import ConfigError
+
+#: The most webhooks a second the stack's own demo traffic may send.
+MAX_DEMO_RATE = 5.0
 
 #: The repository root (where tasks.py, compose/ and config/ live).
 ROOT = Path(__file__).resolve().parents[2]
@@ -184,27 +187,12 @@ def job_expectations(jobs: Any, key: str = "expect.jobs") -> tuple[JobExpectatio
 
 
 def expectations(config: Any, *, kubernetes: bool = False) -> Expectations:
-    """The ``expect`` section as typed, checked ``Expectations``.
+    """The ``expect`` section as typed, checked ``Expectations`` (all settings checked).
 
     ``kubernetes`` takes the jobs from ``k8s.expect_jobs`` instead: in a cluster,
     pod discovery puts every scraped pod in one job.
     """
-    expect = section(config, "expect")
-    if kubernetes:
-        jobs = job_expectations(section(config, "k8s").get("expect_jobs"), "k8s.expect_jobs")
-    else:
-        jobs = job_expectations(expect.get("jobs") or {})
-    return Expectations(
-        jobs=jobs,
-        scrape_interval=as_duration(expect.get("scrape_interval"), "expect.scrape_interval"),
-        evaluation_interval=as_duration(
-            expect.get("evaluation_interval"), "expect.evaluation_interval"
-        ),
-        retention=as_duration(expect.get("retention"), "expect.retention"),
-        health_latency_ms=as_float(expect.get("health_latency_ms"), "expect.health_latency_ms"),
-        scrape_duration_ms=as_float(expect.get("scrape_duration_ms"), "expect.scrape_duration_ms"),
-        discovery_job=_discovery_job(config) if kubernetes else "kubernetes-pods",
-    )
+    return load(config).expectations(kubernetes=kubernetes)
 
 
 def _discovery_job(config: Any) -> str:
@@ -214,6 +202,312 @@ def _discovery_job(config: Any) -> str:
             f"k8s.discovery_job is {job!r}: give the name of Prometheus' pod-discovery job"
         )
     return job.strip()
+
+
+# --- the typed model: every setting checked once ---------------------------------------
+
+#: Invoke's configuration layers, highest priority first (see invoke.config.Config.merge).
+_LAYERS = (
+    "_modifications",
+    "_overrides",
+    "_runtime",
+    "_env",
+    "_project",
+    "_user",
+    "_system",
+    "_collection",
+    "_defaults",
+)
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_COMPOSE_PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_OFFLINE_MODES = {
+    "true": "always", "1": "always", "yes": "always", "always": "always",
+    "false": "never", "0": "never", "no": "never", "never": "never",
+    "auto": "auto",
+}  # fmt: skip
+
+
+def replacing(config: Any, name: str, key: str) -> Any:
+    """``name.key`` from the highest configuration layer that sets it, not merged with lower ones.
+
+    Invoke merges mappings across layers, so a user's ``expect.jobs: {node: 1}`` would
+    still expect the sample stack's jobs from the defaults or the project's invoke.yaml.
+    A job map describes one deployment: the layer that gives one replaces the others.
+    A plain mapping (no layers) is read as it is.
+    """
+    for layer in _LAYERS:
+        data = config.__dict__.get(layer) if hasattr(config, "__dict__") else None
+        part = data.get(name) if isinstance(data, Mapping) else None
+        if isinstance(part, Mapping) and key in part:
+            return part[key]
+    return section(config, name).get(key)
+
+
+def as_count(value: Any, key: str, *, minimum: int = 1) -> int:
+    """``value`` as a whole number no smaller than ``minimum``, or a ConfigError naming ``key``."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(f"setting '{key}' must be a whole number, got {value!r}")
+    number = as_float(value, key, minimum=minimum)
+    if number != int(number):
+        raise ConfigError(f"setting '{key}' must be a whole number, got {value!r}")
+    return int(number)
+
+
+def as_positive(value: Any, key: str) -> float:
+    """``value`` as a number of seconds above 0, or a ConfigError naming ``key``."""
+    number = as_float(value, key)
+    if number <= 0:
+        raise ConfigError(f"setting '{key}' must be more than 0 seconds, got {value!r}")
+    return number
+
+
+def as_text(value: Any, key: str, pattern: re.Pattern[str] | None = None, what: str = "") -> str:
+    """``value`` as a non-empty string (matching ``pattern``), or a ConfigError naming ``key``."""
+    if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip():
+        raise ConfigError(f"setting '{key}' must be {what or 'a non-empty string'}, got {value!r}")
+    text = str(value).strip()
+    if pattern is not None and not pattern.match(text):
+        raise ConfigError(f"setting '{key}' must be {what}, got {value!r}")
+    return text
+
+
+def as_optional_text(value: Any, key: str) -> str | None:
+    """``value`` as a string, or None when unset (null or empty)."""
+    return None if value is None or value == "" else as_text(value, key)
+
+
+def as_bool(value: Any, key: str) -> bool:
+    """``value`` as a flag (true/false, 1/0, yes/no), or a ConfigError naming ``key``."""
+    if isinstance(value, bool):
+        return value
+    words = {
+        "true": True,
+        "1": True,
+        "yes": True,
+        "false": False,
+        "0": False,
+        "no": False,
+        "": False,
+    }
+    found = words.get(str(value).strip().lower()) if isinstance(value, str | int) else None
+    if found is None:
+        raise ConfigError(f"setting '{key}' must be true or false, got {value!r}")
+    return found
+
+
+def as_url(value: Any, key: str) -> str:
+    """``value`` as an http(s) URL with a host, or a ConfigError naming ``key``."""
+    from urllib.parse import urlsplit
+
+    text = as_text(value, key, what="an http:// or https:// URL")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"setting '{key}' must be an http:// or https:// URL with a host, got {value!r}"
+        )
+    return text.rstrip("/")
+
+
+def as_offline_mode(value: Any) -> str:
+    """Setting images.offline as 'always', 'never' or 'auto', or a ConfigError."""
+    mode = _OFFLINE_MODES.get(str(value).strip().lower())
+    if mode is None:
+        raise ConfigError(f"setting 'images.offline' must be true, false or auto, got {value!r}")
+    return mode
+
+
+@dataclass(frozen=True)
+class PrometheusSettings:
+    """Where Prometheus answers and where its credentials are read from (never the values)."""
+
+    url: str
+    timeout: float
+    username_env: str
+    password_env: str
+    token_env: str
+    password_file: str | None
+    token_file: str | None
+    ca_file: str | None
+
+
+@dataclass(frozen=True)
+class ComposeSettings:
+    """The compose project deploy.local runs."""
+
+    file: str
+    project: str
+    wait_timeout: int
+    app_url: str
+    prometheus_config: str
+    auth: bool
+
+
+@dataclass(frozen=True)
+class TrafficSettings:
+    """Defaults of ``inv traffic`` and the stack's own demo traffic."""
+
+    count: int
+    duration: float
+    invalid_every: int
+    demo_rate: float
+
+
+@dataclass(frozen=True)
+class ImagesSettings:
+    """Where images come from: ``offline`` is 'always', 'never' or 'auto'."""
+
+    offline: str
+    cache_dir: str
+
+
+@dataclass(frozen=True)
+class K8sSettings:
+    """The cluster deploy.k8s and verify --context work on."""
+
+    context: str | None
+    namespace: str
+    app_namespace: str
+    kustomization: str
+    rollout_timeout: float
+    kubernetes_version: str
+    promtool: str | None
+    allow_exposed_services: bool
+    port_forward_timeout: float
+    expect_jobs: tuple[JobExpectation, ...]
+    discovery_job: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every promkit setting, typed and checked: what ``load`` returns."""
+
+    prometheus: PrometheusSettings
+    expect: Expectations
+    queries_guide: str
+    compose: ComposeSettings
+    traffic: TrafficSettings
+    images: ImagesSettings
+    k8s: K8sSettings
+
+    def expectations(self, *, kubernetes: bool = False) -> Expectations:
+        """What verify checks: on Kubernetes, the jobs of k8s.expect_jobs and the discovery job."""
+        if not kubernetes:
+            return self.expect
+        return replace(self.expect, jobs=self.k8s.expect_jobs, discovery_job=self.k8s.discovery_job)
+
+
+def _prometheus(config: Any) -> PrometheusSettings:
+    s = section(config, "prometheus")
+    env_name = "an environment variable name"
+
+    def env(key: str) -> str:
+        return as_text(s.get(key), f"prometheus.{key}", _ENV_NAME, env_name)
+
+    ca_file = as_optional_text(s.get("ca_file"), "prometheus.ca_file")
+    if ca_file and not Path(ca_file).expanduser().is_file():
+        raise ConfigError(f"setting 'prometheus.ca_file': {ca_file} is not a file")
+    return PrometheusSettings(
+        url=as_url(s.get("url"), "prometheus.url"),
+        timeout=as_positive(s.get("timeout"), "prometheus.timeout"),
+        username_env=env("username_env"),
+        password_env=env("password_env"),
+        token_env=env("token_env"),
+        password_file=as_optional_text(s.get("password_file"), "prometheus.password_file"),
+        token_file=as_optional_text(s.get("token_file"), "prometheus.token_file"),
+        ca_file=str(Path(ca_file).expanduser()) if ca_file else None,
+    )
+
+
+def _expect(config: Any) -> Expectations:
+    s = section(config, "expect")
+    jobs = replacing(config, "expect", "jobs")
+    return Expectations(
+        jobs=job_expectations({} if jobs is None else jobs),
+        scrape_interval=as_duration(s.get("scrape_interval"), "expect.scrape_interval"),
+        evaluation_interval=as_duration(s.get("evaluation_interval"), "expect.evaluation_interval"),
+        retention=as_duration(s.get("retention"), "expect.retention"),
+        health_latency_ms=as_float(s.get("health_latency_ms"), "expect.health_latency_ms"),
+        scrape_duration_ms=as_float(s.get("scrape_duration_ms"), "expect.scrape_duration_ms"),
+    )
+
+
+def _compose(config: Any) -> ComposeSettings:
+    s = section(config, "compose")
+    project_rule = "a compose project name (lowercase letters, digits, '-' and '_')"
+    return ComposeSettings(
+        file=as_text(s.get("file"), "compose.file", what="the path of a compose file"),
+        project=as_text(s.get("project"), "compose.project", _COMPOSE_PROJECT, project_rule),
+        wait_timeout=as_count(s.get("wait_timeout"), "compose.wait_timeout"),
+        app_url=as_url(s.get("app_url"), "compose.app_url"),
+        prometheus_config=as_text(
+            s.get("prometheus_config"), "compose.prometheus_config", what="a file path"
+        ),
+        auth=as_bool(s.get("auth"), "compose.auth"),
+    )
+
+
+def _traffic(config: Any) -> TrafficSettings:
+    s = section(config, "traffic")
+    rate = as_float(s.get("demo_rate"), "traffic.demo_rate")
+    if rate > MAX_DEMO_RATE:
+        raise ConfigError(
+            f"setting 'traffic.demo_rate' must be from 0 (off) to {MAX_DEMO_RATE:g} webhooks "
+            f"a second, got {s.get('demo_rate')!r}"
+        )
+    return TrafficSettings(
+        count=as_count(s.get("count"), "traffic.count"),
+        duration=as_positive(s.get("duration"), "traffic.duration"),
+        invalid_every=as_count(s.get("invalid_every"), "traffic.invalid_every", minimum=0),
+        demo_rate=rate,
+    )
+
+
+def _images(config: Any) -> ImagesSettings:
+    s = section(config, "images")
+    return ImagesSettings(
+        offline=as_offline_mode(s.get("offline")),
+        cache_dir=as_text(s.get("cache_dir"), "images.cache_dir", what="a folder path"),
+    )
+
+
+def _k8s(config: Any) -> K8sSettings:
+    s = section(config, "k8s")
+    label = "a Kubernetes namespace name (lowercase letters, digits and '-')"
+    jobs = replacing(config, "k8s", "expect_jobs")
+    return K8sSettings(
+        context=as_optional_text(s.get("context"), "k8s.context"),
+        namespace=as_text(s.get("namespace"), "k8s.namespace", _DNS_LABEL, label),
+        app_namespace=as_text(s.get("app_namespace"), "k8s.app_namespace", _DNS_LABEL, label),
+        kustomization=as_text(s.get("kustomization"), "k8s.kustomization", what="a folder path"),
+        rollout_timeout=as_float(s.get("rollout_timeout"), "k8s.rollout_timeout", minimum=1),
+        kubernetes_version=as_text(s.get("kubernetes_version"), "k8s.kubernetes_version"),
+        promtool=as_optional_text(s.get("promtool"), "k8s.promtool"),
+        allow_exposed_services=as_bool(
+            s.get("allow_exposed_services"), "k8s.allow_exposed_services"
+        ),
+        port_forward_timeout=as_float(s.get("port_forward_timeout"), "k8s.port_forward_timeout"),
+        expect_jobs=job_expectations({} if jobs is None else jobs, "k8s.expect_jobs"),
+        discovery_job=_discovery_job(config),
+    )
+
+
+def load(config: Any) -> Settings:
+    """Every setting of ``config`` (an Invoke config) checked and typed; a ConfigError for the
+    first bad value, naming its key, what it must be and what it is.
+    """
+    for name in DEFAULTS:
+        section(config, name)
+    guide = section(config, "queries").get("guide")
+    return Settings(
+        prometheus=_prometheus(config),
+        expect=_expect(config),
+        queries_guide=as_text(guide, "queries.guide", what="the path of a metrics guide"),
+        compose=_compose(config),
+        traffic=_traffic(config),
+        images=_images(config),
+        k8s=_k8s(config),
+    )
 
 
 def repo_path(value: str) -> Path:

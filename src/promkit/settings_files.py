@@ -11,6 +11,7 @@ tasks.py and stay Invoke's to report.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,7 @@ import yaml
 
 from promkit.errors import ConfigError
 from promkit.settings import DEFAULTS, ROOT
+from promkit.settings_env import check_environment
 
 #: The project settings files Invoke looks for beside tasks.py, in its order.
 PROJECT_FILES = ("invoke.yaml", "invoke.yml", "invoke.json")
@@ -95,16 +97,32 @@ def shape_errors(data: Any, defaults: Mapping[str, Any], prefix: str = "") -> li
     return errors
 
 
-def check_file(path: Path) -> None:
-    """One settings file: readable, valid YAML/JSON, every section of the right shape."""
+def check_file(path: Path) -> Any:
+    """One settings file: readable, valid YAML/JSON, every section of the right shape.
+
+    Returns its data (None for an empty file or a Python one, which Invoke imports and
+    Python reports on).
+    """
     if path.suffix == ".py":
-        return  # Invoke imports it: Python reports its own errors
+        return None
     data = load(path)
     if data is None:
-        return  # an empty file sets nothing
+        return None
     errors = shape_errors(data, DEFAULTS)
     if errors:
         raise ConfigError(f"settings file {path}: {errors[0]}")
+    return data
+
+
+def known_settings(files: Sequence[Any]) -> dict[str, Any]:
+    """What Invoke crawls for environment variable names: its defaults, promkit's, ``files``."""
+    from invoke.config import Config, merge_dicts
+
+    known = merge_dicts(Config.global_defaults(), copy.deepcopy(DEFAULTS))
+    for data in files:
+        if isinstance(data, Mapping):
+            merge_dicts(known, copy.deepcopy(dict(data)))
+    return known
 
 
 def check_settings_files(
@@ -117,9 +135,11 @@ def check_settings_files(
 
     argv = sys.argv[1:] if argv is None else argv
     environ = os.environ if environ is None else environ
+    project: list[Any] = []
     for name in PROJECT_FILES:
         if (root / name).is_file():
-            check_file(root / name)
+            project.append(check_file(root / name))
+    check_environment(environ, known_settings(project))
     given = runtime_file(argv, environ)
     if given is None:
         return

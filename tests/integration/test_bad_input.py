@@ -204,6 +204,22 @@ def test_wrong_value_type_inside_a_section(it: Any, tmp_path: Path) -> None:
     assert line == "promkit: setting 'prometheus.timeout' must be a number, got 'soon'"
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        # Invoke casts to the default's type: int("soon") was a ValueError traceback.
+        ("INVOKE_COMPOSE_WAIT_TIMEOUT", "soon", "which must be a whole number like 180"),
+        # It casts, but no deploy waits 0 seconds: the settings model says so.
+        ("INVOKE_COMPOSE_WAIT_TIMEOUT", "0", "'compose.wait_timeout' must be at least 1"),
+        ("INVOKE_K8S_NAMESPACE", "Monitoring", "'k8s.namespace' must be a Kubernetes namespace"),
+    ],
+)
+def test_bad_setting_from_the_environment(variable: str, value: str, message: str, it: Any) -> None:
+    env = {**it.env(), variable: value}
+    line = one_clean_line(it.inv("deploy.local", "--dry-run", env=env), it)
+    assert line.startswith("promkit: ") and message in line
+
+
 # -- the Prometheus URL and --wait ----------------------------------------------------------
 
 

@@ -9,17 +9,24 @@ from typing import Any, TypeVar
 
 from invoke.exceptions import Exit
 
+from promkit import settings
 from promkit.errors import PromkitError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def reports_errors(func: F) -> F:
-    """Make ``func`` exit with code 2 and one line, no traceback, on a PromkitError."""
+    """Make ``func`` exit with code 2 and one line, no traceback, on a PromkitError.
+
+    Every setting is checked first (``settings.load``), so a bad value anywhere is that
+    line before the task touches anything.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            if args and hasattr(args[0], "config"):
+                settings.load(args[0].config)
             return func(*args, **kwargs)
         except PromkitError as exc:
             raise Exit(f"promkit: {exc}", code=exc.exit_code) from None

@@ -1,0 +1,150 @@
+"""The typed settings model: every value checked once, a user's job map replacing the sample's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from invoke.config import Config
+from mockctx import promkit_config
+
+from promkit.errors import ConfigError
+from promkit.settings import DEFAULTS, JobExpectation, load
+from promkit.settings_env import check_environment
+from promkit.settings_files import check_settings_files, known_settings
+
+
+def test_defaults_load_as_typed_values() -> None:
+    loaded = load(promkit_config())
+    assert loaded.prometheus.url == "http://127.0.0.1:9090"
+    assert loaded.prometheus.timeout == 5.0 and loaded.prometheus.ca_file is None
+    assert loaded.compose.wait_timeout == 180 and loaded.compose.auth is False
+    assert loaded.images.offline == "auto"
+    assert loaded.traffic.demo_rate == 2.0
+    assert loaded.k8s.context is None and loaded.k8s.namespace == "monitoring"
+    assert loaded.expectations(kubernetes=True).discovery_job == "kubernetes-pods"
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("prometheus", "url", "127.0.0.1:9090", "'prometheus.url' must be an http:// or https://"),
+        ("prometheus", "url", "ftp://x", "'prometheus.url' must be an http:// or https://"),
+        ("prometheus", "timeout", 0, "'prometheus.timeout' must be more than 0 seconds"),
+        ("prometheus", "timeout", "slow", "'prometheus.timeout' must be a number"),
+        ("prometheus", "token_env", "MY TOKEN", "'prometheus.token_env' must be an environment"),
+        ("prometheus", "ca_file", "/nonexistent/ca.pem", "'prometheus.ca_file': /nonexistent"),
+        ("compose", "wait_timeout", "soon", "'compose.wait_timeout' must be a number"),
+        ("compose", "wait_timeout", 0, "'compose.wait_timeout' must be at least 1"),
+        ("compose", "wait_timeout", 1.5, "'compose.wait_timeout' must be a whole number"),
+        ("compose", "project", "My Stack", "'compose.project' must be a compose project name"),
+        ("compose", "auth", "maybe", "'compose.auth' must be true or false"),
+        ("compose", "app_url", "", "'compose.app_url' must be an http:// or https:// URL"),
+        ("traffic", "demo_rate", 50, "'traffic.demo_rate' must be from 0 (off) to 5"),
+        ("traffic", "count", -1, "'traffic.count' must be at least 1"),
+        ("traffic", "duration", 0, "'traffic.duration' must be more than 0 seconds"),
+        ("images", "offline", "sometimes", "'images.offline' must be true, false or auto"),
+        ("k8s", "namespace", "Monitoring", "'k8s.namespace' must be a Kubernetes namespace"),
+        ("k8s", "app_namespace", "a_b", "'k8s.app_namespace' must be a Kubernetes namespace"),
+        ("k8s", "rollout_timeout", "never", "'k8s.rollout_timeout' must be a number"),
+        ("k8s", "port_forward_timeout", -1, "'k8s.port_forward_timeout' must be at least 0"),
+        ("k8s", "allow_exposed_services", "sure", "'k8s.allow_exposed_services' must be true"),
+        ("k8s", "expect_jobs", ["a"], "'k8s.expect_jobs' must map job names"),
+        ("k8s", "discovery_job", " ", "k8s.discovery_job is ' '"),
+        ("queries", "guide", None, "'queries.guide' must be the path of a metrics guide"),
+    ],
+)
+def test_every_bad_value_is_one_line_naming_its_setting(
+    section: str, key: str, value: Any, message: str
+) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load(promkit_config(**{section: {key: value}}))
+    assert message in str(exc.value)
+    assert "\n" not in str(exc.value) and exc.value.exit_code == 2
+
+
+def test_a_section_given_a_plain_value_is_one_line() -> None:
+    config = Config()
+    config.load_collection({**DEFAULTS, "traffic": 3})
+    with pytest.raises(ConfigError, match="setting 'traffic' must be a mapping"):
+        load(config)
+
+
+def _layered(tmp_path: Path, project: dict[str, Any], runtime: dict[str, Any] | None) -> Config:
+    """A Config as ``inv`` builds it: promkit's defaults, invoke.yaml, an ``-f`` file."""
+    (tmp_path / "invoke.yaml").write_text(yaml.safe_dump(project))
+    config = Config(project_location=str(tmp_path))
+    config.load_collection(DEFAULTS)
+    config.load_project()
+    if runtime is not None:
+        (tmp_path / "mine.yaml").write_text(yaml.safe_dump(runtime))
+        config.set_runtime_path(str(tmp_path / "mine.yaml"))
+        config.load_runtime()
+    return config
+
+
+def test_a_users_job_map_replaces_the_samples_instead_of_merging(tmp_path: Path) -> None:
+    project = {"expect": {"jobs": {"fastapi-app": 1, "celery-workers": 1}}}
+    config = _layered(tmp_path, project, {"expect": {"jobs": {"node": 2}}})
+    # Invoke itself merges the two maps; promkit's model must not.
+    assert set(config.expect.jobs) == {"fastapi-app", "celery-workers", "node"}
+    assert load(config).expect.jobs == (JobExpectation("node", 2),)
+
+
+def test_the_project_files_jobs_stand_when_no_higher_layer_gives_any(tmp_path: Path) -> None:
+    config = _layered(
+        tmp_path, {"expect": {"jobs": {"web": "=3"}}}, {"expect": {"retention": "7d"}}
+    )
+    loaded = load(config)
+    assert loaded.expect.jobs == (JobExpectation("web", 3, 3),)
+    assert loaded.expect.retention == "7d"
+
+
+def test_a_users_kubernetes_job_map_replaces_the_samples(tmp_path: Path) -> None:
+    config = _layered(tmp_path, {}, {"k8s": {"expect_jobs": {"my-pods": 4}}})
+    assert load(config).expectations(kubernetes=True).jobs == (JobExpectation("my-pods", 4),)
+
+
+def test_a_job_map_set_at_run_time_replaces_the_files(tmp_path: Path) -> None:
+    config = _layered(tmp_path, {"expect": {"jobs": {"web": 1}}}, None)
+    config.expect.jobs = {"batch": 1}
+    assert load(config).expect.jobs == (JobExpectation("batch", 1),)
+
+
+def test_an_uncastable_environment_variable_is_one_line_before_invoke_casts_it() -> None:
+    with pytest.raises(ConfigError) as exc:
+        check_environment({"INVOKE_COMPOSE_WAIT_TIMEOUT": "soon"}, known_settings([]))
+    assert str(exc.value) == (
+        "environment variable INVOKE_COMPOSE_WAIT_TIMEOUT='soon' sets 'compose.wait_timeout', "
+        "which must be a whole number like 180: fix or unset it"
+    )
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"INVOKE_COMPOSE_WAIT_TIMEOUT": "240"},
+        {"INVOKE_PROMETHEUS_TIMEOUT": "2.5"},
+        {"INVOKE_IMAGES_OFFLINE": "1"},
+        {"INVOKE_K8S_CONTEXT": "kind-x"},
+        {"PROMKIT_PROMETHEUS_PASSWORD": "not a setting"},
+    ],
+)
+def test_castable_environment_variables_pass(environ: dict[str, str]) -> None:
+    check_environment(environ, known_settings([]))
+
+
+def test_a_project_files_numbers_are_crawled_too(tmp_path: Path) -> None:
+    known = known_settings([{"traffic": {"count": 10}}, {"extra": {"limit": 3}}])
+    with pytest.raises(ConfigError, match="INVOKE_EXTRA_LIMIT='x' sets 'extra.limit'"):
+        check_environment({"INVOKE_EXTRA_LIMIT": "x"}, known)
+
+
+def test_check_settings_files_checks_the_environment(tmp_path: Path) -> None:
+    (tmp_path / "invoke.yaml").write_text("compose:\n  wait_timeout: 60\n")
+    environ = {"INVOKE_COMPOSE_WAIT_TIMEOUT": "later"}
+    with pytest.raises(ConfigError, match="INVOKE_COMPOSE_WAIT_TIMEOUT='later'"):
+        check_settings_files(["deploy.local"], environ, tmp_path)
+    check_settings_files(["deploy.local"], {"INVOKE_COMPOSE_WAIT_TIMEOUT": "90"}, tmp_path)
