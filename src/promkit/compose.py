@@ -12,7 +12,7 @@ from invoke.context import Context
 
 from promkit import runner
 from promkit.errors import PromkitError, ValidationError
-from promkit.settings import repo_path, section
+from promkit.settings import load, repo_path
 
 #: The compose file (next to compose.yaml) that puts basic auth in front of Prometheus.
 AUTH_FILE = "compose.auth.yaml"
@@ -33,18 +33,16 @@ class Project:
     @classmethod
     def from_config(cls, config: Any) -> Project:
         """The project described by the ``compose`` settings."""
-        settings = section(config, "compose")
-        file = repo_path(str(settings.get("file")))
+        settings = load(config).compose
+        file = repo_path(settings.file)
         if not file.is_file():
             raise PromkitError(f"compose file {file} not found: check setting 'compose.file'")
-        timeout = int(settings.get("wait_timeout") or 0)
-        if timeout <= 0:
-            raise PromkitError(
-                "setting 'compose.wait_timeout' must be a positive number of seconds"
-            )
-        overrides = (file.parent / AUTH_FILE,) if settings.get("auth") else ()
+        overrides = (file.parent / AUTH_FILE,) if settings.auth else ()
         return cls(
-            file=file, name=str(settings.get("project")), wait_timeout=timeout, overrides=overrides
+            file=file,
+            name=settings.project,
+            wait_timeout=settings.wait_timeout,
+            overrides=overrides,
         )
 
     def argv(self, *args: str, env_file: str | None = None) -> list[str]:

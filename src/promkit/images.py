@@ -18,12 +18,11 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from invoke.context import Context
 
 from promkit import runner
-from promkit.errors import ConfigError, PromkitError
+from promkit.errors import PromkitError
 from promkit.settings import ROOT
 
 BASE_PACKAGES_FILE = ROOT / "images" / "base" / "packages.txt"
@@ -297,20 +296,8 @@ def build_online(c: Context, upstream: list[str], *, dry_run: bool = False) -> N
 
 # -- what deploy.local does about images it lacks ------------------------------------
 
+
 #: images.offline: build without a registry always, never, or when a pull fails.
-OFFLINE_MODES = {"true": "always", "1": "always", "yes": "always", "always": "always",
-                 "false": "never", "0": "never", "no": "never", "never": "never",
-                 "auto": "auto"}  # fmt: skip
-
-
-def offline_mode(value: Any) -> str:
-    """The setting images.offline as 'always', 'never' or 'auto', or a ConfigError."""
-    mode = OFFLINE_MODES.get(str(value).strip().lower())
-    if mode is None:
-        raise ConfigError(f"setting 'images.offline' must be true, false or auto, got {value!r}")
-    return mode
-
-
 def missing_images(c: Context, images: Mapping[str, str]) -> dict[str, list[str]]:
     """Image -> the services using it, for every image the Docker engine lacks."""
     missing: dict[str, list[str]] = {}

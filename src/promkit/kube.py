@@ -22,9 +22,8 @@ from typing import IO, Any
 
 from invoke.context import Context
 
-from promkit import runner
+from promkit import runner, settings
 from promkit.errors import ConfigError, PromkitError
-from promkit.settings import as_float, section
 
 #: Label every object of the kustomization carries (k8s/*/kustomization.yaml).
 PART_OF = "app.kubernetes.io/part-of=promkit"
@@ -457,8 +456,8 @@ def _wait_until_answering(forward: PortForward, port: int, timeout: float) -> No
 
 
 def _port_forward_timeout(c: Context) -> float:
-    value = section(c.config, "k8s").get("port_forward_timeout")
-    return as_float(value, "k8s.port_forward_timeout")
+    timeout: float = settings.load(c.config).k8s.port_forward_timeout
+    return timeout
 
 
 class KeptPortForward:

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from invoke.context import Context
 
-from promkit import auth, compose, images, ports, runner
+from promkit import auth, compose, images, ports, runner, settings
 from promkit.errors import ConfigError, PromkitError, ValidationError
 from promkit.images import image_exists
-from promkit.settings import as_float, repo_path, section
+from promkit.settings import repo_path, section
 
 if TYPE_CHECKING:
     from promkit.prom import Answer, PrometheusClient
@@ -35,7 +35,6 @@ _LIFECYCLE_FLAG = "--web.enable-lifecycle"
 DEMO_SERVICE = "demo-traffic"
 DEMO_RATE_VAR = "PROMKIT_DEMO_TRAFFIC_RATE"
 #: Webhooks a second the demo traffic may send at most (sample_app.demo_traffic.MAX_RATE).
-MAX_DEMO_RATE = 5.0
 #: Per service: the variable that moves its published port, and the setting naming its URL.
 PORT_SETTINGS = {
     "prometheus": ("PROMKIT_PROMETHEUS_PORT", "prometheus.url"),
@@ -72,16 +71,18 @@ def validate(c: Context, config: Any, *, dry_run: bool = False) -> Plan:
     Nothing running is touched: the ports must be free (or this stack's own), and
     missing images are pulled or built first. A dry run only says what it would build.
     """
-    rate = demo_rate(config)
+    loaded = settings.load(config)
+    rate = loaded.traffic.demo_rate
     project = project_with_env(config)
     project = replace(project, env={**project.env, DEMO_RATE_VAR: f"{rate or 1:g}"})
     compose.require_engine(c)
     model = compose.rendered_config(c, project)
     require_free_ports(c, project, model)
     found = compose.service_images(model)
-    offline = images.offline_mode(section(config, "images").get("offline"))
-    cache_dir = Path(str(section(config, "images").get("cache_dir")))
-    if images.ensure_images(c, found, offline, cache_dir, dry_run=dry_run) and not dry_run:
+    cache_dir = Path(loaded.images.cache_dir)
+    if images.ensure_images(c, found, loaded.images.offline, cache_dir, dry_run=dry_run) and (
+        not dry_run
+    ):
         found = compose.service_images(compose.rendered_config(c, project))
     config_file = prometheus_config(config)
     check_prometheus_config(c, config_file, found.get("prometheus", ""))
@@ -90,18 +91,6 @@ def validate(c: Context, config: Any, *, dry_run: bool = False) -> Plan:
         return Plan(project, found, scale=scale)
     client = authenticated_client(config, project)
     return Plan(project, found, config_file, client, scale)
-
-
-def demo_rate(config: Any) -> float:
-    """Setting traffic.demo_rate: webhooks a second from 0 (off) to MAX_DEMO_RATE."""
-    value = section(config, "traffic").get("demo_rate")
-    rate = as_float(value, "traffic.demo_rate")
-    if rate > MAX_DEMO_RATE:
-        raise ConfigError(
-            f"setting 'traffic.demo_rate' must be from 0 (off) to {MAX_DEMO_RATE:g} webhooks "
-            f"a second, got {value!r}"
-        )
-    return rate
 
 
 def require_free_ports(c: Context, project: compose.Project, model: dict[str, Any]) -> None:

@@ -486,7 +486,7 @@ def _k8s(config: Any) -> K8sSettings:
         allow_exposed_services=as_bool(
             s.get("allow_exposed_services"), "k8s.allow_exposed_services"
         ),
-        port_forward_timeout=as_float(s.get("port_forward_timeout"), "k8s.port_forward_timeout"),
+        port_forward_timeout=as_positive(s.get("port_forward_timeout"), "k8s.port_forward_timeout"),
         expect_jobs=job_expectations({} if jobs is None else jobs, "k8s.expect_jobs"),
         discovery_job=_discovery_job(config),
     )

@@ -49,7 +49,7 @@ def test_defaults_load_as_typed_values() -> None:
         ("k8s", "namespace", "Monitoring", "'k8s.namespace' must be a Kubernetes namespace"),
         ("k8s", "app_namespace", "a_b", "'k8s.app_namespace' must be a Kubernetes namespace"),
         ("k8s", "rollout_timeout", "never", "'k8s.rollout_timeout' must be a number"),
-        ("k8s", "port_forward_timeout", -1, "'k8s.port_forward_timeout' must be at least 0"),
+        ("k8s", "port_forward_timeout", 0, "'k8s.port_forward_timeout' must be more than 0"),
         ("k8s", "allow_exposed_services", "sure", "'k8s.allow_exposed_services' must be true"),
         ("k8s", "expect_jobs", ["a"], "'k8s.expect_jobs' must map job names"),
         ("k8s", "discovery_job", " ", "k8s.discovery_job is ' '"),

@@ -20,10 +20,11 @@ from promkit.tasks.common import reports_errors
 @reports_errors
 def build(c: Context, offline: bool = False, dry_run: bool = False) -> None:
     """Build (or pull) every image the local stack needs; --offline needs no registry."""
-    from promkit import compose, images
+    from promkit import compose, images, settings
 
-    if offline or images.offline_mode(c.config.images.offline) == "always":
-        chosen = images.build_offline(c, Path(c.config.images.cache_dir), dry_run=dry_run)
+    chosen_images = settings.load(c.config).images
+    if offline or chosen_images.offline == "always":
+        chosen = images.build_offline(c, Path(chosen_images.cache_dir), dry_run=dry_run)
         print("compose will use: " + ", ".join(chosen.values()))
         return
     images.forget_offline_images(dry_run=dry_run)
