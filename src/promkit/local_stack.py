@@ -58,8 +58,10 @@ class Plan:
 
 
 def build_images(c: Context, config: Any, *, offline: bool, dry_run: bool = False) -> None:
-    """Build (or pull) every image the stack runs; ``offline`` (or images.offline: true)
-    builds them from package registries only and points compose/.env at them.
+    """Build (or pull) every image the stack runs, from package registries only if offline.
+
+    ``offline`` (or the setting images.offline: true) builds them offline and points
+    compose/.env at them; otherwise upstream images are pulled and the app's is built.
     """
     if offline or images.offline_mode(config.images.offline) == "always":
         chosen = images.build_offline(c, Path(config.images.cache_dir), dry_run=dry_run)

@@ -33,13 +33,15 @@ ALL = ("all",)
 
 def _run(c: Context, names: Sequence[str], options: dict[str, str | None]) -> None:
     """Verify the URL given (or configured), or the cluster of ``--context`` if given."""
-    from promkit import k8s_stack, verify
+    from promkit import verify
 
     context = options["context"] or context_on_command_line()
     if tuple(names) == ALL:
         names = verify.NAMES + verify.KUBERNETES_NAMES if context else verify.NAMES
     url, wait, json_path, junit_path = (options[key] for key in ("url", "wait", "json", "junit"))
     if context:
+        from promkit import k8s_stack
+
         outcome = k8s_stack.verify_cluster(
             c, context, names, url=url, wait=wait, json_path=json_path, junit_path=junit_path
         )
