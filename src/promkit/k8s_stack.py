@@ -63,18 +63,7 @@ def up(c: Context, plan: Plan, *, dry_run: bool = False) -> None:
         print("the API server accepts every object (server-side dry run)")
     kube.apply(c, plan.context, plan.checked.kustomization, dry_run=dry_run)
     workloads = manifests.deployments(plan.checked.objects)
-    if dry_run:
-        for workload in workloads:
-            kube.rollout_status(
-                c,
-                plan.context,
-                workload.namespace,
-                workload.name,
-                plan.rollout_timeout,
-                dry_run=True,
-            )
-        return
-    wait_for_rollouts(c, plan.context, workloads, plan.rollout_timeout)
+    wait_for_rollouts(c, plan.context, workloads, plan.rollout_timeout, dry_run=dry_run)
 
 
 def create_namespaces_then_dry_run(
@@ -111,20 +100,27 @@ def namespace_objects(checked: Checked, names: list[str]) -> list[dict[str, Any]
     ]
 
 
-def wait_for_rollouts(c: Context, context: str, workloads: list[Workload], timeout: float) -> None:
-    """Wait for each rollout within one overall deadline; explain the first that fails."""
+def wait_for_rollouts(
+    c: Context, context: str, workloads: list[Workload], timeout: float, *, dry_run: bool = False
+) -> None:
+    """Wait for each rollout within one overall deadline; explain the first that fails.
+
+    Under ``dry_run`` each wait is printed instead.
+    """
     deadline = Deadline(timeout)
     for workload in workloads:
+        ns, name = workload.namespace, workload.name
         done = kube.rollout_status(
-            c, context, workload.namespace, workload.name, deadline.remaining(floor=1.0)
+            c, context, ns, name, deadline.remaining(floor=1.0), dry_run=dry_run
         )
         if done.ok:
-            print(f"deployment {workload.namespace}/{workload.name} is ready")
+            if not dry_run:
+                print(f"deployment {ns}/{name} is ready")
             continue
         failing = kube.failing_pods_report(c, context, workload.namespace, workload.selector)
         pods = ", ".join(f"{p.name} ({p.phase} {p.reason})".replace(" )", ")") for p in failing)
         raise PromkitError(
-            f"deployment {workload.namespace}/{workload.name} was not ready within {timeout:g}s: "
+            f"deployment {ns}/{name} was not ready within {timeout:g}s: "
             f"{pods or runner.last_line(done.stderr) or 'no pods'}; see the events and log "
             f"lines above, and docs/operations/prometheus-setup.md#troubleshooting"
         )
