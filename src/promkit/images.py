@@ -316,7 +316,7 @@ def ensure_images(
 ) -> bool:
     """Pull or build the images the stack lacks, saying which and why.
 
-    ``mode`` is an ``offline_mode``. True when the offline images were built, so
+    ``mode`` is settings.images.offline. True when the offline images were built, so
     compose/.env changed and the caller must render the compose model again.
     """
     stale = stale_offline_images()

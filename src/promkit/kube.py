@@ -24,6 +24,7 @@ from invoke.context import Context
 
 from promkit import runner, settings
 from promkit.errors import ConfigError, PromkitError
+from promkit.stack import Deadline
 
 #: Label every object of the kustomization carries (k8s/*/kustomization.yaml).
 PART_OF = "app.kubernetes.io/part-of=promkit"
@@ -437,8 +438,8 @@ def start_port_forward(
 
 
 def _wait_until_answering(forward: PortForward, port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    deadline = Deadline(timeout)
+    while not deadline.passed():
         if not forward.running():
             forward.stop()
             raise PromkitError(

@@ -20,6 +20,7 @@ from promkit import auth, compose, images, ports, runner, settings
 from promkit.errors import ConfigError, PromkitError, ValidationError
 from promkit.images import image_exists
 from promkit.settings import repo_path, section
+from promkit.stack import Deadline, kept_data_line
 
 if TYPE_CHECKING:
     from promkit.prom import Answer, PrometheusClient
@@ -53,6 +54,27 @@ class Plan:
     ready_client: PrometheusClient | None = None
     #: ``--scale`` arguments of ``up`` (the demo traffic at 0 when it is off).
     scale: tuple[str, ...] = ()
+
+
+def build_images(c: Context, config: Any, *, offline: bool, dry_run: bool = False) -> None:
+    """Build (or pull) every image the stack runs, from package registries only if offline.
+
+    ``offline`` (or the setting images.offline: true) builds them offline and points
+    compose/.env at them; otherwise upstream images are pulled and the app's is built.
+    """
+    chosen_images = settings.load(config).images
+    if offline or chosen_images.offline == "always":
+        chosen = images.build_offline(c, Path(chosen_images.cache_dir), dry_run=dry_run)
+        print("compose will use: " + ", ".join(chosen.values()))
+        return
+    images.forget_offline_images(dry_run=dry_run)
+    project = compose.Project.from_config(config)
+    # Ignore compose/.env: it may still name offline images during a dry run.
+    model = compose.rendered_config(c, project, env_file="/dev/null")
+    upstream = sorted(
+        {img for img in compose.service_images(model).values() if img != images.APP_IMAGE}
+    )
+    images.build_online(c, upstream, dry_run=dry_run)
 
 
 def prometheus_config(config: Any) -> Path:
@@ -241,6 +263,15 @@ def down(c: Context, project: compose.Project, *, volumes: bool, dry_run: bool =
     runner.run(c, argv, dry_run=dry_run, hide=False)
 
 
+def destroy(c: Context, config: Any, *, volumes: bool, dry_run: bool = False) -> None:
+    """Stop and remove the stack; its data volume stays (and it says so) unless ``volumes``."""
+    project = compose.Project.from_config(config)
+    compose.require_engine(c)
+    down(c, project, volumes=volumes, dry_run=dry_run)
+    if not dry_run and not volumes:
+        print(kept_data_line(" volume"))
+
+
 # -- the mounted config folder, basic auth, reload -----------------------------------
 
 
@@ -270,6 +301,25 @@ def project_with_env(config: Any) -> compose.Project:
     return replace(project, env={CONFIG_DIR_VAR: str(paths.config_dir), **auth.compose_env(paths)})
 
 
+def write_basic_auth(config: Any, *, dry_run: bool = False) -> list[str]:
+    """Write the web config for compose.auth from the password in the environment.
+
+    Returns the lines to print: what was written (or, under ``dry_run``, would be)
+    and what to do next.
+    """
+    user, password = auth.password_from_environment(section(config, "prometheus"))
+    paths = auth_paths(compose.Project.from_config(config))
+    if dry_run:
+        return [f"[dry-run] would write {paths.web_config} (user {user}) and {paths.self_password}"]
+    written = auth.write_web_config(paths, user, password)
+    lines = [
+        f"wrote {written}: basic auth for user {user} (bcrypt hash; the password is not stored)"
+    ]
+    if not section(config, "compose").get("auth"):
+        lines.append("turn it on with the setting compose.auth: true (or INVOKE_COMPOSE_AUTH=1)")
+    return [*lines, "then `inv deploy.local`; verify.* read the same environment variables"]
+
+
 def authenticated_client(config: Any, project: compose.Project) -> PrometheusClient:
     """A client with the credentials web.yml accepts, or a ConfigError saying what to set."""
     from promkit import prom
@@ -283,7 +333,7 @@ def wait_ready(client: PrometheusClient, timeout: float, poll_s: float = 0.5) ->
     """Poll ``/-/ready`` (with the client's credentials) until 200, at most ``timeout`` s."""
     from promkit.prom import NotReady, TimedOut, Unreachable
 
-    deadline = time.monotonic() + timeout
+    deadline = Deadline(timeout)
     while True:
         try:
             answer = client.probe("/-/ready")
@@ -292,7 +342,7 @@ def wait_ready(client: PrometheusClient, timeout: float, poll_s: float = 0.5) ->
                 return
         except (NotReady, Unreachable, TimedOut) as exc:
             last = str(exc)
-        if time.monotonic() >= deadline:
+        if deadline.passed():
             raise PromkitError(f"Prometheus was not ready within {timeout:g}s: {last}")
         time.sleep(poll_s)
 

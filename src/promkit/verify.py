@@ -1,8 +1,8 @@
 """Which checks to run, fetching what they need concurrently, once per round.
 
 ``run_checks(names, client, expectations, guide_path)`` is the reusable entry
-point: the verify tasks call it against ``--url``, and a Kubernetes wrapper can
-call it against a port-forwarded Prometheus.
+point; ``verify_and_report`` adds the waiting and the reports the verify tasks
+print, against ``--url`` or (called by k8s_stack) a port-forwarded Prometheus.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-from promkit import checks, discovery
+from promkit import checks, discovery, durations, prom, report, settings
+from promkit import wait as waiting
 from promkit.checks import CheckResult
 from promkit.errors import ConfigError, PromkitError
 from promkit.prom import Answer, APIError, PrometheusClient
@@ -215,31 +216,48 @@ def run_checks(
     return run_round(names, client, expectations, guide_path).results
 
 
-def rbac_answers(
-    c: Any, context: str, subject: str, permissions: Sequence[checks.Permission]
-) -> dict[checks.Permission, bool]:
-    """What ``kubectl auth can-i --as SUBJECT`` answers for each permission (all namespaces)."""
-    from promkit import kube, runner
+def verify_and_report(
+    config: Any,
+    names: Sequence[str],
+    *,
+    url: str | None = None,
+    wait: str | float | None = None,
+    json_path: str | None = None,
+    junit_path: str | None = None,
+    kubernetes: bool = False,
+    before_round: Callable[[], None] | None = None,
+    cluster: Callable[[], Any] | None = None,
+) -> Verification:
+    """Run the named checks (see ``NAMES``), print the table, write the reports asked for.
 
-    answers = {}
-    for permission in permissions:
-        done = kube.kubectl(
-            c,
-            context,
-            "auth",
-            "can-i",
-            permission.verb,
-            permission.resource,
-            "--all-namespaces",
-            f"--as={subject}",
-            check=False,
-        )
-        word = (done.stdout.split() or [""])[0]
-        if word not in ("yes", "no"):
-            reason = runner.last_line(done.stderr) or runner.last_line(done.stdout) or "no answer"
-            raise PromkitError(
-                f"`kubectl auth can-i {permission.verb} {permission.resource}` for {subject} "
-                f"gave no yes/no (exit {done.exit_code}): {reason}"
-            )
-        answers[permission] = word == "yes"
-    return answers
+    ``wait`` polls until green; without it, a failing server only a few scrape
+    intervals old is still given the time for its first scrapes. ``before_round``
+    runs before each round (a port-forward restarts there).
+    """
+    client = prom.client_from_settings(settings.section(config, "prometheus"), url)
+    expect = settings.expectations(config, kubernetes=kubernetes)
+    deadline = waiting.parse_wait(wait)
+    guide = settings.repo_path(str(settings.section(config, "queries").get("guide") or ""))
+
+    def attempt() -> Verification:
+        if before_round is not None:
+            before_round()
+        return run_round(names, client, expect, guide, cluster)
+
+    outcome = waiting.wait_until_green(attempt, deadline)
+    if deadline is None and not outcome.ok:
+        interval_s = durations.parse_duration(expect.scrape_interval)
+        outcome = waiting.wait_while_young(outcome, attempt, interval_s, checks.utc_now())
+    print_report(outcome, json_path, junit_path)
+    return outcome
+
+
+def print_report(outcome: Verification, json_path: str | None, junit_path: str | None) -> None:
+    """Print the table of ``outcome``; write its JSON and JUnit reports where asked."""
+    print(f"Prometheus {outcome.version} at {outcome.url}\n")
+    print(report.table(outcome.results))
+    found = (outcome.url, outcome.version, outcome.results)
+    if json_path:
+        print(f"JSON report: {report.write_json(json_path, *found)}")
+    if junit_path:
+        print(f"JUnit report: {report.write_junit(junit_path, *found)}")

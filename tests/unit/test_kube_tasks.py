@@ -24,9 +24,10 @@ from invoke.context import Context, MockContext
 from invoke.exceptions import Exit
 from mockctx import commands, promkit_config, result
 
-from promkit import kube
+from promkit import k8s_stack, kube
 from promkit.errors import PromkitError
 from promkit.settings import ROOT
+from promkit.stack import Deadline
 from promkit.tasks import kubernetes
 
 K8S = ROOT / "k8s"
@@ -362,6 +363,54 @@ def test_destroy_failure_is_one_line(cluster: Build) -> None:
         kubernetes.destroy(c, context="dev")
     assert exc.value.code == 2
     assert str(exc.value.message).endswith("(exit 1): error: timed out waiting")
+
+
+# --- k8s_stack on its own: the plans the tasks act on -----------------------------------
+
+
+def test_teardown_plan_keeps_the_data_namespace_unless_volumes(cluster: Build) -> None:
+    c = cluster()
+    kept = k8s_stack.plan_teardown(c, c.config, "dev", volumes=False)
+    assert (kept.context, kept.doomed, kept.kept, kept.timeout) == (
+        "dev", ["promkit-sample"], ["monitoring"], 180.0
+    )  # fmt: skip
+    assert "persistentvolumeclaim" not in kept.types
+    gone = k8s_stack.plan_teardown(c, c.config, "dev", volumes=True)
+    assert (gone.doomed, gone.kept) == (["monitoring", "promkit-sample"], [])
+    assert "persistentvolumeclaim" in gone.types
+    # Planning reads the kustomization only: nothing is deleted, no cluster is asked.
+    assert commands(c) == [f"kubectl kustomize {K8S}"] * 2
+
+
+def test_validate_plans_every_object_and_the_rollout_budget(cluster: Build) -> None:
+    c = cluster()
+    plan = k8s_stack.validate(c, c.config, "dev", timeout="45")
+    assert (plan.context, plan.rollout_timeout) == ("dev", 45.0)
+    assert plan.checked.kustomization == K8S
+    assert [
+        (w.namespace, w.name) for w in k8s_stack.manifests.deployments(plan.checked.objects)
+    ] == (DEPLOYMENTS)
+    assert not any(cmd.startswith(KCTL) for cmd in commands(c)), "validation is offline"
+
+
+def test_rollouts_share_one_deadline(cluster: Build, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [0.0]
+    monkeypatch.setattr(k8s_stack, "Deadline", lambda s: Deadline(s, clock=lambda: now[0]))
+    c = cluster()
+
+    def slow_rollout(*args: object, **kwargs: object) -> object:
+        now[0] += 40.0  # each rollout takes 40s of the 100s budget
+        return real_rollout(*args, **kwargs)
+
+    real_rollout = kube.rollout_status
+    monkeypatch.setattr(kube, "rollout_status", slow_rollout)
+    workloads = k8s_stack.manifests.deployments(
+        k8s_stack.validate(c, c.config, "dev", timeout="100").checked.objects
+    )
+    k8s_stack.wait_for_rollouts(c, "dev", workloads, 100.0)
+    waits = [cmd.rsplit("=", 1)[1] for cmd in commands(c) if " rollout status " in cmd]
+    # 100s, then what is left (60s, 20s), then never below kubectl's 1s minimum.
+    assert waits == ["100s", "60s", "20s", "1s"]
 
 
 # --- port-forward ------------------------------------------------------------------------

@@ -201,3 +201,26 @@ def test_promtool_reason_keeps_the_line_naming_the_field() -> None:
         "line 4: field scrape_intervall not found in type config.plain"
     )
     assert local_stack.promtool_reason("just this\n") == "just this"
+
+
+def test_write_basic_auth_writes_the_hash_and_says_what_next(
+    mock_context: Build, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compose_file = tmp_path / "compose.yaml"
+    compose_file.write_text("services: {}\n")
+    c = mock_context({}, compose={"file": str(compose_file), "project": "unit"})
+    monkeypatch.setenv("PROMKIT_PROMETHEUS_USERNAME", "ops")
+    monkeypatch.setenv("PROMKIT_PROMETHEUS_PASSWORD", "s3cret-enough")
+    web_config = tmp_path / ".auth" / "unit" / "web" / "web.yml"
+    planned = local_stack.write_basic_auth(c.config, dry_run=True)
+    assert planned[0].startswith(f"[dry-run] would write {web_config} (user ops) and ")
+    assert not web_config.exists(), "a dry run writes nothing"
+    lines = local_stack.write_basic_auth(c.config)
+    assert lines[0].startswith(f"wrote {web_config}")
+    assert "(bcrypt hash; the password is not stored)" in lines[0]
+    assert "s3cret-enough" not in web_config.read_text()
+    assert lines[1:] == [
+        "turn it on with the setting compose.auth: true (or INVOKE_COMPOSE_AUTH=1)",
+        "then `inv deploy.local`; verify.* read the same environment variables",
+    ]
+    assert commands(c) == []

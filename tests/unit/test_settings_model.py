@@ -138,7 +138,7 @@ def test_castable_environment_variables_pass(environ: dict[str, str]) -> None:
 
 def test_a_project_files_numbers_are_crawled_too(tmp_path: Path) -> None:
     known = known_settings([{"traffic": {"count": 10}}, {"extra": {"limit": 3}}])
-    with pytest.raises(ConfigError, match="INVOKE_EXTRA_LIMIT='x' sets 'extra.limit'"):
+    with pytest.raises(ConfigError, match=r"INVOKE_EXTRA_LIMIT='x' sets 'extra\.limit'"):
         check_environment({"INVOKE_EXTRA_LIMIT": "x"}, known)
 
 

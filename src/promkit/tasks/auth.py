@@ -13,20 +13,10 @@ from promkit.tasks.common import reports_errors
 @reports_errors
 def local(c: Context, dry_run: bool = False) -> None:
     """Write the web config (bcrypt hash of $PROMKIT_PROMETHEUS_PASSWORD) for compose.auth."""
-    from promkit import auth, compose
-    from promkit.settings import section
+    from promkit import local_stack
 
-    user, password = auth.password_from_environment(section(c.config, "prometheus"))
-    project = compose.Project.from_config(c.config)
-    paths = auth.paths_for(project.file, project.name)
-    if dry_run:
-        print(f"[dry-run] would write {paths.web_config} (user {user}) and {paths.self_password}")
-        return
-    written = auth.write_web_config(paths, user, password)
-    print(f"wrote {written}: basic auth for user {user} (bcrypt hash; the password is not stored)")
-    if not section(c.config, "compose").get("auth"):
-        print("turn it on with the setting compose.auth: true (or INVOKE_COMPOSE_AUTH=1)")
-    print("then `inv deploy.local`; verify.* read the same environment variables")
+    for line in local_stack.write_basic_auth(c.config, dry_run=dry_run):
+        print(line)
 
 
 ns = Collection("auth")

@@ -19,13 +19,9 @@ from promkit.tasks.common import reports_errors
 @reports_errors
 def local(c: Context, volumes: bool = False, dry_run: bool = False) -> None:
     """Stop and remove the local stack; its data volume is kept unless --volumes."""
-    from promkit import compose, local_stack
+    from promkit import local_stack
 
-    project = compose.Project.from_config(c.config)
-    compose.require_engine(c)
-    local_stack.down(c, project, volumes=volumes, dry_run=dry_run)
-    if not dry_run and not volumes:
-        print("kept the Prometheus data volume (pass --volumes to delete it)")
+    local_stack.destroy(c, c.config, volumes=volumes, dry_run=dry_run)
 
 
 ns = Collection("destroy")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from invoke.context import Context
@@ -31,6 +32,11 @@ def as_seconds(value: Any, key: str) -> float:
         raise ConfigError(f"{key} must be a number of seconds, got {value!r}") from None
 
 
+def _flag_or(flag: str | None, settings: Mapping[str, Any], key: str) -> Any:
+    """The flag's value if given (even a bad one, to be reported), else the setting ``key``."""
+    return flag if flag is not None else settings.get(key)
+
+
 @task(
     help={
         "count": "webhooks to post at most (1-10000; default traffic.count)",
@@ -46,10 +52,8 @@ def traffic(
     settings = section(c.config, "traffic")
     summary = traffic_lib.post_webhooks(
         url or str(section(c.config, "compose").get("app_url")),
-        count=as_int(count if count is not None else settings.get("count"), "traffic count"),
-        duration_s=as_seconds(
-            duration if duration is not None else settings.get("duration"), "traffic duration"
-        ),
+        count=as_int(_flag_or(count, settings, "count"), "traffic count"),
+        duration_s=as_seconds(_flag_or(duration, settings, "duration"), "traffic duration"),
         tenants=traffic_lib.DEFAULT_TENANTS,
         invalid_every=as_int(settings.get("invalid_every", 0), "traffic.invalid_every"),
     )

@@ -7,7 +7,6 @@ its job (unreachable, timeout, HTTP error, not Prometheus, bad settings).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
 
 from invoke.collection import Collection
 from invoke.context import Context
@@ -15,9 +14,6 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from promkit.tasks.common import context_on_command_line, reports_errors
-
-if TYPE_CHECKING:
-    from promkit.verify import Verification
 
 HELP = {
     "url": "Prometheus base URL (default: setting prometheus.url; with --context, a "
@@ -31,100 +27,30 @@ HELP = {
 }
 
 
-def verify_and_report(
-    c: Context,
-    names: Sequence[str],
-    *,
-    url: str | None = None,
-    wait: str | float | None = None,
-    json_path: str | None = None,
-    junit_path: str | None = None,
-    kubernetes: bool = False,
-    before_round: Callable[[], None] | None = None,
-    cluster: Callable[[], Any] | None = None,
-) -> Verification:
-    """Run the named checks (see promkit.verify.NAMES), print the table, write the reports."""
-    # Imported here so that `inv --list` stays fast.
-    from promkit import checks, durations, prom, report, settings, verify
-    from promkit import wait as waiting
-
-    client = prom.client_from_settings(settings.section(c.config, "prometheus"), url)
-    expect = settings.expectations(c.config, kubernetes=kubernetes)
-    deadline = waiting.parse_wait(wait)
-    guide = settings.repo_path(str(settings.section(c.config, "queries").get("guide") or ""))
-
-    def attempt() -> Verification:
-        if before_round is not None:
-            before_round()
-        return verify.run_round(names, client, expect, guide, cluster)
-
-    outcome = waiting.wait_until_green(attempt, deadline)
-    if deadline is None and not outcome.ok:
-        interval_s = durations.parse_duration(expect.scrape_interval)
-        outcome = waiting.wait_while_young(outcome, attempt, interval_s, checks.utc_now())
-    print(f"Prometheus {outcome.version} at {outcome.url}\n")
-    print(report.table(outcome.results))
-    found = (outcome.url, outcome.version, outcome.results)
-    if json_path:
-        print(f"JSON report: {report.write_json(json_path, *found)}")
-    if junit_path:
-        print(f"JUnit report: {report.write_junit(junit_path, *found)}")
-    return outcome
-
-
 #: Stands for every check (promkit.verify.NAMES, imported lazily to keep `inv --list` fast).
 ALL = ("all",)
 
 
 def _run(c: Context, names: Sequence[str], options: dict[str, str | None]) -> None:
     """Verify the URL given (or configured), or the cluster of ``--context`` if given."""
+    from promkit import verify
+
     context = options["context"] or context_on_command_line()
     if tuple(names) == ALL:
-        from promkit.verify import KUBERNETES_NAMES, NAMES
-
-        names = NAMES + KUBERNETES_NAMES if context else NAMES
+        names = verify.NAMES + verify.KUBERNETES_NAMES if context else verify.NAMES
+    url, wait, json_path, junit_path = (options[key] for key in ("url", "wait", "json", "junit"))
     if context:
-        outcome = _verify_cluster(c, context, names, options)
+        from promkit import k8s_stack
+
+        outcome = k8s_stack.verify_cluster(
+            c, context, names, url=url, wait=wait, json_path=json_path, junit_path=junit_path
+        )
     else:
-        outcome = verify_and_report(
-            c,
-            names,
-            url=options["url"],
-            wait=options["wait"],
-            json_path=options["json"],
-            junit_path=options["junit"],
+        outcome = verify.verify_and_report(
+            c.config, names, url=url, wait=wait, json_path=json_path, junit_path=junit_path
         )
     if not outcome.ok:
         raise Exit(code=1)
-
-
-def _verify_cluster(
-    c: Context, context: str, names: Sequence[str], options: dict[str, str | None]
-) -> Verification:
-    """Verify through a port-forward to the cluster's Prometheus Service (or ``--url``)."""
-    from promkit import kube
-    from promkit.settings import section
-
-    checked = kube.require_context(c, context)
-    namespace = str(section(c.config, "k8s").get("namespace"))
-
-    def verify(url: str, before_round: Callable[[], None] | None = None) -> Verification:
-        return verify_and_report(
-            c,
-            names,
-            url=url,
-            before_round=before_round,
-            cluster=lambda: kube.scrape_candidates(c, checked),
-            wait=options["wait"],
-            json_path=options["json"],
-            junit_path=options["junit"],
-            kubernetes=True,
-        )
-
-    if options["url"]:  # Prometheus reachable as it is: read only the cluster via the context
-        return verify(options["url"])
-    with kube.kept_port_forward(c, checked, namespace) as forward:
-        return verify(forward.url, forward.ensure)
 
 
 def _verify_task(names: Sequence[str], doc: str, **task_options: object) -> Callable[..., None]:
@@ -186,18 +112,12 @@ all_checks = _verify_task(
 @reports_errors
 def rbac(c: Context, context: str | None = None, namespace: str | None = None) -> None:
     """Check Prometheus' ServiceAccount may list/watch pods and nothing more (auth can-i)."""
-    from promkit import checks, kube, report
-    from promkit.settings import section
-    from promkit.verify import rbac_answers
+    from promkit import k8s_stack, report
 
-    k8s = section(c.config, "k8s")
-    checked = kube.require_context(c, context or k8s.get("context"))
-    subject = f"system:serviceaccount:{namespace or k8s.get('namespace')}:prometheus"
-    answers = rbac_answers(c, checked, subject, checks.RBAC_PERMISSIONS)
-    result = checks.check_rbac(subject, answers)
-    print(f"{subject} in context {checked}\n")
-    print(report.table([result]))
-    if not result.ok:
+    verdict = k8s_stack.verify_rbac(c, c.config, context, namespace)
+    print(f"{verdict.subject} in context {verdict.context}\n")
+    print(report.table([verdict.result]))
+    if not verdict.result.ok:
         raise Exit(code=1)
 
 
