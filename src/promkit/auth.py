@@ -28,6 +28,7 @@ import yaml
 
 from promkit.errors import ConfigError
 from promkit.prom import Credentials
+from promkit.settings import PrometheusSettings
 
 #: The user Prometheus scrapes itself as.
 SELF_SCRAPE_USER = "prometheus-self"
@@ -81,12 +82,11 @@ def paths_for(compose_file: Path, project_name: str) -> AuthPaths:
 
 
 def password_from_environment(
-    settings: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    settings: PrometheusSettings, environ: Mapping[str, str] | None = None
 ) -> tuple[str, str]:
     """(user, password) for auth.local: the password from its env var, the user defaulting."""
     environ = os.environ if environ is None else environ
-    user_var = str(settings.get("username_env") or "PROMKIT_PROMETHEUS_USERNAME")
-    pass_var = str(settings.get("password_env") or "PROMKIT_PROMETHEUS_PASSWORD")
+    user_var, pass_var = settings.username_env, settings.password_env
     password = environ.get(pass_var, "")
     if not password:
         raise ConfigError(

@@ -22,7 +22,7 @@ from promkit import checks, kube, manifests, runner
 from promkit.checks import CheckResult
 from promkit.errors import PromkitError
 from promkit.manifests import Checked, Workload
-from promkit.settings import as_float, section
+from promkit.settings import as_float, load
 from promkit.stack import Deadline, kept_data_line
 
 if TYPE_CHECKING:
@@ -49,7 +49,8 @@ class Plan:
 
 def validate(c: Context, config: Any, context: str, *, timeout: str | None = None) -> Plan:
     """Check the rollout timeout and k8s/ (offline, printing each problem found)."""
-    wait = seconds(timeout or section(config, "k8s").get("rollout_timeout"), "k8s.rollout_timeout")
+    given = seconds(timeout, "--timeout") if timeout else None
+    wait = given or load(config).k8s.rollout_timeout
     return Plan(context, manifests.validate(c, config), wait)
 
 
@@ -144,7 +145,7 @@ class Teardown:
 
 def plan_teardown(c: Context, config: Any, context: str, *, volumes: bool) -> Teardown:
     """What ``down`` deletes: everything deploy.k8s created, the data only with ``volumes``."""
-    wait = seconds(section(config, "k8s").get("rollout_timeout"), "k8s.rollout_timeout")
+    wait = load(config).k8s.rollout_timeout
     objects = manifests.render(c, manifests.kustomization_dir(config))
     kept = [] if volumes else manifests.volume_namespaces(objects)
     types = manifests.resource_types(objects, volumes=volumes)
@@ -167,12 +168,8 @@ def down(c: Context, teardown: Teardown, *, dry_run: bool = False) -> None:
 
 def start_port_forward(config: Any, context: str) -> kube.PortForward:
     """A port-forward from a free local port to svc/prometheus of ``context``, answering."""
-    settings = section(config, "k8s")
-    return kube.start_port_forward(
-        context,
-        str(settings.get("namespace")),
-        timeout=seconds(settings.get("port_forward_timeout"), "k8s.port_forward_timeout"),
-    )
+    k8s = load(config).k8s
+    return kube.start_port_forward(context, k8s.namespace, timeout=k8s.port_forward_timeout)
 
 
 def hold_port_forward(forward: kube.PortForward, poll_s: float = 0.5) -> None:
@@ -203,7 +200,7 @@ def verify_cluster(
     from promkit.verify import verify_and_report
 
     checked = kube.require_context(c, context)
-    namespace = str(section(c.config, "k8s").get("namespace"))
+    namespace = load(c.config).k8s.namespace
 
     def verify(url: str, before_round: Callable[[], None] | None = None) -> Verification:
         return verify_and_report(
@@ -235,9 +232,9 @@ class RbacVerdict:
 
 def verify_rbac(c: Context, config: Any, context: str | None, namespace: str | None) -> RbacVerdict:
     """Ask ``kubectl auth can-i`` as Prometheus' ServiceAccount, and judge the answers."""
-    k8s = section(config, "k8s")
-    checked = kube.require_context(c, context or k8s.get("context"))
-    subject = f"system:serviceaccount:{namespace or k8s.get('namespace')}:prometheus"
+    k8s = load(config).k8s
+    checked = kube.require_context(c, context or k8s.context)
+    subject = f"system:serviceaccount:{namespace or k8s.namespace}:prometheus"
     answers = rbac_answers(c, checked, subject, checks.RBAC_PERMISSIONS)
     return RbacVerdict(subject, checked, checks.check_rbac(subject, answers))
 

@@ -307,7 +307,7 @@ def write_basic_auth(config: Any, *, dry_run: bool = False) -> list[str]:
     Returns the lines to print: what was written (or, under ``dry_run``, would be)
     and what to do next.
     """
-    user, password = auth.password_from_environment(section(config, "prometheus"))
+    user, password = auth.password_from_environment(settings.load(config).prometheus)
     paths = auth_paths(compose.Project.from_config(config))
     if dry_run:
         return [f"[dry-run] would write {paths.web_config} (user {user}) and {paths.self_password}"]
@@ -315,7 +315,7 @@ def write_basic_auth(config: Any, *, dry_run: bool = False) -> list[str]:
     lines = [
         f"wrote {written}: basic auth for user {user} (bcrypt hash; the password is not stored)"
     ]
-    if not section(config, "compose").get("auth"):
+    if not settings.load(config).compose.auth:
         lines.append("turn it on with the setting compose.auth: true (or INVOKE_COMPOSE_AUTH=1)")
     return [*lines, "then `inv deploy.local`; verify.* read the same environment variables"]
 

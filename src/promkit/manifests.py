@@ -21,7 +21,7 @@ from invoke.context import Context
 
 from promkit import runner
 from promkit.errors import ConfigError, PromkitError, ValidationError
-from promkit.settings import repo_path, section
+from promkit.settings import load, repo_path, section
 
 #: The ConfigMap key the Prometheus Deployment mounts as /etc/prometheus/prometheus.yml.
 CONFIG_KEY = "prometheus.yml"
@@ -157,11 +157,12 @@ def promtool_path(config: Any, image: str) -> str:
     """The promtool to run: setting k8s.promtool, else a build by scripts/build-prometheus3.sh
     (the image's version if built, else the newest), else promtool on PATH.
     """
-    configured = section(config, "k8s").get("promtool")
+    loaded = load(config)
+    configured = loaded.k8s.promtool
     if configured:
         return str(configured)
     version = image.rpartition(":")[2].removeprefix("v") if ":" in image else ""
-    cache = repo_path(str(section(config, "images").get("cache_dir") or "/var/cache/promkit"))
+    cache = repo_path(loaded.images.cache_dir)
     exact = cache / f"prometheus-{version}-ui" / "promtool"
     if version and exact.is_file():
         return str(exact)
@@ -331,15 +332,13 @@ def hardening_problems(objects: list[Object], *, allow_exposed_services: bool = 
 
 def check(c: Context, config: Any) -> Checked:
     """Render the kustomization and collect schema, promtool and hardening problems."""
-    settings = section(config, "k8s")
+    k8s = load(config).k8s
     kustomization = kustomization_dir(config)
     objects = render(c, kustomization)
-    problems = schema_problems(objects, str(settings.get("kubernetes_version")))
+    problems = schema_problems(objects, k8s.kubernetes_version)
     promtool = promtool_path(config, prometheus_image(objects))
     problems += promtool_problems(c, promtool, prometheus_configs(objects))
-    problems += hardening_problems(
-        objects, allow_exposed_services=bool(settings.get("allow_exposed_services"))
-    )
+    problems += hardening_problems(objects, allow_exposed_services=k8s.allow_exposed_services)
     return Checked(kustomization, objects, problems)
 
 

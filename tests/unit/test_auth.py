@@ -9,15 +9,14 @@ from pathlib import Path
 import bcrypt
 import pytest
 import yaml
+from mockctx import promkit_config
 
 from promkit import auth
 from promkit.errors import ConfigError
 from promkit.prom import Credentials
+from promkit.settings import load
 
-SETTINGS = {
-    "username_env": "PROMKIT_PROMETHEUS_USERNAME",
-    "password_env": "PROMKIT_PROMETHEUS_PASSWORD",
-}
+SETTINGS = load(promkit_config()).prometheus
 CONFIG = {
     "global": {"scrape_interval": "15s"},
     "scrape_configs": [

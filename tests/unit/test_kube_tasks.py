@@ -170,7 +170,7 @@ def test_deploy_timeout_flag_bounds_each_rollout(cluster: Build) -> None:
 
 
 def test_deploy_rejects_a_bad_timeout(cluster: Build) -> None:
-    with pytest.raises(Exit, match=r"setting 'k8s\.rollout_timeout' must be a number"):
+    with pytest.raises(Exit, match=r"setting '--timeout' must be a number"):
         kubernetes.deploy(cluster(), context="dev", timeout="soon")
 
 

@@ -6,6 +6,7 @@ from invoke.collection import Collection
 from invoke.context import Context
 from invoke.tasks import task
 
+from promkit import settings
 from promkit.tasks import kubernetes
 from promkit.tasks.common import reports_errors
 
@@ -28,8 +29,9 @@ def local(c: Context, dry_run: bool = False, timeout: str | None = None) -> None
     print(f"validated {plan.project.file.name} and the Prometheus config")
     local_stack.up(c, plan, dry_run=dry_run)
     if not dry_run:
-        print(f"Prometheus UI and API: {c.config.prometheus.url}")
-        print(f"Sample app:            {c.config.compose.app_url}")
+        loaded = settings.load(c.config)
+        print(f"Prometheus UI and API: {loaded.prometheus.url}")
+        print(f"Sample app:            {loaded.compose.app_url}")
 
 
 ns = Collection("deploy")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from invoke.context import Context
 from invoke.tasks import task
 
-from promkit.settings import section
+from promkit import settings
 from promkit.tasks.common import context_on_command_line, reports_errors
 
 _CONTEXT_HELP = "kubeconfig context to use (setting k8s.context); required"
@@ -19,7 +19,7 @@ _CONTEXT_HELP = "kubeconfig context to use (setting k8s.context); required"
 def _context(c: Context, context: str | None) -> str:
     from promkit import kube
 
-    given = context or section(c.config, "k8s").get("context") or context_on_command_line()
+    given = context or settings.load(c.config).k8s.context or context_on_command_line()
     return kube.require_context(c, given)
 
 
@@ -74,7 +74,7 @@ def manifests(c: Context) -> None:
     from promkit import manifests as checks
 
     checked = checks.validate(c, c.config)
-    version = section(c.config, "k8s").get("kubernetes_version")
+    version = settings.load(c.config).k8s.kubernetes_version
     print(
         f"{checked.kustomization}: {len(checked.objects)} objects pass the Kubernetes {version} "
         "schemas, promtool and the hardening rules"

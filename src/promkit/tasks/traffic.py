@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from invoke.context import Context
 from invoke.tasks import task
 
+from promkit import settings
 from promkit import traffic as traffic_lib
 from promkit.errors import ConfigError
-from promkit.settings import section
 from promkit.tasks.common import reports_errors
 
 
@@ -32,9 +31,8 @@ def as_seconds(value: Any, key: str) -> float:
         raise ConfigError(f"{key} must be a number of seconds, got {value!r}") from None
 
 
-def _flag_or(flag: str | None, settings: Mapping[str, Any], key: str) -> Any:
-    """The flag's value if given (even a bad one, to be reported), else the setting ``key``."""
-    return flag if flag is not None else settings.get(key)
+def _seconds_or(flag: str | None, setting: float) -> float:
+    return setting if flag is None else as_seconds(flag, "traffic duration")
 
 
 @task(
@@ -49,13 +47,13 @@ def traffic(
     c: Context, count: str | None = None, duration: str | None = None, url: str | None = None
 ) -> None:
     """Post sample webhooks to the app (tenants acme, globex, initech)."""
-    settings = section(c.config, "traffic")
+    loaded = settings.load(c.config)
     summary = traffic_lib.post_webhooks(
-        url or str(section(c.config, "compose").get("app_url")),
-        count=as_int(_flag_or(count, settings, "count"), "traffic count"),
-        duration_s=as_seconds(_flag_or(duration, settings, "duration"), "traffic duration"),
+        url or loaded.compose.app_url,
+        count=loaded.traffic.count if count is None else as_int(count, "traffic count"),
+        duration_s=_seconds_or(duration, loaded.traffic.duration),
         tenants=traffic_lib.DEFAULT_TENANTS,
-        invalid_every=as_int(settings.get("invalid_every", 0), "traffic.invalid_every"),
+        invalid_every=loaded.traffic.invalid_every,
     )
     print(summary.line())
     traffic_lib.require_accepted(summary)
