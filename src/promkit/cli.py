@@ -16,21 +16,18 @@ import os
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from invoke.config import Config
-from invoke.parser import Argument
+from invoke.parser.argument import Argument
 from invoke.program import Program
 
 from promkit import settings_files
 from promkit.errors import PromkitError
 
-_CONTEXT_HELP = (
-    "Kubernetes context for every task on the line that takes one (sets k8s.context)"
-)
+_CONTEXT_HELP = "Kubernetes context for every task on the line that takes one (sets k8s.context)"
 
 
-class PromkitConfig(Config):  # type: ignore[misc]  # Invoke ships no type hints
+class PromkitConfig(Config):
     """Invoke's configuration, its project file taken from the current folder.
 
     Environment variables (INVOKE_<SECTION>_<KEY>), ``-f FILE`` and the user's and
@@ -48,14 +45,17 @@ class PromkitConfig(Config):  # type: ignore[misc]  # Invoke ships no type hints
             self.merge()
 
 
-class Promkit(Program):  # type: ignore[misc]  # Invoke ships no type hints
+class Promkit(Program):
     """``inv`` with promkit's namespace bundled, a ``--context`` flag and one error handler."""
 
-    def core_args(self) -> list[Any]:
+    #: The context named on the command line (see ``_spread_context``).
+    context: str | None = None
+
+    def core_args(self) -> list[Argument]:
         """Invoke's core flags plus ``--context``."""
         return [*super().core_args(), Argument(names=("context",), help=_CONTEXT_HELP)]
 
-    def run(self, argv: list[str] | str | None = None, exit: bool = True) -> None:
+    def run(self, argv: list[str] | None = None, exit: bool = True) -> None:
         """Run the command line; a PromkitError anywhere is one line and its exit code."""
         try:
             super().run(argv, exit)
@@ -80,8 +80,9 @@ class Promkit(Program):  # type: ignore[misc]  # Invoke ships no type hints
         settings_files.check_runtime_file(given, program="promkit")
         super().update_config(merge)
         if self.context is not None:
-            # A modification outlives Invoke's later merges and every task's clone.
-            self.config.k8s.context = self.context
+            # A modification: it outlives Invoke's later merges (the collection's settings
+            # are loaded into each task's clone) and merges into the k8s section.
+            self.config["k8s"] = {"context": self.context}  # type: ignore[assignment]
 
     def _spread_context(self) -> str | None:
         """Fill in ``--context`` of every task that takes one and was not given its own.
@@ -96,7 +97,7 @@ class Promkit(Program):  # type: ignore[misc]  # Invoke ships no type hints
         for arg in taking:
             if chosen is not None and not arg.got_value:
                 arg.value = chosen
-        return chosen  # type: ignore[no-any-return]
+        return chosen
 
 
 def make_program() -> Promkit:

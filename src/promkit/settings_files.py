@@ -147,7 +147,8 @@ def project_file(folder: Path) -> Path | None:
         raise ConfigError(
             f"both {promkit[0].name} and {invoke[0].name} in {folder}: keep one of them"
         )
-    found = (promkit or invoke or [None])[0]
-    if found is not None:
-        check_file(found)
-    return found
+    found = [*promkit, *invoke]
+    if not found:
+        return None
+    check_file(found[0])
+    return found[0]

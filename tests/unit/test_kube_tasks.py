@@ -26,10 +26,10 @@ from mockctx import commands, promkit_config, result
 
 from promkit import kube
 from promkit.errors import PromkitError
-from promkit.settings import ROOT
+from promkit.settings import data_path
 from promkit.tasks import kubernetes
 
-K8S = ROOT / "k8s"
+K8S = data_path("k8s")
 KCTL = "kubectl --context dev"
 PROMTOOL = "/opt/prometheus/promtool"
 DEPLOYMENTS = [
