@@ -202,3 +202,17 @@ def test_the_installed_script_runs(tmp_path: Path) -> None:
     promkit = sh.Command(str(Path(sys.executable).parent / "promkit"))
     out = promkit("--version", _cwd=str(tmp_path))
     assert out == f"promkit {metadata.version('promkit')}\n"
+
+
+def test_checkout_only_work_says_so_in_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from promkit import settings
+
+    monkeypatch.setattr(settings, "ROOT", tmp_path)  # as installed from a wheel: no checkout
+    code, _, err = run(capsys, "images.build", "--offline", "--dry-run")
+    assert (code, err) == (
+        2,
+        "promkit: building the offline images needs images from promkit's source checkout, "
+        "which this install lacks: run it from a clone of the promkit repository\n",
+    )
