@@ -63,6 +63,7 @@ def _recording_program(seen: list[tuple[str, str | None, str | None]]) -> cli.Pr
     """A Program over two tasks that take --context and one that does not."""
 
     def record(c: Any, name: str, context: str | None) -> None:
+        assert c.config.k8s.namespace == "monitoring", "the rest of k8s stays"
         seen.append((name, context, c.config.k8s.context))
 
     @task
