@@ -91,6 +91,10 @@ def check_contents(sdist: Path, wheel: Path) -> None:
     missing = [name for name in SHIPPED if name not in names]
     if missing:
         fail(f"{wheel.name} lacks {', '.join(missing)}")
+    # compose/.env and compose/.auth/ (bcrypt hashes, a password) live beside compose.yaml.
+    hidden = [name for name in names | set(members) if "/." in name]
+    if hidden:
+        fail(f"the archives carry hidden files: {', '.join(sorted(hidden))}")
     if "promkit = promkit.cli:main" not in scripts:
         fail(f"{wheel.name} declares no `promkit` console script")
     log(f"{sdist.name} and {wheel.name} carry all {len(SHIPPED)} shipped files")
