@@ -11,6 +11,7 @@ that scrapes itself. Any failure ends the script with the command's output.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -66,10 +67,25 @@ def fail(message: str) -> NoReturn:
     sys.exit(f"package: FAILED: {message}")
 
 
-def build(out: Path) -> tuple[Path, Path]:
-    """The sdist and the wheel built from it, in ``out``."""
-    log(f"building the sdist and wheel of {REPO}")
-    sh.Command(sys.executable)("-m", "build", "--outdir", str(out), str(REPO), _fg=True)
+def fresh_tree(dest: Path) -> Path:
+    """The checkout's files as a fresh clone has them (links as links), copied to ``dest``.
+
+    Building in the checkout itself would let a stale src/promkit.egg-info/SOURCES.txt
+    put files into the sdist that the package data settings leave out.
+    """
+    listed = sh.git("-C", str(REPO), "ls-files", "--cached", "--others", "--exclude-standard")
+    for name in str(listed).splitlines():
+        source, target = REPO / name, dest / name
+        if source.is_symlink() or source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target, follow_symlinks=False)
+    return dest
+
+
+def build(tree: Path, out: Path) -> tuple[Path, Path]:
+    """The sdist of ``tree`` and the wheel built from that sdist, in ``out``."""
+    log(f"building the sdist and wheel of {REPO} (a fresh copy in {tree})")
+    sh.Command(sys.executable)("-m", "build", "--outdir", str(out), str(tree), _fg=True)
     sdists, wheels = list(out.glob("*.tar.gz")), list(out.glob("*.whl"))
     if len(sdists) != 1 or len(wheels) != 1:
         fail(f"expected one sdist and one wheel in {out}, found {sdists + wheels}")
@@ -224,7 +240,7 @@ def check_promkit(promkit: Path, folder: Path, url: str) -> None:
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="promkit-package-") as temporary:
         work = Path(temporary)
-        sdist, wheel = build(work / "dist")
+        sdist, wheel = build(fresh_tree(work / "tree"), work / "dist")
         check_contents(sdist, wheel)
         promkit = install(wheel, work / "venv")
         folder = project_folder(work / "project")
