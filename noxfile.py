@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "tests", "e2e", "e2e_k8s"]
+nox.options.sessions = ["lint", "tests", "package", "e2e", "e2e_k8s"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_external_run = True
 
 SAMPLE_APP_REQUIREMENTS = "sample_app/requirements.txt"
+#: What scripts/check_package.py needs (sh and requests pinned as in the test extra).
+PACKAGE_TOOLS = ("build==1.6.1", "sh==2.4.0", "requests==2.34.2", "PyYAML==6.0.3")
 
 
 def _install(session: nox.Session, *extras: str) -> None:
@@ -32,6 +34,13 @@ def tests(session: nox.Session) -> None:
     _install(session, "test")
     session.install("-r", SAMPLE_APP_REQUIREMENTS)
     session.run("pytest", "tests/unit", "tests/integration", *session.posargs)
+
+
+@nox.session
+def package(session: nox.Session) -> None:
+    """Build the sdist and wheel, install the wheel outside the repo, run `promkit` from there."""
+    session.install(*PACKAGE_TOOLS)  # promkit itself only in the script's own fresh venv
+    session.run("python", "scripts/check_package.py", *session.posargs)
 
 
 @nox.session

@@ -23,10 +23,11 @@ from invoke.context import Context
 
 from promkit import runner
 from promkit.errors import PromkitError
-from promkit.settings import ROOT
+from promkit.settings import ROOT, checkout_path, data_path
 
 BASE_PACKAGES_FILE = ROOT / "images" / "base" / "packages.txt"
-COMPOSE_ENV = ROOT / "compose" / ".env"
+# Beside the shipped compose.yaml: docker compose reads it from the compose file's folder.
+COMPOSE_ENV = data_path("compose") / ".env"
 WHEELS = ROOT / "sample_app" / "wheels"
 REQUIREMENTS = ROOT / "sample_app" / "requirements.txt"
 APP_IMAGE = "promkit/sample-app:0.1.0"
@@ -257,6 +258,8 @@ def build_offline_images(
         image for image in OFFLINE_IMAGES if not (only_missing and image_exists(c, image.tag))
     ]
     if wanted:
+        for folder in ("images", "sample_app"):  # the build contexts are not in the package
+            checkout_path(folder, "building the offline images")
         base = build_base(c, cache_dir, dry_run=dry_run)
         fill_wheelhouse(c, dry_run=dry_run)
         for image in wanted:
@@ -361,7 +364,8 @@ def fetch_upstream(c: Context, images: list[str], *, dry_run: bool = False) -> N
     """Pull each of ``images``, building the sample app's (it is never pulled)."""
     for image in images:
         if image == APP_IMAGE:
-            argv = ["docker", "build", "--tag", APP_IMAGE, str(ROOT / "sample_app")]
+            context = checkout_path("sample_app", f"building {APP_IMAGE}")
+            argv = ["docker", "build", "--tag", APP_IMAGE, str(context)]
             what = f"cannot build {APP_IMAGE} (its base image comes from a registry)"
             runner.run(c, argv, dry_run=dry_run, hide="err", env=BUILD_ENV, what=what)
         else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from promkit.errors import ConfigError
 #: The most webhooks a second the stack's own demo traffic may send.
 MAX_DEMO_RATE = 5.0
 
-#: The repository root (where tasks.py, compose/ and config/ live).
+#: Where a source checkout's root would be (tasks.py, images/, sample_app/, scripts/).
+#: Installed from a wheel, it holds none of them: see ``checkout_path``.
 ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULTS: dict[str, Any] = {
@@ -510,7 +512,49 @@ def load(config: Any) -> Settings:
     )
 
 
+def data_path(relative: str) -> Path:
+    """A file or folder promkit ships (compose/, config/, k8s/, docs/), as a real path.
+
+    docker compose and kubectl read it from disk, so a zipped install cannot serve it.
+    """
+    found = resources.files("promkit") / "data" / relative
+    if not isinstance(found, Path):
+        raise ConfigError("promkit's data is not on disk (zipped install?): pip install promkit")
+    return found
+
+
+#: The path settings whose defaults name what promkit ships (package data).
+_SHIPPED = frozenset(
+    Path(DEFAULTS[name][key])
+    for name, key in (
+        ("compose", "file"),
+        ("compose", "prometheus_config"),
+        ("k8s", "kustomization"),
+        ("queries", "guide"),
+    )
+)
+
+
 def repo_path(value: str) -> Path:
-    """``value`` as a path, relative paths taken from the repository root."""
+    """``value`` as a path: a shipped default from promkit's data, else from the current folder.
+
+    So promkit needs no checkout, and a user's own relative path is theirs.
+    """
     path = Path(value)
-    return path if path.is_absolute() else ROOT / path
+    if path.is_absolute():
+        return path
+    return data_path(str(path)) if path in _SHIPPED else Path.cwd() / path
+
+
+def checkout_path(relative: str, needed_by: str) -> Path:
+    """A path of promkit's source checkout (images/, sample_app/, scripts/), or a ConfigError.
+
+    Those are not in the package: ``needed_by`` names what the user asked for.
+    """
+    path = ROOT / relative
+    if not path.exists():
+        raise ConfigError(
+            f"{needed_by} needs {relative} from promkit's source checkout, which this "
+            "install lacks: run it from a clone of the promkit repository"
+        )
+    return path

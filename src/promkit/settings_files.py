@@ -26,6 +26,8 @@ from promkit.settings_env import check_environment
 
 #: The project settings files Invoke looks for beside tasks.py, in its order.
 PROJECT_FILES = ("invoke.yaml", "invoke.yml", "invoke.json")
+#: What the ``promkit`` command reads from the current folder instead of invoke.*.
+PROMKIT_FILES = ("promkit.yaml", "promkit.yml", "promkit.json")
 
 
 #: Invoke's core flags that take a value (the words before the first task name).
@@ -140,10 +142,33 @@ def check_settings_files(
         if (root / name).is_file():
             project.append(check_file(root / name))
     check_environment(environ, known_settings(project))
-    given = runtime_file(argv, environ)
+    check_runtime_file(runtime_file(argv, environ))
+
+
+def check_runtime_file(given: str | None, program: str = "inv") -> None:
+    """The file given with ``-f`` (if any), checked; a ConfigError if it is missing or broken."""
     if given is None:
         return
     path = Path(given).expanduser()
     if not path.is_file():
-        raise ConfigError(f"settings file {given} (inv -f) does not exist: check the path")
+        raise ConfigError(f"settings file {given} ({program} -f) does not exist: check the path")
     check_file(path)
+
+
+def project_file(folder: Path) -> Path | None:
+    """The project settings file of the ``promkit`` command in ``folder``, checked, if any.
+
+    promkit.yaml (.yml, .json) or else invoke.yaml (.yml, .json): the first that exists.
+    Both kinds at once would leave one silently unread, so that is an error.
+    """
+    promkit = [folder / name for name in PROMKIT_FILES if (folder / name).is_file()]
+    invoke = [folder / name for name in PROJECT_FILES if (folder / name).is_file()]
+    if promkit and invoke:
+        raise ConfigError(
+            f"both {promkit[0].name} and {invoke[0].name} in {folder}: keep one of them"
+        )
+    found = [*promkit, *invoke]
+    if not found:
+        return None
+    check_file(found[0])
+    return found[0]

@@ -26,11 +26,11 @@ from mockctx import commands, promkit_config, result
 
 from promkit import k8s_stack, kube
 from promkit.errors import PromkitError
-from promkit.settings import ROOT
+from promkit.settings import data_path
 from promkit.stack import Deadline
 from promkit.tasks import kubernetes
 
-K8S = ROOT / "k8s"
+K8S = data_path("k8s")
 KCTL = "kubectl --context dev"
 PROMTOOL = "/opt/prometheus/promtool"
 DEPLOYMENTS = [

@@ -11,10 +11,10 @@ from invoke.exceptions import Exit
 from mockctx import commands, result
 
 from promkit.images import APP_IMAGE
-from promkit.settings import ROOT
+from promkit.settings import data_path
 from promkit.tasks import deploy, destroy, status
 
-COMPOSE = f"docker compose --file {ROOT}/compose/compose.yaml --project-name promkit"
+COMPOSE = f"docker compose --file {data_path('compose/compose.yaml')} --project-name promkit"
 PROM_IMAGE = "prom/prometheus:v3.16.0"
 MODEL = json.dumps(
     {
@@ -73,7 +73,7 @@ def test_deploy_local_validates_then_starts_and_waits(mock_context: Build) -> No
     assert f"docker image inspect {APP_IMAGE}" in ran
     promtool = next(cmd for cmd in ran if "/bin/promtool" in cmd)
     assert promtool.endswith(
-        f"--volume {ROOT}/config/prometheus:/etc/prometheus:ro {PROM_IMAGE} "
+        f"--volume {data_path('config/prometheus')}:/etc/prometheus:ro {PROM_IMAGE} "
         "check config /etc/prometheus/prometheus.yml"
     )
     assert ran[-1] == f"{COMPOSE} up --detach --wait --wait-timeout 180 --remove-orphans"

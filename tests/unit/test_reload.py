@@ -19,16 +19,16 @@ from promkit import compose, local_stack
 from promkit.errors import ConfigError, PromkitError, ValidationError
 from promkit.images import APP_IMAGE
 from promkit.prom import Answer, HttpRequest, HttpResponse, PrometheusClient
-from promkit.settings import ROOT
+from promkit.settings import data_path
 from promkit.tasks import deploy, reload
 
-COMPOSE = f"docker compose --file {ROOT}/compose/compose.yaml --project-name promkit"
+COMPOSE = f"docker compose --file {data_path('compose/compose.yaml')} --project-name promkit"
 PROM_IMAGE = "prom/prometheus:v3.16.0"
 MODEL = json.dumps({"services": {"prometheus": {"image": PROM_IMAGE}, "app": {"image": APP_IMAGE}}})
 PS = json.dumps(
     {"Service": "prometheus", "Name": "promkit-prometheus-1", "State": "running", "Health": ""}
 )
-CONFIG_DIR = ROOT / "config" / "prometheus"
+CONFIG_DIR = data_path("config/prometheus")
 # What Prometheus 2.42 logs when it rejects a reload (compose logs prefix included).
 REJECTED_LOG = (
     'prometheus-1  | ts=2026-11-28T02:49:23.009Z caller=main.go:1218 level=error msg="Failed to '
@@ -185,7 +185,7 @@ def test_auth_layers_its_compose_file_and_needs_auth_local_first(
 ) -> None:
     c = mock_context({}, compose={"auth": True, "project": f"unit-{tmp_path.name}"})
     project = compose.Project.from_config(c.config)
-    assert project.argv("ps")[4:6] == ["--file", str(ROOT / "compose" / compose.AUTH_FILE)]
+    assert project.argv("ps")[4:6] == ["--file", str(data_path("compose") / compose.AUTH_FILE)]
     with pytest.raises(ConfigError, match=r"run `inv auth\.local` first"):
         local_stack.project_with_env(c.config)
 

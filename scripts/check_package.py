@@ -1,0 +1,255 @@
+"""`nox -s package`: promkit installed from its wheel works with no checkout in sight.
+
+Builds the sdist and, from it, the wheel (``python -m build``); checks that both carry
+what promkit deploys as real files; installs the wheel in a fresh venv in a temporary
+folder; then, from an empty folder holding only a promkit.yaml and its own metrics
+guide, runs ``promkit --list`` and ``promkit verify.all --url`` against a real
+Prometheus started here (Debian's /usr/bin/prometheus, or $PROMKIT_PROMETHEUS3_BIN)
+that scrapes itself. Any failure ends the script with the command's output.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import sys
+import tarfile
+import tempfile
+import time
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NoReturn
+
+import requests
+import sh
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+#: What promkit deploys, as the wheel holds it (the sdist under src/).
+SHIPPED = (
+    "promkit/data/compose/compose.yaml",
+    "promkit/data/compose/compose.auth.yaml",
+    "promkit/data/config/prometheus/prometheus.yml",
+    "promkit/data/config/prometheus/prometheus-k8s.yml",
+    "promkit/data/config/prometheus/kustomization.yaml",
+    "promkit/data/k8s/kustomization.yaml",
+    "promkit/data/k8s/prometheus/deployment.yaml",
+    "promkit/data/docs/operations/metrics-guide.md",
+)
+#: The user's own guide: queries that have data on a Prometheus scraping only itself.
+GUIDE = """# Our metrics
+
+## Sample PromQL queries
+
+### Targets up
+
+```promql
+up{job="prometheus"}
+```
+
+### Samples appended
+
+```promql
+prometheus_tsdb_head_samples_appended_total
+```
+"""
+
+
+def log(message: str) -> None:
+    print(f"package: {message}", flush=True)
+
+
+def fail(message: str) -> NoReturn:
+    sys.exit(f"package: FAILED: {message}")
+
+
+def fresh_tree(dest: Path) -> Path:
+    """The checkout's files as a fresh clone has them (links as links), copied to ``dest``.
+
+    Building in the checkout itself would let a stale src/promkit.egg-info/SOURCES.txt
+    put files into the sdist that the package data settings leave out.
+    """
+    listed = sh.git("-C", str(REPO), "ls-files", "--cached", "--others", "--exclude-standard")
+    for name in str(listed).splitlines():
+        source, target = REPO / name, dest / name
+        if source.is_symlink() or source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target, follow_symlinks=False)
+    return dest
+
+
+def build(tree: Path, out: Path) -> tuple[Path, Path]:
+    """The sdist of ``tree`` and the wheel built from that sdist, in ``out``."""
+    log(f"building the sdist and wheel of {REPO} (a fresh copy in {tree})")
+    sh.Command(sys.executable)("-m", "build", "--outdir", str(out), str(tree), _fg=True)
+    sdists, wheels = list(out.glob("*.tar.gz")), list(out.glob("*.whl"))
+    if len(sdists) != 1 or len(wheels) != 1:
+        fail(f"expected one sdist and one wheel in {out}, found {sdists + wheels}")
+    return sdists[0], wheels[0]
+
+
+def check_contents(sdist: Path, wheel: Path) -> None:
+    """Both archives hold every shipped file as a file (not a link), the wheel the script."""
+    with tarfile.open(sdist) as tar:
+        members = {member.name.split("/", 1)[-1]: member for member in tar.getmembers()}
+    for name in SHIPPED:
+        member = members.get(f"src/{name}")
+        if member is None or not member.isfile():
+            fail(f"{sdist.name} lacks src/{name} as a regular file")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        entry_points = next((n for n in names if n.endswith(".dist-info/entry_points.txt")), "")
+        scripts = archive.read(entry_points).decode() if entry_points else ""
+    missing = [name for name in SHIPPED if name not in names]
+    if missing:
+        fail(f"{wheel.name} lacks {', '.join(missing)}")
+    # compose/.env and compose/.auth/ (bcrypt hashes, a password) live beside compose.yaml.
+    hidden = [name for name in names | set(members) if "/." in name]
+    if hidden:
+        fail(f"the archives carry hidden files: {', '.join(sorted(hidden))}")
+    if "promkit = promkit.cli:main" not in scripts:
+        fail(f"{wheel.name} declares no `promkit` console script")
+    log(f"{sdist.name} and {wheel.name} carry all {len(SHIPPED)} shipped files")
+
+
+def install(wheel: Path, venv: Path) -> Path:
+    """A fresh venv with only the wheel (and its dependencies): its ``promkit`` script."""
+    log(f"installing {wheel.name} into {venv}")
+    sh.Command(sys.executable)("-m", "venv", str(venv))
+    sh.Command(str(venv / "bin" / "pip"))("install", "--quiet", str(wheel), _fg=True)
+    where = sh.Command(str(venv / "bin" / "python"))(
+        "-c", "import promkit; print(promkit.__file__)"
+    )
+    if not Path(where.strip()).is_relative_to(venv):
+        fail(f"the venv imports promkit from {where.strip()}, not from the wheel")
+    return venv / "bin" / "promkit"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def prometheus(workdir: Path) -> Iterator[str]:
+    """A real Prometheus scraping itself every second on a free loopback port: its URL."""
+    binary = os.environ.get("PROMKIT_PROMETHEUS3_BIN") or "/usr/bin/prometheus"
+    port = free_port()
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [
+            {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+        ],
+    }
+    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
+    argv = [
+        f"--config.file={workdir / 'prometheus.yml'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        f"--storage.tsdb.path={workdir / 'data'}",
+        "--storage.tsdb.retention.time=30d",
+        "--log.level=warn",
+    ]
+    process = sh.Command(binary)(*argv, _bg=True, _bg_exc=False, _out=sys.stdout, _err=sys.stderr)
+    url = f"http://127.0.0.1:{port}"
+    log(f"started {binary} (pid {process.pid}) at {url}")
+    try:
+        wait_ready(url, process)
+        yield url
+    finally:
+        stop(process)
+
+
+def wait_ready(url: str, process: sh.RunningCommand, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process.is_alive():
+            fail(f"Prometheus exited before it was ready (code {process.exit_code})")
+        try:
+            if requests.get(f"{url}/-/ready", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    fail(f"Prometheus at {url} was not ready within {timeout:g}s")
+
+
+def stop(process: sh.RunningCommand) -> None:
+    """SIGTERM by pid, then SIGKILL if it has not exited within 10 s."""
+    if process.is_alive():
+        os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except sh.TimeoutException:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    log(f"stopped Prometheus (pid {process.pid})")
+
+
+def project_folder(folder: Path) -> Path:
+    """An empty folder but for promkit.yaml and the guide it names."""
+    folder.mkdir()
+    settings = {
+        # The user's job map replaces the sample's (fastapi-app, celery-workers): verify.all
+        # would fail on their absence if the two maps were merged.
+        "expect": {
+            "jobs": {"prometheus": 1},
+            "scrape_interval": "1s",
+            "evaluation_interval": "1s",
+            "retention": "30d",
+            # A packaging check, not a latency one: the machine may be busy.
+            "health_latency_ms": 1000,
+            "scrape_duration_ms": 1000,
+        },
+        "queries": {"guide": "guide.md"},
+    }
+    (folder / "promkit.yaml").write_text(yaml.safe_dump(settings))
+    (folder / "guide.md").write_text(GUIDE)
+    return folder
+
+
+def run_promkit(promkit: Path, folder: Path, *args: str) -> str:
+    """``promkit ARGS`` in ``folder``; its output, or the script fails with it."""
+    log(f"$ promkit {' '.join(args)}  (in {folder})")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_")}
+    env["HOME"] = str(folder)  # no ~/.invoke.yaml of the machine's user
+    try:
+        out = str(sh.Command(str(promkit))(*args, _cwd=str(folder), _env=env, _err_to_out=True))
+    except sh.ErrorReturnCode as exc:
+        fail(f"promkit {' '.join(args)} exited {exc.exit_code}:\n{exc.stdout.decode()}")
+    print(out, end="")
+    return out
+
+
+def check_promkit(promkit: Path, folder: Path, url: str) -> None:
+    listed = run_promkit(promkit, folder, "--list")
+    for name in ("verify.all", "deploy.local", "deploy.k8s"):
+        if name not in listed:
+            fail(f"`promkit --list` does not list {name}")
+    # Prometheus discovers its static targets a few seconds after it starts: let
+    # verify.all wait for the first scrapes (it gives up at the first green round).
+    out = run_promkit(promkit, folder, "verify.all", "--url", url, "--wait", "30")
+    for line in ("query: Targets up", "query: Samples appended"):
+        if line not in out:
+            fail(f"verify.all did not run the folder's own guide ({line!r} missing)")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="promkit-package-") as temporary:
+        work = Path(temporary)
+        sdist, wheel = build(fresh_tree(work / "tree"), work / "dist")
+        check_contents(sdist, wheel)
+        promkit = install(wheel, work / "venv")
+        folder = project_folder(work / "project")
+        (work / "prometheus").mkdir()
+        with prometheus(work / "prometheus") as url:
+            check_promkit(promkit, folder, url)
+    log("OK: the wheel's promkit lists its tasks and verifies a real Prometheus")
+
+
+if __name__ == "__main__":
+    main()
