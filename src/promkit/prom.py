@@ -193,6 +193,15 @@ class _HomeAuth(requests.auth.AuthBase):
     def __init__(self, base_url: str, credentials: Credentials) -> None:
         self._origin = _origin(base_url)
         self._header = credentials.header()
+        try:
+            # requests checks the headers it is given, but not those auth adds later.
+            for item in self._header.items():
+                requests.utils.check_header_validity(item)
+        except requests.exceptions.InvalidHeader:
+            raise ConfigError(
+                f"the credentials ({credentials.source}) cannot be sent in an HTTP "
+                "header: remove line breaks and control characters from them"
+            ) from None
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         if _origin(str(request.url)) == self._origin:
@@ -307,11 +316,6 @@ class PrometheusClient:
             response = self._request(url, method)
             with response:
                 body = self._read_body(response)
-        except requests.exceptions.InvalidHeader:
-            raise ConfigError(
-                f"the credentials ({self.credentials.source}) cannot be sent in an HTTP "
-                "header: remove line breaks and control characters from them"
-            ) from None
         except requests.RequestException as exc:
             raise self._failure(url, exc) from None
         elapsed_ms = (time.perf_counter() - started) * 1000.0
@@ -322,7 +326,13 @@ class PrometheusClient:
     def _request(self, url: str, method: str) -> requests.Response:
         try:
             return self._session.request(
-                method, url, timeout=self.timeout, stream=True, allow_redirects=method == "GET"
+                method,
+                url,
+                timeout=self.timeout,
+                # Again per call: $REQUESTS_CA_BUNDLE would win over the session's verify.
+                verify=self._session.verify,
+                stream=True,
+                allow_redirects=method == "GET",
             )
         except requests.TooManyRedirects as exc:
             # As before requests: a redirect loop ends in its last answer, for checks to judge.
