@@ -1,7 +1,7 @@
 """Sample traffic for the sample app: service-desk webhooks, bounded in count and time.
 
-The webhooks go out one after another over one ``requests.Session`` (one kept-alive
-connection), each with its own timeout.
+The webhooks go out one after another over one ``requests.Session`` (its connection
+kept alive where the app allows), each with its own timeout.
 """
 
 from __future__ import annotations
