@@ -273,10 +273,11 @@ def reason(exc: BaseException) -> str:
         return "connection refused"
     if _first(exc, socket.gaierror):
         return "unknown host"
-    # requests' own errors are OSErrors too: the one that says something is the OS's.
-    os_errors = (e for e in _causes(exc) if isinstance(e, OSError) and e.strerror)
-    os_error = next(os_errors, None)
-    return str(os_error.strerror) if os_error else str(exc) or type(exc).__name__
+    # requests' and urllib3's wrappers repeat the URL at length; the OS's words are short.
+    causes = list(_causes(exc))
+    os_error = next((e for e in causes if isinstance(e, OSError) and e.strerror), None)
+    innermost = causes[-1]
+    return str(os_error.strerror if os_error else innermost) or type(innermost).__name__
 
 
 class PrometheusClient:

@@ -2,12 +2,14 @@
 
 One place for the loopback servers the unit tests talk to (promkit's Prometheus
 client, the sample traffic). A route is a function of the handler and the
-request it got; ``reply`` makes the common one. ``self_signed`` makes a
-throwaway certificate with openssl for an HTTPS server.
+request it got; ``reply`` makes the common one. ``not_http`` is a TCP server
+that answers something else; ``self_signed`` makes a throwaway certificate
+with openssl for an HTTPS server.
 """
 
 from __future__ import annotations
 
+import socket
 import ssl
 import threading
 import time
@@ -50,11 +52,17 @@ class Server(ThreadingHTTPServer):
     def url(self) -> str:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.server_address[1]}"
 
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = super().get_request()
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
+
     def finish_request(self, request: Any, client_address: Any) -> None:
         # The handshake happens in the connection's thread, so a client that gives up
         # (unknown CA, plain HTTP) cannot stall the server.
-        if self.tls is not None:
-            request = self.tls.wrap_socket(request, server_side=True)
+        if isinstance(request, ssl.SSLSocket):
+            request.do_handshake()
         super().finish_request(request, client_address)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -115,6 +123,23 @@ def serving(routes: Mapping[str, Route], tls: ssl.SSLContext | None = None) -> I
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def not_http(answer: bytes) -> Iterator[str]:
+    """The http:// URL of a TCP server that reads one request, sends ``answer``, hangs up."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+
+        def respond() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(1024)
+                conn.sendall(answer)
+
+        threading.Thread(target=respond, daemon=True).start()
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
 
 
 def self_signed(folder: Path) -> tuple[Path, ssl.SSLContext]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
@@ -16,7 +15,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from loopback import Route, Seen, Server, reply, self_signed, serving, slow
+from loopback import Route, Seen, Server, not_http, reply, self_signed, serving, slow
 
 from promkit import prom
 from promkit.errors import ConfigError, PromkitError
@@ -197,25 +196,30 @@ def test_a_body_that_stalls_times_out(serve: Serve) -> None:
         c.targets()
 
 
-def test_a_server_that_does_not_speak_http() -> None:
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(1)
-
-        def babble() -> None:
-            conn, _ = listener.accept()
-            with conn:
-                conn.recv(1024)
-                conn.sendall(b"-ERR unknown command\r\n")
-
-        threading.Thread(target=babble, daemon=True).start()
-        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        with pytest.raises(prom.NotPrometheus) as caught:
-            PrometheusClient(url, timeout=2).targets()
-    assert one_line(caught.value) == (
-        f"{url}/api/v1/targets did not answer in HTTP (BadStatusLine): "
-        "is --url pointing at Prometheus' web port?"
-    )
+@pytest.mark.parametrize(
+    ("answer", "error", "message"),
+    [
+        (
+            b"",
+            prom.Unreachable,
+            "cannot reach Prometheus at {url}: Remote end closed connection without response; "
+            "is it running? (inv status.local)",
+        ),
+        (
+            b"-ERR unknown command\r\n",
+            prom.NotPrometheus,
+            "{url}/api/v1/targets did not answer in HTTP (BadStatusLine): "
+            "is --url pointing at Prometheus' web port?",
+        ),
+    ],
+    ids=["hangs-up", "speaks-redis"],
+)
+def test_a_server_that_does_not_answer_in_http(
+    answer: bytes, error: type[Exception], message: str
+) -> None:
+    with not_http(answer) as url, pytest.raises(error) as caught:
+        PrometheusClient(url, timeout=2).targets()
+    assert one_line(caught.value) == message.format(url=url)
 
 
 # -- the body limit ----------------------------------------------------------------------
