@@ -126,8 +126,13 @@ class _TransportAdapter(BaseAdapter):
         super().__init__()
         self._transport = transport
 
-    def send(  # type: ignore[override]
-        self, request: requests.PreparedRequest, timeout: Any = None, **_: Any
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        *args: Any,  # verify, cert, proxies: nothing to apply them to without a wire
+        **kwargs: Any,
     ) -> requests.Response:
         got = self._transport(
             HttpRequest(str(request.url), dict(request.headers), timeout, request.method or "GET")
