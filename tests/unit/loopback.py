@@ -3,8 +3,8 @@
 One place for the loopback servers the unit tests talk to (promkit's Prometheus
 client, the sample traffic). A route is a function of the handler and the
 request it got; ``reply`` makes the common one. ``not_http`` is a TCP server
-that answers something else; ``self_signed`` makes a throwaway certificate
-with openssl for an HTTPS server.
+that answers something else, ``closed_port`` a port where nothing listens, and
+``self_signed`` a throwaway certificate (openssl) for an HTTPS server.
 """
 
 from __future__ import annotations
@@ -123,6 +123,13 @@ def serving(routes: Mapping[str, Route], tls: ssl.SSLContext | None = None) -> I
     finally:
         server.shutdown()
         server.server_close()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (it was free a moment ago)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @contextmanager

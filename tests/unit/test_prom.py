@@ -7,7 +7,6 @@ so requests, its redirects and its TLS run as they do against Prometheus.
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
@@ -15,7 +14,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from loopback import Route, Seen, Server, not_http, reply, self_signed, serving, slow
+from loopback import Route, Seen, Server, closed_port, not_http, reply, self_signed, serving, slow
 
 from promkit import prom
 from promkit.errors import ConfigError, PromkitError
@@ -48,12 +47,6 @@ def serve() -> Iterator[Serve]:
 
 def client_for(serve: Serve, routes: Mapping[str, Route], **kwargs: object) -> PrometheusClient:
     return PrometheusClient(serve(routes).url, **kwargs)  # type: ignore[arg-type]
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def one_line(error: BaseException) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import socket
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
@@ -15,7 +14,7 @@ import pytest
 from invoke.config import Config
 from invoke.context import Context
 from invoke.exceptions import Exit
-from loopback import Route, Seen, Server, reply, serving, slow
+from loopback import Route, Seen, Server, closed_port, reply, serving, slow
 
 from promkit.errors import ConfigError, PromkitError
 from promkit.settings import DEFAULTS
@@ -47,12 +46,6 @@ def bodies(server: Server) -> list[dict[str, Any]]:
 def app() -> Iterator[Server]:
     with serving({"*": webhook()}) as server:
         yield server
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def context() -> Context:
