@@ -35,7 +35,13 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 MAX_REDIRECTS = 5
 _CHUNK_BYTES = 64 * 1024
 _HINT_RUNNING = "is it running? (inv status.local)"
-_HEADERS = {"User-Agent": "promkit", "Accept": "application/json, text/html;q=0.9, */*"}
+_HEADERS = {
+    "User-Agent": "promkit",
+    "Accept": "application/json, text/html;q=0.9, */*",
+    # As before requests: answers come uncompressed, so the body limit counts what
+    # Prometheus sent, and a large targets answer costs it no gzip time on loopback.
+    "Accept-Encoding": "identity",
+}
 
 
 class PrometheusError(PromkitError):

@@ -77,7 +77,8 @@ def test_query_sends_the_promql_as_a_parameter(serve: Serve) -> None:
     assert [(s.method, s.path) for s in server.seen] == [
         ("GET", "/api/v1/query?query=queue_depth%7Bqueue_name%3D%22enhancement%3Aqueue%22%7D")
     ]
-    assert server.seen[0].headers["user-agent"] == "promkit"
+    headers = server.seen[0].headers
+    assert (headers["user-agent"], headers["accept-encoding"]) == ("promkit", "identity")
 
 
 def test_a_route_prefix_is_kept(serve: Serve) -> None:
