@@ -253,7 +253,7 @@ def _first(exc: BaseException, kind: type[BaseException]) -> BaseException | Non
     return next((e for e in _causes(exc) if isinstance(e, kind)), None)
 
 
-def is_timeout(exc: BaseException) -> bool:
+def _is_timeout(exc: BaseException) -> bool:
     """Whether a requests failure was the timeout running out (connecting or reading)."""
     kinds = (requests.Timeout, TimeoutError, socket.timeout, urllib3.exceptions.TimeoutError)
     return any(isinstance(e, kinds) and not _is_refusal(e) for e in _causes(exc))
@@ -264,7 +264,7 @@ def _is_refusal(exc: BaseException) -> bool:
     return isinstance(exc, urllib3.exceptions.NewConnectionError)
 
 
-def tls_detail(exc: BaseException) -> str | None:
+def _tls_detail(exc: BaseException) -> str | None:
     """What went wrong in TLS (``certificate verify failed: ...``), None if TLS was not it."""
     failure = _first(exc, ssl.SSLError)
     if failure is None:
@@ -275,11 +275,11 @@ def tls_detail(exc: BaseException) -> str | None:
 
 def reason(exc: BaseException) -> str:
     """A few words for why a request got no answer: ``connection refused``, ``timed out``..."""
-    if is_timeout(exc):
-        return "timed out"
-    tls = tls_detail(exc)
+    tls = _tls_detail(exc)
     if tls is not None:
         return f"TLS failed: {tls}"
+    if _is_timeout(exc):
+        return "timed out"
     if _first(exc, ConnectionRefusedError):
         return "connection refused"
     if _first(exc, socket.gaierror):
@@ -372,13 +372,13 @@ class PrometheusClient:
 
     def _failure(self, url: str, exc: requests.RequestException) -> PrometheusError:
         """The typed error for a request that got no usable answer."""
-        tls = tls_detail(exc)
+        tls = _tls_detail(exc)
         if tls is not None:
             return TLSFailure(
                 f"TLS with {url} failed: {tls}; set prometheus.ca_file to the CA bundle that "
                 "signed its certificate, or use http:// if it does not speak TLS"
             )
-        if is_timeout(exc):
+        if _is_timeout(exc):
             return TimedOut(
                 f"Prometheus at {self.base_url} did not answer {url} within {self.timeout:g}s: "
                 "is it overloaded? raise prometheus.timeout if needed"
