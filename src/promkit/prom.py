@@ -1,35 +1,47 @@
 """A small client for Prometheus' HTTP API (2.x and 3.x): timeouts, auth, typed errors.
 
-Standard library only. Every call has an explicit timeout; the transport is
-injectable so unit tests can answer without a server. The client never judges
-a deployment: it returns what Prometheus said, or raises a ``PromkitError``
+HTTP goes through one ``requests.Session`` per client. Every call has an
+explicit timeout, every answer is read up to a size limit, and credentials go
+only to the server the client was pointed at. The client never judges a
+deployment: it returns what Prometheus said, or raises a ``PromkitError``
 subclass chosen from what went wrong (unreachable, timeout, TLS, auth, HTTP
-error, not the Prometheus API, API error, not ready yet).
+error, too large, not the Prometheus API, API error, not ready yet).
 """
 
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import os
 import socket
 import ssl
-import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import requests
+import urllib3.exceptions
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
 
 from promkit.errors import ConfigError, PromkitError
 
 #: The most a single answer may weigh; a targets list of thousands fits easily.
 MAX_BODY_BYTES = 64 * 1024 * 1024
 MAX_REDIRECTS = 5
+_CHUNK_BYTES = 64 * 1024
 _HINT_RUNNING = "is it running? (inv status.local)"
+_HEADERS = {
+    "User-Agent": "promkit",
+    "Accept": "application/json, text/html;q=0.9, */*",
+    # As before requests: answers come uncompressed, so the body limit counts what
+    # Prometheus sent, and a large targets answer costs it no gzip time on loopback.
+    "Accept-Encoding": "identity",
+}
 
 
 class PrometheusError(PromkitError):
@@ -64,6 +76,10 @@ class NotPrometheus(PrometheusError):
     """The answer is not the Prometheus API (HTML, not JSON, unexpected shape)."""
 
 
+class TooLarge(PrometheusError):
+    """The answer was longer than the client's body limit; reading stopped there."""
+
+
 class NotReady(PrometheusError):
     """Prometheus answered 503: it is still starting (loading its TSDB)."""
 
@@ -79,7 +95,7 @@ class APIError(PrometheusError):
 
 @dataclass(frozen=True)
 class HttpRequest:
-    """One request as the transport sees it (a GET, or a body-less POST to /-/reload)."""
+    """One request as an in-process transport sees it (a GET, or a body-less POST)."""
 
     url: str
     headers: Mapping[str, str] = field(repr=False)
@@ -89,7 +105,7 @@ class HttpRequest:
 
 @dataclass(frozen=True)
 class HttpResponse:
-    """What the transport got back (any status; redirects are not followed)."""
+    """What an in-process transport answers (any status; a redirect is followed by the client)."""
 
     status: int
     headers: Mapping[str, str]
@@ -101,7 +117,42 @@ class HttpResponse:
         return next((v for k, v in self.headers.items() if k.lower() == wanted), "")
 
 
+#: A function answering in place of the network, for recorded servers in unit tests.
 Transport = Callable[[HttpRequest], HttpResponse]
+
+
+class _TransportAdapter(BaseAdapter):
+    """Puts a ``Transport`` where requests would open a connection.
+
+    Everything above the wire (redirects, credentials, the body limit) stays
+    requests' and the client's own, so a recorded server exercises the same path.
+    """
+
+    def __init__(self, transport: Transport) -> None:
+        super().__init__()
+        self._transport = transport
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        *args: Any,  # verify, cert, proxies: nothing to apply them to without a wire
+        **kwargs: Any,
+    ) -> requests.Response:
+        got = self._transport(
+            HttpRequest(str(request.url), dict(request.headers), timeout, request.method or "GET")
+        )
+        response = requests.Response()
+        response.status_code = got.status
+        response.headers = CaseInsensitiveDict(got.headers)
+        response.raw = io.BytesIO(got.body)
+        response.url = str(request.url)
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        """Nothing to release: no connection was opened."""
 
 
 @dataclass(frozen=True)
@@ -137,54 +188,107 @@ class Credentials:
         return {}
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+def _origin(url: str) -> tuple[str, str]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
 
 
-def urllib_transport(ca_file: str | None = None) -> Transport:
-    """The real transport: urllib, no redirects, TLS verified (against ``ca_file`` if given)."""
-    plain = urllib.request.build_opener(_NoRedirect())
-    tls: list[urllib.request.OpenerDirector] = []
-    lock = threading.Lock()
+class _HomeAuth(requests.auth.AuthBase):
+    """Adds the Authorization header to requests for the client's own origin only.
 
-    def opener_for(url: str) -> urllib.request.OpenerDirector:
-        # The TLS context (loading the CA bundle, ~20 ms) is made only once https is used.
-        if not url.lower().startswith("https:"):
-            return plain
-        with lock:
-            if not tls:
-                context = ssl.create_default_context(cafile=ca_file)
-                handler = urllib.request.HTTPSHandler(context=context)
-                tls.append(urllib.request.build_opener(_NoRedirect(), handler))
-        return tls[0]
+    A redirect elsewhere loses it too: ``Session.rebuild_auth`` strips the header
+    when host, port or scheme change, and auth is not applied again after that.
+    Being set, it also keeps requests from reading ~/.netrc for the first request.
+    """
 
-    def send(request: HttpRequest) -> HttpResponse:
-        body = b"" if request.method == "POST" else None
-        req = urllib.request.Request(
-            request.url, data=body, headers=dict(request.headers), method=request.method
-        )
+    def __init__(self, base_url: str, credentials: Credentials) -> None:
+        self._origin = _origin(base_url)
+        self._header = credentials.header()
         try:
-            with opener_for(request.url).open(req, timeout=request.timeout) as resp:
-                return HttpResponse(resp.status, dict(resp.headers), resp.read(MAX_BODY_BYTES))
-        except urllib.error.HTTPError as exc:
-            with exc:
-                body = exc.read(MAX_BODY_BYTES)
-            return HttpResponse(exc.code, dict(exc.headers or {}), body)
+            # requests checks the headers it is given, but not those auth adds later.
+            for item in self._header.items():
+                requests.utils.check_header_validity(item)
+        except requests.exceptions.InvalidHeader:
+            raise ConfigError(
+                f"the credentials ({credentials.source}) cannot be sent in an HTTP "
+                "header: remove line breaks and control characters from them"
+            ) from None
 
-    return send
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if _origin(str(request.url)) == self._origin:
+            request.headers.update(self._header)
+        return request
 
 
-def _describe_os_error(reason: BaseException) -> str:
-    if isinstance(reason, ConnectionRefusedError):
+def _session(
+    base_url: str, credentials: Credentials, ca_file: str | None, transport: Transport | None
+) -> requests.Session:
+    """The client's session: its headers, its credentials for home only, its CA bundle."""
+    session = requests.Session()
+    session.headers.update(_HEADERS)
+    session.auth = _HomeAuth(base_url, credentials)
+    session.max_redirects = MAX_REDIRECTS
+    if ca_file:
+        session.verify = ca_file
+    if transport is not None:
+        for prefix in ("http://", "https://"):
+            session.mount(prefix, _TransportAdapter(transport))
+    return session
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and everything it wraps: requests and urllib3 nest the OS error deeply."""
+    todo, seen = [exc], set()
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        inner = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        todo += [e for e in [*inner, *current.args] if isinstance(e, BaseException)]
+
+
+def _first(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    return next((e for e in _causes(exc) if isinstance(e, kind)), None)
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    """Whether a requests failure was the timeout running out (connecting or reading)."""
+    kinds = (requests.Timeout, TimeoutError, socket.timeout, urllib3.exceptions.TimeoutError)
+    return any(isinstance(e, kinds) and not _is_refusal(e) for e in _causes(exc))
+
+
+def _is_refusal(exc: BaseException) -> bool:
+    # urllib3 makes NewConnectionError a ConnectTimeoutError, even for a refused connection.
+    return isinstance(exc, urllib3.exceptions.NewConnectionError)
+
+
+def _tls_detail(exc: BaseException) -> str | None:
+    """What went wrong in TLS (``certificate verify failed: ...``), None if TLS was not it."""
+    failure = _first(exc, ssl.SSLError)
+    if failure is None:
+        return None
+    verify = getattr(failure, "verify_message", None)
+    return str(verify or getattr(failure, "reason", None) or failure)
+
+
+def reason(exc: BaseException) -> str:
+    """A few words for why a request got no answer: ``connection refused``, ``timed out``..."""
+    tls = _tls_detail(exc)
+    if tls is not None:
+        return f"TLS failed: {tls}"
+    if _is_timeout(exc):
+        return "timed out"
+    if _first(exc, ConnectionRefusedError):
         return "connection refused"
-    if isinstance(reason, socket.gaierror):
+    if _first(exc, socket.gaierror):
         return "unknown host"
-    return str(getattr(reason, "strerror", None) or reason)
-
-
-def _is_timeout(reason: BaseException) -> bool:
-    return isinstance(reason, TimeoutError | socket.timeout) or "timed out" in str(reason)
+    # requests' and urllib3's wrappers repeat the URL at length; the OS's words are short.
+    causes = list(_causes(exc))
+    os_error = next((e for e in causes if isinstance(e, OSError) and e.strerror), None)
+    innermost = causes[-1]
+    return str(os_error.strerror if os_error else innermost) or type(innermost).__name__
 
 
 class PrometheusClient:
@@ -198,11 +302,17 @@ class PrometheusClient:
         credentials: Credentials | None = None,
         transport: Transport | None = None,
         ca_file: str | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self.base_url = check_url(base_url)
         self.timeout = timeout
         self.credentials = credentials or Credentials()
-        self._transport = transport or urllib_transport(ca_file)
+        self.max_body_bytes = max_body_bytes
+        self._session = _session(self.base_url, self.credentials, ca_file, transport)
+
+    def close(self) -> None:
+        """Close the pooled connections (the client opens new ones if used again)."""
+        self._session.close()
 
     # -- plumbing -------------------------------------------------------------
 
@@ -211,81 +321,99 @@ class PrometheusClient:
         url = self.base_url + "/" + path.lstrip("/")
         return url + ("?" + urllib.parse.urlencode(params) if params else "")
 
-    def _same_origin(self, url: str) -> bool:
-        a, b = urllib.parse.urlsplit(self.base_url), urllib.parse.urlsplit(url)
-        return (a.scheme, a.netloc) == (b.scheme, b.netloc)
-
-    def _send(self, url: str, method: str = "GET") -> HttpResponse:
-        # Credentials go only to the server we were pointed at, never to a redirect elsewhere.
-        headers = {"User-Agent": "promkit", "Accept": "application/json, text/html;q=0.9, */*"}
-        if self._same_origin(url):
-            headers.update(self.credentials.header())
+    def _exchange(self, path: str, url: str, method: str) -> Answer:
+        """One request (GET follows redirects, POST does not), its body read within the limit."""
+        started = time.perf_counter()
         try:
-            return self._transport(HttpRequest(url, headers, self.timeout, method))
-        except ssl.SSLError as exc:
-            raise self._tls_error(url, exc) from None
-        except urllib.error.URLError as exc:
-            raise self._connection_error(url, exc.reason) from None
-        except (OSError, ValueError) as exc:
-            raise self._connection_error(url, exc) from None
-        except http.client.HTTPException as exc:
-            raise NotPrometheus(
-                f"{url} did not answer in HTTP ({type(exc).__name__}): "
-                "is --url pointing at Prometheus' web port?"
-            ) from None
+            response = self._request(url, method)
+            with response:
+                body = self._read_body(response)
+        except requests.RequestException as exc:
+            raise self._failure(url, exc) from None
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        content_type = response.headers.get("Content-Type", "")
+        text = body.decode("utf-8", errors="replace")
+        return Answer(path, response.url, response.status_code, elapsed_ms, content_type, text)
 
-    def _tls_error(self, url: str, exc: BaseException) -> TLSFailure:
-        detail = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or exc
-        return TLSFailure(
-            f"TLS with {url} failed: {detail}; set prometheus.ca_file to the CA bundle that "
-            "signed its certificate, or use http:// if it does not speak TLS"
+    def _request(self, url: str, method: str) -> requests.Response:
+        try:
+            return self._session.request(
+                method,
+                url,
+                timeout=self.timeout,
+                # Again per call: $REQUESTS_CA_BUNDLE would win over the session's verify.
+                verify=self._session.verify,
+                stream=True,
+                allow_redirects=method == "GET",
+            )
+        except requests.TooManyRedirects as exc:
+            # As before requests: a redirect loop ends in its last answer, for checks to judge.
+            if exc.response is None:
+                raise
+            return exc.response
+
+    def _read_body(self, response: requests.Response) -> bytes:
+        """The body, or TooLarge as soon as it is known to pass ``max_body_bytes``."""
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise self._too_large(response.url)
+        body = bytearray()
+        for chunk in response.iter_content(_CHUNK_BYTES):
+            body += chunk
+            if len(body) > self.max_body_bytes:
+                raise self._too_large(response.url)
+        return bytes(body)
+
+    def _too_large(self, url: str) -> TooLarge:
+        return TooLarge(
+            f"{url} answered more than {self.max_body_bytes} bytes, the most promkit reads of "
+            "one answer, so it stopped reading: is --url pointing at Prometheus' web port?"
         )
 
-    def _connection_error(self, url: str, reason: Any) -> PrometheusError:
-        if isinstance(reason, ssl.SSLError):
-            return self._tls_error(url, reason)
-        if isinstance(reason, BaseException) and _is_timeout(reason):
+    def _failure(self, url: str, exc: requests.RequestException) -> PrometheusError:
+        """The typed error for a request that got no usable answer."""
+        tls = _tls_detail(exc)
+        if tls is not None:
+            return TLSFailure(
+                f"TLS with {url} failed: {tls}; set prometheus.ca_file to the CA bundle that "
+                "signed its certificate, or use http:// if it does not speak TLS"
+            )
+        if _is_timeout(exc):
             return TimedOut(
                 f"Prometheus at {self.base_url} did not answer {url} within {self.timeout:g}s: "
                 "is it overloaded? raise prometheus.timeout if needed"
             )
-        detail = _describe_os_error(reason) if isinstance(reason, BaseException) else str(reason)
-        return Unreachable(f"cannot reach Prometheus at {self.base_url}: {detail}; {_HINT_RUNNING}")
+        garbled = _first(exc, http.client.HTTPException)
+        if garbled is not None and not isinstance(garbled, OSError):
+            return NotPrometheus(
+                f"{url} did not answer in HTTP ({type(garbled).__name__}): "
+                "is --url pointing at Prometheus' web port?"
+            )
+        return Unreachable(
+            f"cannot reach Prometheus at {self.base_url}: {reason(exc)}; {_HINT_RUNNING}"
+        )
 
     def fetch(self, path: str, params: Mapping[str, str] | None = None) -> Answer:
         """GET ``path`` (or an absolute URL), following redirects, timed; any status is returned.
 
-        Raises only for what is not an answer (unreachable, timeout, TLS) and for
-        401/403, which no check can judge.
+        Raises only for what is not an answer (unreachable, timeout, TLS, too large)
+        and for 401/403, which no check can judge.
         """
         url = path if "://" in path else self.url_for(path, params)
-        started = time.perf_counter()
-        for _ in range(MAX_REDIRECTS + 1):
-            response = self._send(url)
-            location = response.header("Location")
-            if response.status in (301, 302, 303, 307, 308) and location:
-                url = urllib.parse.urljoin(url, location)
-                continue
-            break
-        elapsed_ms = (time.perf_counter() - started) * 1000.0
-        if response.status in (401, 403):
-            raise self._auth_error(response.status)
-        text = response.body.decode("utf-8", errors="replace")
-        return Answer(path, url, response.status, elapsed_ms, response.header("Content-Type"), text)
+        answer = self._exchange(path, url, "GET")
+        if answer.status in (401, 403):
+            raise self._auth_error(answer.status)
+        return answer
 
     def post(self, path: str) -> Answer:
         """POST with no body to ``path`` (e.g. ``/-/reload``); redirects are not followed.
 
         Any status is returned but 401, which raises ``AuthFailed`` like ``fetch``.
         """
-        url = self.url_for(path)
-        started = time.perf_counter()
-        response = self._send(url, "POST")
-        elapsed_ms = (time.perf_counter() - started) * 1000.0
-        if response.status == 401:
-            raise self._auth_error(response.status)
-        text = response.body.decode("utf-8", errors="replace")
-        return Answer(path, url, response.status, elapsed_ms, response.header("Content-Type"), text)
+        answer = self._exchange(path, self.url_for(path), "POST")
+        if answer.status == 401:
+            raise self._auth_error(answer.status)
+        return answer
 
     def _auth_error(self, status: int) -> AuthFailed:
         what = "401 Unauthorized" if status == 401 else "403 Forbidden"

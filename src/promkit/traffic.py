@@ -1,21 +1,22 @@
 """Sample traffic for the sample app: service-desk webhooks, bounded in count and time.
 
-Only the standard library (urllib): promkit itself depends on no HTTP client.
+The webhooks go out one after another over one ``requests.Session`` (its connection
+kept alive where the app allows), each with its own timeout.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+import requests
+
 from promkit.errors import ConfigError, PromkitError
+from promkit.prom import reason
 
 WEBHOOK_PATH = "/webhook/servicedesk"
 DEFAULT_TENANTS: tuple[str, ...] = ("acme", "globex", "initech")
@@ -106,26 +107,10 @@ def ticket(index: int, tenants: Sequence[str], invalid_every: int) -> dict[str, 
     return body
 
 
-def post_json(url: str, body: Mapping[str, str], timeout: float) -> int:
-    """POST ``body`` as JSON and return the HTTP status; transport errors propagate."""
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            response.read()
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        exc.read()
-        return int(exc.code)
-
-
-def _reason(exc: Exception) -> str:
-    reason = getattr(exc, "reason", None) or exc
-    return str(reason) or type(exc).__name__
+def post_json(session: requests.Session, url: str, body: Mapping[str, str], timeout: float) -> int:
+    """POST ``body`` as JSON and return the HTTP status; requests' errors propagate."""
+    with session.post(url, json=body, timeout=timeout) as response:
+        return response.status_code
 
 
 def post_webhooks(
@@ -148,18 +133,20 @@ def post_webhooks(
     statuses: Counter[int] = Counter()
     failed = 0
     started = time.monotonic()
-    for index in range(count):
-        if index and time.monotonic() - started >= duration_s:
-            break
-        try:
-            statuses[post_json(url, ticket(index, tenants, invalid_every), timeout)] += 1
-        except (urllib.error.URLError, OSError) as exc:
-            if index == 0:
-                raise PromkitError(
-                    f"the sample app at {app_url} gave no answer ({_reason(exc)}): "
-                    "is it running? (inv deploy.local)"
-                ) from None
-            failed += 1
+    with requests.Session() as session:
+        for index in range(count):
+            if index and time.monotonic() - started >= duration_s:
+                break
+            try:
+                body = ticket(index, tenants, invalid_every)
+                statuses[post_json(session, url, body, timeout)] += 1
+            except requests.RequestException as exc:
+                if index == 0:
+                    raise PromkitError(
+                        f"the sample app at {app_url} gave no answer ({reason(exc)}): "
+                        "is it running? (inv deploy.local)"
+                    ) from None
+                failed += 1
     return TrafficSummary(url, dict(statuses), failed, time.monotonic() - started)
 
 

@@ -1,201 +1,319 @@
-"""The API client: typed errors from what happened, auth, redirects, secrets never shown.
+"""The API client against real servers on loopback: typed errors, auth, redirects, limits.
 
-Most tests inject a transport answering recorded envelopes; the last ones use
-the real urllib transport against a real HTTP server on loopback.
+Every canned answer comes from a real HTTP(S) server on 127.0.0.1 (tests/unit/loopback.py),
+so requests, its redirects and its TLS run as they do against Prometheus.
 """
 
 from __future__ import annotations
 
 import json
-import socket
-import ssl
-import threading
 import time
-import urllib.error
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+from loopback import Route, Seen, Server, closed_port, not_http, reply, self_signed, serving, slow
 
 from promkit import prom
 from promkit.errors import ConfigError, PromkitError
 from promkit.prom import Credentials, HttpRequest, HttpResponse, PrometheusClient
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+Serve = Callable[..., Server]
 URL = "http://127.0.0.1:9090"
-Handle = Callable[[BaseHTTPRequestHandler], None]
-Start = Callable[[Handle], str]
 
 
 def recorded(name: str) -> bytes:
     return (FIXTURES / "prometheus-2.42" / "green" / name).read_bytes()
 
 
-class FakeTransport:
-    """Answers by URL path; records every request it saw."""
-
-    def __init__(self, answers: dict[str, HttpResponse | Exception]) -> None:
-        self.answers = answers
-        self.seen: list[HttpRequest] = []
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        self.seen.append(request)
-        path = request.url.split("://", 1)[1].split("/", 1)[1].split("?")[0]
-        answer = self.answers["/" + path]
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-
-def json_answer(body: bytes | dict[str, object], status: int = 200) -> HttpResponse:
+def json_reply(body: bytes | dict[str, object], status: int = 200) -> Route:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return HttpResponse(status, {"Content-Type": "application/json"}, raw)
+    return reply(status, raw, Content_Type="application/json")
 
 
-def text_answer(text: str, status: int = 200, ctype: str = "text/plain") -> HttpResponse:
-    return HttpResponse(status, {"Content-Type": ctype}, text.encode())
+def text_reply(text: str, status: int = 200, ctype: str = "text/plain") -> Route:
+    return reply(status, text.encode(), Content_Type=ctype)
 
 
-def client(answers: dict[str, HttpResponse | Exception], **kwargs: object) -> PrometheusClient:
-    return PrometheusClient(URL, transport=FakeTransport(answers), **kwargs)  # type: ignore[arg-type]
+@pytest.fixture
+def serve() -> Iterator[Serve]:
+    """Start loopback servers (``serve(routes, tls=None)``); all are stopped after the test."""
+    with ExitStack() as stack:
+        yield lambda routes, tls=None: stack.enter_context(serving(routes, tls))
 
 
-def test_api_returns_data_of_a_recorded_answer() -> None:
-    c = client({"/api/v1/status/runtimeinfo": json_answer(recorded("runtimeinfo.json"))})
+def client_for(serve: Serve, routes: Mapping[str, Route], **kwargs: object) -> PrometheusClient:
+    return PrometheusClient(serve(routes).url, **kwargs)  # type: ignore[arg-type]
+
+
+def one_line(error: BaseException) -> str:
+    """The message, after checking it is what a user gets: one line, exit code 2."""
+    assert isinstance(error, PromkitError) and error.exit_code == 2
+    assert "\n" not in str(error)
+    return str(error)
+
+
+# -- answers ----------------------------------------------------------------------------
+
+
+def test_api_returns_data_of_a_recorded_answer(serve: Serve) -> None:
+    c = client_for(serve, {"/api/v1/status/runtimeinfo": json_reply(recorded("runtimeinfo.json"))})
     assert c.runtimeinfo()["storageRetention"] == "30d"
 
 
-def test_config_yaml_is_the_served_text() -> None:
-    c = client({"/api/v1/status/config": json_answer(recorded("config.json"))})
+def test_config_yaml_is_the_served_text(serve: Serve) -> None:
+    c = client_for(serve, {"/api/v1/status/config": json_reply(recorded("config.json"))})
     assert "scrape_interval: 15s" in c.config_yaml()
 
 
-def test_query_sends_the_promql_as_a_parameter() -> None:
-    transport = FakeTransport(
-        {"/api/v1/query": json_answer(json.loads(recorded("query-3.json"))["answer"])}
-    )
-    c = PrometheusClient(URL + "/", transport=transport)
+def test_query_sends_the_promql_as_a_parameter(serve: Serve) -> None:
+    answer = json.loads(recorded("query-3.json"))["answer"]
+    server = serve({"/api/v1/query": json_reply(answer)})
+    c = PrometheusClient(server.url + "/")
     assert c.query('queue_depth{queue_name="enhancement:queue"}')["resultType"] == "vector"
-    assert transport.seen[0].url == (
-        URL + "/api/v1/query?query=queue_depth%7Bqueue_name%3D%22enhancement%3Aqueue%22%7D"
-    )
-    assert transport.seen[0].timeout == 5.0
+    assert [(s.method, s.path) for s in server.seen] == [
+        ("GET", "/api/v1/query?query=queue_depth%7Bqueue_name%3D%22enhancement%3Aqueue%22%7D")
+    ]
+    headers = server.seen[0].headers
+    assert (headers["user-agent"], headers["accept-encoding"]) == ("promkit", "identity")
 
 
-def test_invalid_promql_is_an_api_error_with_its_type() -> None:
+def test_a_route_prefix_is_kept(serve: Serve) -> None:
+    server = serve({"/prom/api/v1/status/flags": json_reply({"status": "success", "data": {}})})
+    assert PrometheusClient(server.url + "/prom/").flags() == {}
+
+
+def test_invalid_promql_is_an_api_error_with_its_type(serve: Serve) -> None:
     answer = json.loads(recorded("query-invalid.json"))["answer"]
-    c = client({"/api/v1/query": json_answer(answer, 400)})
+    c = client_for(serve, {"/api/v1/query": json_reply(answer, 400)})
     with pytest.raises(prom.APIError) as caught:
         c.query("sum(")
     assert caught.value.error_type == "bad_data"
     assert "parse error" in caught.value.error
 
 
-@pytest.mark.parametrize(
-    ("failure", "error", "message"),
-    [
-        (
-            urllib.error.URLError(ConnectionRefusedError(111, "Connection refused")),
-            prom.Unreachable,
-            f"cannot reach Prometheus at {URL}: connection refused; "
-            "is it running? (inv status.local)",
-        ),
-        (
-            urllib.error.URLError(socket.gaierror(-2, "Name or service not known")),
-            prom.Unreachable,
-            f"cannot reach Prometheus at {URL}: unknown host; is it running? (inv status.local)",
-        ),
-        (
-            TimeoutError("timed out"),
-            prom.TimedOut,
-            f"Prometheus at {URL} did not answer {URL}/api/v1/targets within 5s",
-        ),
-        (urllib.error.URLError(TimeoutError("timed out")), prom.TimedOut, "within 5s"),
-        (
-            urllib.error.URLError(ssl.SSLCertVerificationError(1, "certificate verify failed")),
-            prom.TLSFailure,
-            "set prometheus.ca_file",
-        ),
-        (ssl.SSLError(1, "wrong version number"), prom.TLSFailure, "TLS with"),
-    ],
-)
-def test_transport_failures_become_typed_errors(
-    failure: Exception, error: type[Exception], message: str
-) -> None:
-    with pytest.raises(error) as caught:
-        client({"/api/v1/targets": failure}).targets()
-    assert message in str(caught.value)
-    assert isinstance(caught.value, PromkitError) and caught.value.exit_code == 2
-
-
 @pytest.mark.parametrize("path", ["/api/v1/targets", "/-/ready"])
-def test_503_is_not_ready_yet(path: str) -> None:
-    c = client({path: text_answer("Service Unavailable", 503)})
+def test_503_is_not_ready_yet(serve: Serve, path: str) -> None:
+    c = client_for(serve, {path: text_reply("Service Unavailable", 503)})
     with pytest.raises(prom.NotReady, match="is not ready yet \\(503 on "):
         c.targets() if path.startswith("/api") else c.probe(path)
 
 
-def test_http_500_names_the_status_and_path() -> None:
+def test_http_500_names_the_status_and_path(serve: Serve) -> None:
+    server = serve({"/api/v1/status/flags": text_reply("internal error", 500)})
     with pytest.raises(prom.HTTPFailure) as caught:
-        client({"/api/v1/status/flags": text_answer("internal error", 500)}).flags()
+        PrometheusClient(server.url).flags()
     assert caught.value.status == 500
-    assert str(caught.value).startswith(
-        f"Prometheus at {URL} answered HTTP 500 for /api/v1/status/flags: internal error"
+    assert one_line(caught.value).startswith(
+        f"Prometheus at {server.url} answered HTTP 500 for /api/v1/status/flags: internal error"
     )
 
 
-def test_404_hints_at_the_url() -> None:
+def test_404_hints_at_the_url(serve: Serve) -> None:
+    c = client_for(serve, {"/api/v1/targets": text_reply("404 page not found", 404)})
     with pytest.raises(prom.HTTPFailure, match=r"including any --web\.route-prefix"):
-        client({"/api/v1/targets": text_answer("404 page not found", 404)}).targets()
+        c.targets()
 
 
-def test_html_where_the_api_should_be() -> None:
-    html = text_answer("<!DOCTYPE html><html><title>Grafana</title></html>", ctype="text/html")
+def test_html_where_the_api_should_be(serve: Serve) -> None:
+    html = "<!DOCTYPE html><html><title>Grafana</title></html>"
+    server = serve({"/api/v1/targets": text_reply(html, ctype="text/html")})
     with pytest.raises(prom.NotPrometheus) as caught:
-        client({"/api/v1/targets": html}).targets()
-    assert str(caught.value) == (
-        f"{URL}/api/v1/targets answered HTML, not the Prometheus API: "
+        PrometheusClient(server.url).targets()
+    assert one_line(caught.value) == (
+        f"{server.url}/api/v1/targets answered HTML, not the Prometheus API: "
         "is --url pointing at Prometheus?"
     )
 
 
-def test_json_that_is_not_the_api_envelope() -> None:
+def test_json_that_is_not_the_api_envelope(serve: Serve) -> None:
+    c = client_for(serve, {"/api/v1/targets": json_reply({"hello": "world"})})
     with pytest.raises(prom.NotPrometheus, match="not the Prometheus API"):
-        client({"/api/v1/targets": json_answer({"hello": "world"})}).targets()
+        c.targets()
 
 
-def test_plain_text_that_is_not_json() -> None:
+def test_plain_text_that_is_not_json(serve: Serve) -> None:
+    c = client_for(serve, {"/api/v1/targets": text_reply("pong")})
     with pytest.raises(prom.NotPrometheus, match="text/plain: pong"):
-        client({"/api/v1/targets": text_answer("pong")}).targets()
+        c.targets()
 
 
-def test_401_without_credentials_names_the_variables() -> None:
-    c = PrometheusClient(
-        URL,
-        transport=FakeTransport({"/-/healthy": text_answer("no", 401)}),
+# -- no answer --------------------------------------------------------------------------
+
+
+def test_connection_refused() -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    with pytest.raises(prom.Unreachable) as caught:
+        PrometheusClient(url, timeout=1).targets()
+    assert one_line(caught.value) == (
+        f"cannot reach Prometheus at {url}: connection refused; is it running? (inv status.local)"
+    )
+
+
+def test_unknown_host() -> None:
+    with pytest.raises(prom.Unreachable) as caught:
+        PrometheusClient("http://promkit-test.invalid:9090", timeout=2).targets()
+    assert one_line(caught.value) == (
+        "cannot reach Prometheus at http://promkit-test.invalid:9090: unknown host; "
+        "is it running? (inv status.local)"
+    )
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_every_call_times_out(serve: Serve, method: str) -> None:
+    server = serve({"*": slow(1.0, reply(200, b"{}"))})
+    c = PrometheusClient(server.url, timeout=0.2)
+    started = time.monotonic()
+    with pytest.raises(prom.TimedOut) as caught:
+        c.probe("/-/healthy") if method == "GET" else c.post("/-/reload")
+    assert time.monotonic() - started < 0.9
+    path = "/-/healthy" if method == "GET" else "/-/reload"
+    assert one_line(caught.value).startswith(
+        f"Prometheus at {server.url} did not answer {server.url}{path} within 0.2s"
+    )
+
+
+def test_a_body_that_stalls_times_out(serve: Serve) -> None:
+    def stall(h: BaseHTTPRequestHandler, _: Seen) -> None:
+        h.send_response(200)
+        h.send_header("Content-Length", "100")
+        h.end_headers()
+        h.wfile.write(b'{"status":')
+        h.wfile.flush()
+        time.sleep(1.0)
+
+    c = client_for(serve, {"*": stall}, timeout=0.2)
+    with pytest.raises(prom.TimedOut, match=r"within 0\.2s"):
+        c.targets()
+
+
+@pytest.mark.parametrize(
+    ("answer", "error", "message"),
+    [
+        (
+            b"",
+            prom.Unreachable,
+            "cannot reach Prometheus at {url}: Remote end closed connection without response; "
+            "is it running? (inv status.local)",
+        ),
+        (
+            b"-ERR unknown command\r\n",
+            prom.NotPrometheus,
+            "{url}/api/v1/targets did not answer in HTTP (BadStatusLine): "
+            "is --url pointing at Prometheus' web port?",
+        ),
+    ],
+    ids=["hangs-up", "speaks-redis"],
+)
+def test_a_server_that_does_not_answer_in_http(
+    answer: bytes, error: type[Exception], message: str
+) -> None:
+    with not_http(answer) as url, pytest.raises(error) as caught:
+        PrometheusClient(url, timeout=2).targets()
+    assert one_line(caught.value) == message.format(url=url)
+
+
+# -- the body limit ----------------------------------------------------------------------
+
+
+def test_a_declared_body_past_the_limit_is_not_read(serve: Serve) -> None:
+    server = serve({"*": json_reply(b"[" + b"0," * 2000 + b"0]")})
+    with pytest.raises(prom.TooLarge) as caught:
+        PrometheusClient(server.url, max_body_bytes=1024).targets()
+    assert one_line(caught.value) == (
+        f"{server.url}/api/v1/targets answered more than 1024 bytes, the most promkit reads "
+        "of one answer, so it stopped reading: is --url pointing at Prometheus' web port?"
+    )
+
+
+def test_an_endless_body_is_cut_at_the_limit(serve: Serve) -> None:
+    sent: list[int] = []
+
+    def endless(h: BaseHTTPRequestHandler, _: Seen) -> None:
+        # HTTP/1.0 with no Content-Length: the body goes on until the server closes.
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.end_headers()
+        chunk = b"x" * 65536
+        try:
+            while len(sent) < 10_000:  # 640 MiB: never reached unless the client reads on
+                h.wfile.write(chunk)
+                sent.append(len(chunk))
+        except OSError:
+            pass
+
+    server = serve({"*": endless})
+    with pytest.raises(prom.TooLarge, match=f"^{server.url}/api/v1/targets answered more than"):
+        PrometheusClient(server.url, max_body_bytes=1_000_000).targets()
+    time.sleep(0.2)
+    assert sum(sent) < 20_000_000
+
+
+def test_a_body_at_the_limit_is_read_whole(serve: Serve) -> None:
+    body = recorded("buildinfo.json")
+    c = client_for(serve, {"*": json_reply(body)}, max_body_bytes=len(body))
+    assert c.buildinfo()["version"] == "2.42.0+ds"
+
+
+# -- TLS --------------------------------------------------------------------------------
+
+
+def test_https_needs_the_ca_file_that_signed_the_certificate(serve: Serve, tmp_path: Path) -> None:
+    cert, tls = self_signed(tmp_path)
+    server = serve({"/api/v1/status/buildinfo": json_reply(recorded("buildinfo.json"))}, tls)
+    with pytest.raises(prom.TLSFailure) as caught:
+        PrometheusClient(server.url, timeout=2).buildinfo()
+    assert one_line(caught.value) == (
+        f"TLS with {server.url}/api/v1/status/buildinfo failed: self-signed certificate; "
+        "set prometheus.ca_file to the CA bundle that signed its certificate, "
+        "or use http:// if it does not speak TLS"
+    )
+    assert PrometheusClient(server.url, ca_file=str(cert)).buildinfo()["version"] == "2.42.0+ds"
+    settings = {"url": server.url, "timeout": 2, "ca_file": str(cert)}
+    assert prom.client_from_settings(settings, environ={}).buildinfo()["version"] == "2.42.0+ds"
+
+
+def test_https_against_plain_http(serve: Serve) -> None:
+    url = serve({"*": reply(200, b"{}")}).url.replace("http://", "https://")
+    with pytest.raises(prom.TLSFailure) as caught:
+        PrometheusClient(url, timeout=2).targets()
+    assert one_line(caught.value).startswith(f"TLS with {url}/api/v1/targets failed: ")
+
+
+# -- credentials and redirects ------------------------------------------------------------
+
+
+def test_401_without_credentials_names_the_variables(serve: Serve) -> None:
+    c = client_for(
+        serve,
+        {"/-/healthy": text_reply("no", 401)},
         credentials=prom.credentials_from_settings({}, {}),
     )
     with pytest.raises(prom.AuthFailed) as caught:
         c.probe("/-/healthy")
-    message = str(caught.value)
+    message = one_line(caught.value)
     assert "answered 401 Unauthorized: credentials are needed" in message
     assert "$PROMKIT_PROMETHEUS_USERNAME and $PROMKIT_PROMETHEUS_PASSWORD" in message
     assert "$PROMKIT_PROMETHEUS_TOKEN" in message
 
 
-def test_rejected_credentials_never_show_the_secret() -> None:
+def test_rejected_credentials_never_show_the_secret(serve: Serve) -> None:
     creds = prom.credentials_from_settings(
         {}, {"PROMKIT_PROMETHEUS_USERNAME": "ops", "PROMKIT_PROMETHEUS_PASSWORD": "hunter2"}
     )
-    c = PrometheusClient(
-        URL, transport=FakeTransport({"/-/ready": text_answer("no", 403)}), credentials=creds
-    )
+    server = serve({"/-/ready": text_reply("no", 403), "/-/reload": text_reply("no", 401)})
+    c = PrometheusClient(server.url, credentials=creds)
     with pytest.raises(prom.AuthFailed) as caught:
         c.probe("/-/ready")
     assert "403 Forbidden: the credentials ($PROMKIT_PROMETHEUS_USERNAME with " in str(caught.value)
-    assert "hunter2" not in str(caught.value)
-    assert "hunter2" not in repr(creds) and "hunter2" not in repr(c.credentials)
+    with pytest.raises(prom.AuthFailed, match="401 Unauthorized: the credentials") as posted:
+        c.post("/-/reload")
+    for text in (str(caught.value), str(posted.value), repr(creds), repr(c.credentials)):
+        assert "hunter2" not in text
+    assert all(s.headers["authorization"] == "Basic b3BzOmh1bnRlcjI=" for s in server.seen)
 
 
 def test_basic_and_bearer_headers() -> None:
@@ -205,24 +323,84 @@ def test_basic_and_bearer_headers() -> None:
     assert Credentials().header() == {}
 
 
-def test_redirects_are_followed_and_credentials_stay_home() -> None:
-    transport = FakeTransport(
+def test_a_secret_that_cannot_be_a_header_is_a_config_error() -> None:
+    creds = Credentials(token="t0k\nX-Injected: 1", source="bearer token from $T")
+    with pytest.raises(ConfigError) as caught:
+        PrometheusClient(URL, credentials=creds)
+    assert one_line(caught.value).startswith("the credentials (bearer token from $T) cannot be")
+    assert "t0k" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [Credentials(token="t0k"), Credentials("ops", "pw")],
+    ids=["bearer", "basic"],
+)
+def test_credentials_never_follow_a_redirect_to_another_origin(
+    serve: Serve, credentials: Credentials
+) -> None:
+    elsewhere = serve({"/login": text_reply("<title>x</title>", ctype="text/html")})
+    home = serve(
         {
-            "/": HttpResponse(302, {"Location": "/graph"}, b""),
-            "/graph": HttpResponse(302, {"Location": "http://elsewhere.example/login"}, b""),
-            "/login": text_answer("<title>x</title>", ctype="text/html"),
+            "/": reply(302, Location="/graph"),
+            "/graph": reply(302, Location=f"{elsewhere.url}/login"),
         }
     )
-    c = PrometheusClient(URL, transport=transport, credentials=Credentials(token="t0k"))
+    c = PrometheusClient(home.url, credentials=credentials)
     answer = c.fetch("/")
-    assert answer.url == "http://elsewhere.example/login" and answer.status == 200
-    assert [("Authorization" in r.headers) for r in transport.seen] == [True, True, False]
+    assert (answer.url, answer.status) == (f"{elsewhere.url}/login", 200)
+    expected = credentials.header()["Authorization"]
+    assert [(s.path, s.headers.get("authorization")) for s in home.seen] == [
+        ("/", expected),
+        ("/graph", expected),
+    ]
+    c.fetch(f"{elsewhere.url}/login")  # an absolute URL elsewhere, as verify.ui follows
+    assert [(s.path, "authorization" in s.headers) for s in elsewhere.seen] == [
+        ("/login", False),
+        ("/login", False),
+    ]
 
 
-def test_redirect_loop_stops() -> None:
-    transport = FakeTransport({"/": HttpResponse(302, {"Location": "/"}, b"")})
-    answer = PrometheusClient(URL, transport=transport).fetch("/")
-    assert answer.status == 302 and len(transport.seen) == prom.MAX_REDIRECTS + 1
+def test_redirect_loop_stops_at_its_last_answer(serve: Serve) -> None:
+    server = serve({"/": reply(302, Location="/")})
+    answer = PrometheusClient(server.url).fetch("/")
+    assert answer.status == 302 and len(server.seen) == prom.MAX_REDIRECTS + 1
+
+
+def test_post_is_not_redirected(serve: Serve) -> None:
+    server = serve({"/-/reload": reply(307, Location="/elsewhere")})
+    answer = PrometheusClient(server.url).post("/-/reload")
+    assert answer.status == 307
+    assert [(s.method, s.path) for s in server.seen] == [("POST", "/-/reload")]
+
+
+# -- an in-process transport (recorded servers in other unit tests) -------------------------
+
+
+def test_a_transport_answers_through_the_same_redirects_and_limits() -> None:
+    seen: list[HttpRequest] = []
+
+    def transport(request: HttpRequest) -> HttpResponse:
+        seen.append(request)
+        if request.url.endswith(":9090/"):
+            return HttpResponse(302, {"Location": "/graph"}, b"")
+        return HttpResponse(200, {"Content-Type": "text/html"}, b"<html>" + b"x" * 100)
+
+    c = PrometheusClient(URL, transport=transport, timeout=3)
+    answer = c.fetch("/")
+    assert (answer.url, answer.status, answer.content_type) == (
+        "http://127.0.0.1:9090/graph",
+        200,
+        "text/html",
+    )
+    assert [(r.url, r.timeout, r.method) for r in seen] == [
+        ("http://127.0.0.1:9090/", 3, "GET"),
+        ("http://127.0.0.1:9090/graph", 3, "GET"),
+    ]
+    with pytest.raises(prom.TooLarge):
+        PrometheusClient("http://127.0.0.1:9090", transport=transport, max_body_bytes=50).fetch(
+            "/x"
+        )
 
 
 # -- settings -------------------------------------------------------------------------
@@ -288,100 +466,3 @@ def test_client_from_settings_checks_timeout_and_ca_file(tmp_path: Path) -> None
         prom.client_from_settings({**base, "timeout": "soon"}, environ={})
     with pytest.raises(ConfigError, match="is not a file"):
         prom.client_from_settings({**base, "ca_file": str(tmp_path / "none.pem")}, environ={})
-
-
-# -- the real transport, against a real server on loopback ----------------------------------
-
-
-@pytest.fixture
-def server() -> Iterator[Start]:
-    started: list[ThreadingHTTPServer] = []
-
-    def start(handle: Callable[[BaseHTTPRequestHandler], None]) -> str:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                handle(self)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        httpd.daemon_threads = True
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        started.append(httpd)
-        return f"http://127.0.0.1:{httpd.server_address[1]}"
-
-    yield start
-    for httpd in started:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-def reply(status: int, body: bytes, **headers: str) -> Callable[[BaseHTTPRequestHandler], None]:
-    def handle(h: BaseHTTPRequestHandler) -> None:
-        h.send_response(status)
-        for name, value in headers.items():
-            h.send_header(name.replace("_", "-"), value)
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
-
-    return handle
-
-
-def test_real_transport_returns_error_statuses_and_does_not_redirect(server: Start) -> None:
-    url = server(reply(302, b"", Location="/elsewhere"))
-    answer = prom.urllib_transport()(HttpRequest(url + "/", {}, 2.0))
-    assert answer.status == 302 and answer.header("location") == "/elsewhere"
-    url = server(reply(500, b"boom"))
-    answer = prom.urllib_transport()(HttpRequest(url + "/x", {}, 2.0))
-    assert (answer.status, answer.body) == (500, b"boom")
-
-
-def test_real_server_answering_json(server: Start) -> None:
-    url = server(reply(200, recorded("buildinfo.json"), Content_Type="application/json"))
-    assert PrometheusClient(url).buildinfo()["version"] == "2.42.0+ds"
-
-
-def test_real_timeout(server: Start) -> None:
-    def slow(h: BaseHTTPRequestHandler) -> None:
-        time.sleep(1.0)
-        reply(200, b"{}")(h)
-
-    url = server(slow)
-    started = time.monotonic()
-    with pytest.raises(prom.TimedOut, match=r"within 0\.2s"):
-        PrometheusClient(url, timeout=0.2).probe("/-/healthy")
-    assert time.monotonic() - started < 0.9
-
-
-def test_real_connection_refused() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    with pytest.raises(prom.Unreachable, match="connection refused"):
-        PrometheusClient(f"http://127.0.0.1:{port}", timeout=1).targets()
-
-
-def test_real_server_that_does_not_speak_http() -> None:
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(1)
-
-        def babble() -> None:
-            conn, _ = listener.accept()
-            with conn:
-                conn.recv(1024)
-                conn.sendall(b"-ERR unknown command\r\n")
-
-        threading.Thread(target=babble, daemon=True).start()
-        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        with pytest.raises(prom.NotPrometheus, match="did not answer in HTTP"):
-            PrometheusClient(url, timeout=2).targets()
-
-
-def test_real_tls_against_plain_http(server: Start) -> None:
-    url = server(reply(200, b"{}"))
-    with pytest.raises(prom.TLSFailure) as caught:
-        PrometheusClient(url.replace("http://", "https://"), timeout=2).targets()
-    assert "TLS with https://127.0.0.1" in str(caught.value)

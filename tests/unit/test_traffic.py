@@ -1,21 +1,20 @@
-"""promkit.traffic and `inv traffic` against a real tiny HTTP server on loopback."""
+"""promkit.traffic and `inv traffic` against a real tiny HTTP server on loopback (loopback.py)."""
 
 from __future__ import annotations
 
 import copy
 import json
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 from invoke.config import Config
 from invoke.context import Context
 from invoke.exceptions import Exit
+from loopback import Route, Seen, Server, closed_port, reply, serving, slow
 
 from promkit.errors import ConfigError, PromkitError
 from promkit.settings import DEFAULTS
@@ -25,64 +24,28 @@ from promkit.traffic import TrafficSummary, post_webhooks, ticket
 SLUG = re.compile(r"^[a-z0-9-]{1,64}$")
 
 
-class FakeApp(ThreadingHTTPServer):
-    """Answers the webhook like the sample app: 202 valid, 422 invalid (or a fixed status)."""
+def webhook(status: int | None = None) -> Route:
+    """Answers like the sample app: 202 valid, 422 invalid (or always ``status``)."""
 
-    daemon_threads = True
-
-    def __init__(self, status: int | None = None, delay: float = 0.0) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.fixed_status = status
-        self.delay = delay
-        self.bodies: list[dict[str, Any]] = []
-        self.paths: list[str] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: FakeApp
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.bodies.append(body)
-        self.server.paths.append(self.path)
-        time.sleep(self.server.delay)
-        valid = SLUG.match(body.get("tenant_id", "")) and self.headers["Content-Type"] == (
+    def route(h: BaseHTTPRequestHandler, seen: Seen) -> None:
+        body = json.loads(seen.body)
+        valid = SLUG.match(body.get("tenant_id", "")) and seen.headers["content-type"] == (
             "application/json"
         )
-        status = self.server.fixed_status or (202 if valid else 422)
-        payload = json.dumps({"task_id": "t"}).encode()
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        reply(status or (202 if valid else 422), json.dumps({"task_id": "t"}).encode())(h, seen)
 
-    def log_message(self, *args: Any) -> None:
-        pass
+    return route
 
 
-def serve(server: FakeApp) -> Iterator[FakeApp]:
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+def bodies(server: Server) -> list[dict[str, Any]]:
+    """The webhooks the app got, in order."""
+    return [json.loads(seen.body) for seen in server.seen]
 
 
 @pytest.fixture
-def app() -> Iterator[FakeApp]:
-    yield from serve(FakeApp())
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def app() -> Iterator[Server]:
+    with serving({"*": webhook()}) as server:
+        yield server
 
 
 def context() -> Context:
@@ -91,20 +54,20 @@ def context() -> Context:
     return Context(config)
 
 
-def test_counts_statuses_and_rotates_tenants(app: FakeApp) -> None:
+def test_counts_statuses_and_rotates_tenants(app: Server) -> None:
     summary = post_webhooks(app.url, count=12, duration_s=10, invalid_every=4)
     assert dict(summary.by_status) == {202: 9, 422: 3}
     assert summary.sent == 12 and summary.accepted == 9 and summary.failed == 0
-    assert set(app.paths) == {"/webhook/servicedesk"}
-    valid = [body["tenant_id"] for body in app.bodies if SLUG.match(body["tenant_id"])]
+    assert {(seen.method, seen.path) for seen in app.seen} == {("POST", "/webhook/servicedesk")}
+    valid = [body["tenant_id"] for body in bodies(app) if SLUG.match(body["tenant_id"])]
     assert valid.count("acme") == 3 and valid.count("globex") == 3 and valid.count("initech") == 3
-    assert [body["ticket_id"] for body in app.bodies] == [f"PK-{n}" for n in range(1, 13)]
+    assert [body["ticket_id"] for body in bodies(app)] == [f"PK-{n}" for n in range(1, 13)]
     assert summary.line().startswith(f"sent 12 webhooks to {app.url}/webhook/servicedesk in ")
     assert summary.line().endswith(": 9x202, 3x422")
 
 
 def test_stops_at_the_deadline_before_the_count() -> None:
-    for server in serve(FakeApp(delay=0.05)):
+    with serving({"*": slow(0.05, webhook())}) as server:
         started = time.monotonic()
         summary = post_webhooks(server.url, count=10_000, duration_s=0.5)
         elapsed = time.monotonic() - started
@@ -114,7 +77,7 @@ def test_stops_at_the_deadline_before_the_count() -> None:
 
 
 def test_counts_error_statuses_as_they_come() -> None:
-    for server in serve(FakeApp(status=503)):
+    with serving({"*": webhook(503)}) as server:
         summary = post_webhooks(server.url, count=3, duration_s=5)
         assert dict(summary.by_status) == {503: 3} and summary.accepted == 0
 
@@ -126,11 +89,25 @@ def test_unreachable_app_is_one_clear_error() -> None:
 
 
 def test_first_request_timing_out_is_one_clear_error() -> None:
-    for server in serve(FakeApp(delay=1.0)):
+    with serving({"*": slow(1.0, webhook())}) as server:
         started = time.monotonic()
         with pytest.raises(PromkitError, match=r"gave no answer .*timed out"):
             post_webhooks(server.url, count=5, duration_s=5, timeout=0.2)
         assert time.monotonic() - started < 1.0
+
+
+def test_later_requests_without_answer_are_counted_not_raised() -> None:
+    answer = webhook()
+    calls: list[Seen] = []
+
+    def stalls_after_two(h: BaseHTTPRequestHandler, seen: Seen) -> None:
+        calls.append(seen)
+        (answer if len(calls) <= 2 else slow(1.0, answer))(h, seen)
+
+    with serving({"*": stalls_after_two}) as server:
+        summary = post_webhooks(server.url, count=4, duration_s=5, timeout=0.2)
+    assert dict(summary.by_status) == {202: 2} and summary.failed == 2
+    assert summary.line().endswith(": 2x202, 2 without answer")
 
 
 @pytest.mark.parametrize(
@@ -152,12 +129,12 @@ def test_first_request_timing_out_is_one_clear_error() -> None:
     ],
 )
 def test_rejects_bad_arguments_before_sending(
-    app: FakeApp, kwargs: dict[str, Any], message: str
+    app: Server, kwargs: dict[str, Any], message: str
 ) -> None:
     arguments: dict[str, Any] = {"count": 5, "duration_s": 5.0, **kwargs}
     with pytest.raises(ConfigError, match=message):
         post_webhooks(app.url, **arguments)
-    assert app.bodies == []
+    assert app.seen == []
 
 
 @pytest.mark.parametrize("url", ["127.0.0.1:8000", "ftp://127.0.0.1/", "http://", ""])
@@ -181,7 +158,7 @@ def test_summary_line_reports_requests_without_answer() -> None:
 
 
 def test_task_prints_one_line_and_uses_settings(
-    app: FakeApp, capsys: pytest.CaptureFixture[str]
+    app: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:
     c = context()
     c.config.compose.app_url = app.url
@@ -190,13 +167,13 @@ def test_task_prints_one_line_and_uses_settings(
     out = capsys.readouterr().out.strip()
     assert out.startswith(f"sent 7 webhooks to {app.url}/webhook/servicedesk")
     assert out.endswith(": 7x202") and len(out.splitlines()) == 1
-    assert "acme" in {body["tenant_id"] for body in app.bodies}
+    assert "acme" in {body["tenant_id"] for body in bodies(app)}
 
 
-def test_task_flags_override_settings(app: FakeApp, capsys: pytest.CaptureFixture[str]) -> None:
+def test_task_flags_override_settings(app: Server, capsys: pytest.CaptureFixture[str]) -> None:
     traffic(context(), count="3", duration="5", url=app.url)
     assert "sent 3 webhooks" in capsys.readouterr().out
-    assert len(app.bodies) == 3
+    assert len(app.seen) == 3
 
 
 @pytest.mark.parametrize(
@@ -217,7 +194,7 @@ def test_task_bad_flags_exit_2_with_one_line(flags: dict[str, str], message: str
 
 
 def test_task_fails_when_the_app_queues_nothing(capsys: pytest.CaptureFixture[str]) -> None:
-    for server in serve(FakeApp(status=503)):
+    with serving({"*": webhook(503)}) as server:
         with pytest.raises(Exit) as raised:
             traffic(context(), count="2", url=server.url)
         assert raised.value.code == 2
