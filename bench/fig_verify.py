@@ -17,6 +17,8 @@ import subprocess
 import time
 from collections.abc import Callable
 
+from invoke.config import Config
+
 from bench.common import (
     GUIDE,
     RUNBOOK,
@@ -46,7 +48,10 @@ def expectations(interval: str) -> Expectations:
 
 
 def client(url: str) -> prom.PrometheusClient:
-    return prom.client_from_settings(settings.DEFAULTS["prometheus"], url)
+    """A client as verify builds one from promkit's default settings."""
+    config = Config()
+    config.load_collection(settings.DEFAULTS)
+    return prom.client_from_settings(settings.load(config).prometheus, url)
 
 
 def quiet() -> Progress:

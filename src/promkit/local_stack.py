@@ -324,7 +324,7 @@ def authenticated_client(config: Any, project: compose.Project) -> PrometheusCli
     """A client with the credentials web.yml accepts, or a ConfigError saying what to set."""
     from promkit import prom
 
-    client = prom.client_from_settings(section(config, "prometheus"))
+    client = prom.client_from_settings(settings.load(config).prometheus)
     auth.require_matching_credentials(auth_paths(project), client.credentials)
     return client
 

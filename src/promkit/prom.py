@@ -29,6 +29,7 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
 from promkit.errors import ConfigError, PromkitError
+from promkit.settings import PrometheusSettings
 
 #: The most a single answer may weigh; a targets list of thousands fits easily.
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -569,18 +570,16 @@ def _env_or_file(
 
 
 def credentials_from_settings(
-    settings: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    settings: PrometheusSettings, environ: Mapping[str, str] | None = None
 ) -> Credentials:
     """Credentials named by the ``prometheus`` settings: env vars or files, never the settings."""
     environ = os.environ if environ is None else environ
-    user_var = str(settings.get("username_env") or "PROMKIT_PROMETHEUS_USERNAME")
-    pass_var = str(settings.get("password_env") or "PROMKIT_PROMETHEUS_PASSWORD")
-    token_var = str(settings.get("token_env") or "PROMKIT_PROMETHEUS_TOKEN")
+    user_var, pass_var, token_var = settings.username_env, settings.password_env, settings.token_env
     username = environ.get(user_var) or None
     password, password_from = _env_or_file(
-        pass_var, settings.get("password_file"), "password_file", environ
+        pass_var, settings.password_file, "password_file", environ
     )
-    token, token_from = _env_or_file(token_var, settings.get("token_file"), "token_file", environ)
+    token, token_from = _env_or_file(token_var, settings.token_file, "token_file", environ)
     if token and username:
         raise ConfigError(
             f"both basic auth (${user_var}) and a bearer token ({token_from}) are set: keep one"
@@ -601,25 +600,17 @@ def credentials_from_settings(
 
 
 def client_from_settings(
-    settings: Mapping[str, Any],
+    settings: PrometheusSettings,
     url: str | None = None,
     *,
     environ: Mapping[str, str] | None = None,
     transport: Transport | None = None,
 ) -> PrometheusClient:
     """A client for ``url`` (default ``prometheus.url``) with the timeout, auth and CA settings."""
-    from promkit.settings import as_float
-
-    timeout = as_float(settings.get("timeout"), "prometheus.timeout")
-    if timeout <= 0:
-        raise ConfigError("setting 'prometheus.timeout' must be more than 0 seconds")
-    ca_file = settings.get("ca_file")
-    if ca_file and not Path(str(ca_file)).expanduser().is_file():
-        raise ConfigError(f"setting 'prometheus.ca_file': {ca_file} is not a file")
     return PrometheusClient(
-        str(url or settings.get("url") or ""),
-        timeout=timeout,
+        url or settings.url,
+        timeout=settings.timeout,
         credentials=credentials_from_settings(settings, environ),
         transport=transport,
-        ca_file=str(Path(str(ca_file)).expanduser()) if ca_file else None,
+        ca_file=settings.ca_file,
     )

@@ -308,6 +308,11 @@ def as_url(value: Any, key: str) -> str:
         raise ConfigError(
             f"setting '{key}' must be an http:// or https:// URL with a host, got {value!r}"
         )
+    if parts.username or parts.password:
+        raise ConfigError(
+            f"setting '{key}' must not contain credentials: set them with "
+            "prometheus.username_env and password_env (or *_file) instead"
+        )
     return text.rstrip("/")
 
 

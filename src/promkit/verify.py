@@ -234,7 +234,7 @@ def verify_and_report(
     intervals old is still given the time for its first scrapes. ``before_round``
     runs before each round (a port-forward restarts there).
     """
-    client = prom.client_from_settings(settings.section(config, "prometheus"), url)
+    client = prom.client_from_settings(settings.load(config).prometheus, url)
     expect = settings.expectations(config, kubernetes=kubernetes)
     deadline = waiting.parse_wait(wait)
     guide = settings.repo_path(str(settings.section(config, "queries").get("guide") or ""))

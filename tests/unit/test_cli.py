@@ -230,4 +230,3 @@ def test_a_bad_setting_from_the_environment_is_one_line(
         "promkit: environment variable INVOKE_TRAFFIC_COUNT='many' sets 'traffic.count', "
         "which must be a whole number like 10: fix or unset it\n",
     )
-

@@ -32,6 +32,7 @@ def test_defaults_load_as_typed_values() -> None:
     [
         ("prometheus", "url", "127.0.0.1:9090", "'prometheus.url' must be an http:// or https://"),
         ("prometheus", "url", "ftp://x", "'prometheus.url' must be an http:// or https://"),
+        ("prometheus", "url", "http://u:p@h:9090", "'prometheus.url' must not contain credentials"),
         ("prometheus", "timeout", 0, "'prometheus.timeout' must be more than 0 seconds"),
         ("prometheus", "timeout", "slow", "'prometheus.timeout' must be a number"),
         ("prometheus", "token_env", "MY TOKEN", "'prometheus.token_env' must be an environment"),

@@ -13,10 +13,9 @@ from promkit.tasks.common import reports_errors
 @reports_errors
 def local(c: Context, url: str | None = None) -> None:
     """Check the Prometheus config with promtool, then reload it into the local Prometheus."""
-    from promkit import local_stack, prom
-    from promkit.settings import section
+    from promkit import local_stack, prom, settings
 
-    client = prom.client_from_settings(section(c.config, "prometheus"), url)
+    client = prom.client_from_settings(settings.load(c.config).prometheus, url)
     print(local_stack.reload(c, c.config, client))
 
 
