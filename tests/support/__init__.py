@@ -1,0 +1,58 @@
+"""What every test suite and the bench share: loopback ports, HTTP, polling, and real
+processes (Prometheus 2.x/3.x, exporters, Redis, the sample app) started through sh
+and stopped by their pid.
+
+    from tests.support import free_port, wait_for, PrometheusServer
+"""
+
+from tests.support.web import active_targets, api_data, get, request, status
+from tests.support.poll import WaitTimeout, seconds_until, wait_for
+from tests.support.ports import free_port, port_answers, taken_port
+from tests.support.processes import (
+    ROOT,
+    Background,
+    Completed,
+    env_without,
+    inv,
+    inv_argv,
+    run,
+    stop_processes,
+)
+from tests.support.prometheus import (
+    Exporter,
+    MissingBinary,
+    PrometheusServer,
+    config,
+    prometheus_binaries,
+    require_binary,
+    scrape_config,
+)
+
+__all__ = [
+    "ROOT",
+    "Background",
+    "Completed",
+    "Exporter",
+    "MissingBinary",
+    "PrometheusServer",
+    "WaitTimeout",
+    "active_targets",
+    "api_data",
+    "config",
+    "env_without",
+    "free_port",
+    "get",
+    "inv",
+    "inv_argv",
+    "port_answers",
+    "prometheus_binaries",
+    "request",
+    "require_binary",
+    "run",
+    "scrape_config",
+    "seconds_until",
+    "status",
+    "stop_processes",
+    "taken_port",
+    "wait_for",
+]
