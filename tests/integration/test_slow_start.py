@@ -8,17 +8,16 @@ test_verify_wait.py covers a server that is not listening at all.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support import get, inv_in_background
 
 pytestmark = pytest.mark.integration
 
@@ -55,11 +54,8 @@ class Gate:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
     def forward(self, path: str) -> tuple[int, bytes]:
-        try:
-            with urllib.request.urlopen(self.upstream + path, timeout=5) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
+        answer = get(self.upstream + path, timeout=5)
+        return answer.status_code, answer.content
 
     def open(self) -> None:
         self.opened.set()
@@ -77,30 +73,22 @@ def gate(processes: Any, prometheus_bin: str, it: Any) -> Iterator[Gate]:
     gate.close()
 
 
-def test_verify_waits_while_not_ready_then_passes(gate: Gate, it: Any) -> None:
-    waiting = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "verify.health", "--url", gate.url, "--wait", "60"],
-        cwd=it.root,
-        env=it.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def test_verify_waits_while_not_ready_then_passes(gate: Gate, it: Any, tmp_path: Path) -> None:
+    args = ("verify.health", "--url", gate.url, "--wait", "60")
+    waiting = inv_in_background(tmp_path, *args, env=it.env())
     try:
         time.sleep(2.5)
-        assert waiting.poll() is None, "verify.health gave up instead of waiting"
+        assert waiting.alive, "verify.health gave up instead of waiting"
         assert "/-/ready" in gate.seen_while_closed
         gate.open()
         opened_at = time.monotonic()
-        out, err = waiting.communicate(timeout=30)
+        done = waiting.wait(timeout=30)
     finally:
-        if waiting.poll() is None:
-            waiting.kill()
-            waiting.wait()
-    assert waiting.returncode == 0, out + err
+        waiting.stop()
+    assert done.returncode == 0, done.output
     assert time.monotonic() - opened_at < 5.0
-    assert "is not ready yet (503 on " in err  # its progress while it waited
-    assert "Traceback" not in out + err
+    assert "is not ready yet (503 on " in done.stderr  # its progress while it waited
+    assert "Traceback" not in done.output
 
 
 def test_verify_reports_not_ready_at_the_deadline(gate: Gate, it: Any) -> None:

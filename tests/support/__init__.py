@@ -5,7 +5,6 @@ and stopped by their pid.
     from tests.support import free_port, wait_for, PrometheusServer
 """
 
-from tests.support.web import active_targets, api_data, get, request, status
 from tests.support.poll import WaitTimeout, seconds_until, wait_for
 from tests.support.ports import free_port, port_answers, taken_port
 from tests.support.processes import (
@@ -15,6 +14,7 @@ from tests.support.processes import (
     env_without,
     inv,
     inv_argv,
+    inv_in_background,
     run,
     stop_processes,
 )
@@ -27,6 +27,7 @@ from tests.support.prometheus import (
     require_binary,
     scrape_config,
 )
+from tests.support.web import active_targets, api_data, get, request, status
 
 __all__ = [
     "ROOT",
@@ -44,6 +45,7 @@ __all__ = [
     "get",
     "inv",
     "inv_argv",
+    "inv_in_background",
     "port_answers",
     "prometheus_binaries",
     "request",

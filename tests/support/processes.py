@@ -212,3 +212,12 @@ class Background:
         for file in self._files:
             file.close()
         self._files = []
+
+
+def inv_in_background(
+    logdir: Path, *args: str, env: Mapping[str, str] | None = None, cwd: Path | str = ROOT
+) -> Background:
+    """``inv ARGS`` started in the background, its stdout and stderr kept apart in
+    ``logdir``; ``wait()`` hands back its exit code and both."""
+    out, err = logdir / "inv.out", logdir / "inv.err"
+    return Background(inv_argv(*args), out, err_log=err, env=env, cwd=cwd).start()

@@ -17,10 +17,10 @@ from typing import Any
 
 import yaml
 
-from tests.support.web import Auth, active_targets, api_data, get
 from tests.support.poll import wait_for
 from tests.support.ports import free_port
 from tests.support.processes import Background
+from tests.support.web import Auth, active_targets, api_data, get
 
 EXPORTER = Path(__file__).resolve().parent / "exporter.py"
 PROMETHEUS2 = "/usr/bin/prometheus"

@@ -16,10 +16,10 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.web import request
 from tests.support.poll import wait_for
 from tests.support.ports import free_port
 from tests.support.processes import ROOT, Background, run
+from tests.support.web import request
 
 REDIS_SERVER = os.environ.get("PROMKIT_REDIS_SERVER", "/usr/bin/redis-server")
 REDIS_CLI = os.environ.get("PROMKIT_REDIS_CLI", "/usr/bin/redis-cli")
