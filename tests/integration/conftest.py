@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+import tests.support as support
 from tests.support import (
     ROOT,
     Completed,
-    Exporter,
     MissingBinary,
     PrometheusServer,
     config,
@@ -35,35 +35,16 @@ def prometheus_bin(request: pytest.FixtureRequest) -> str:
     return str(request.param[1])
 
 
-class Processes:
-    """Starts exporters and Prometheus servers; stops all of them at the end of the scope."""
-
-    def __init__(self) -> None:
-        self.started: list[Exporter | PrometheusServer] = []
-
-    def exporter(self, kind: str = "plain", delay: float = 0.0, port: int = 0) -> Exporter:
-        exporter = Exporter(kind, delay, port)
-        self.started.append(exporter)
-        return exporter
+class Processes(support.Processes):
+    """tests/support's Processes; a missing binary fails the test with one line."""
 
     def prometheus(
         self, binary: str, config: Mapping[str, Any], *, scraped: bool = False, **options: Any
     ) -> PrometheusServer:
-        """A ready server; with ``scraped``, also wait until each target was scraped once."""
-        server = PrometheusServer(binary, config, **options)
-        self.started.append(server)
         try:
-            server.start()
+            return super().prometheus(binary, config, scraped=scraped, **options)
         except MissingBinary as exc:
             pytest.fail(str(exc), pytrace=False)
-        if scraped:
-            server.wait_scraped()
-        return server
-
-    def stop_all(self) -> None:
-        for thing in reversed(self.started):
-            thing.stop()
-        self.started.clear()
 
 
 @pytest.fixture(scope="module")

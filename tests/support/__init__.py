@@ -21,6 +21,7 @@ from tests.support.processes import (
 from tests.support.prometheus import (
     Exporter,
     MissingBinary,
+    Processes,
     PrometheusServer,
     config,
     prometheus_binaries,
@@ -35,6 +36,7 @@ __all__ = [
     "Completed",
     "Exporter",
     "MissingBinary",
+    "Processes",
     "PrometheusServer",
     "WaitTimeout",
     "active_targets",

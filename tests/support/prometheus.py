@@ -165,3 +165,31 @@ class PrometheusServer:
         if self.process is not None:
             self.process.stop(15)
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class Processes:
+    """Starts exporters and Prometheus servers; ``stop_all`` stops every one, last first."""
+
+    def __init__(self) -> None:
+        self.started: list[Exporter | PrometheusServer] = []
+
+    def exporter(self, kind: str = "plain", delay: float = 0.0, port: int = 0) -> Exporter:
+        exporter = Exporter(kind, delay, port)
+        self.started.append(exporter)
+        return exporter
+
+    def prometheus(
+        self, binary: str, config: Mapping[str, Any], *, scraped: bool = False, **options: Any
+    ) -> PrometheusServer:
+        """A ready server; with ``scraped``, also wait until each target was scraped once."""
+        server = PrometheusServer(binary, config, **options)
+        self.started.append(server)
+        server.start()
+        if scraped:
+            server.wait_scraped()
+        return server
+
+    def stop_all(self) -> None:
+        for thing in reversed(self.started):
+            thing.stop()
+        self.started.clear()
