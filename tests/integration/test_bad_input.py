@@ -14,15 +14,13 @@ import json
 import os
 import shutil
 import ssl
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import Completed, run
+from tests.support import Answer, Completed, run, serving
 
 pytestmark = pytest.mark.integration
 
@@ -211,20 +209,8 @@ def test_absurd_wait(wait: str, it: Any) -> None:
 @pytest.fixture
 def plain_http() -> Iterator[int]:
     """A loopback HTTP server (no TLS) answering 200 to everything; yields its port."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield int(httpd.server_address[1])
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(lambda request: Answer(200)) as server:
+        yield server.port
 
 
 def test_tls_to_a_plain_http_port(plain_http: int, it: Any) -> None:
@@ -244,26 +230,12 @@ def self_signed_https(tmp_path: Path) -> Iterator[int]:
         ],
         check=True,
     )
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = json.dumps({"status": "success", "data": {}}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield int(httpd.server_address[1])
-    httpd.shutdown()
-    httpd.server_close()
+    body = json.dumps({"status": "success", "data": {}}).encode()
+    answer = Answer(200, body, {"Content-Type": "application/json"})
+    with serving(lambda request: answer, tls=context) as server:
+        yield server.port
 
 
 def test_tls_certificate_not_trusted(self_signed_https: int, it: Any) -> None:

@@ -11,13 +11,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import get, inv_in_background
+from tests.support import Answer, LoopbackServer, Request, get, inv_in_background
 
 pytestmark = pytest.mark.integration
 
@@ -29,40 +28,24 @@ class Gate:
         self.upstream = upstream
         self.opened = threading.Event()
         self.seen_while_closed: list[str] = []
-        gate = self
+        self.server = LoopbackServer(self.answer)
+        self.url = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if gate.opened.is_set():
-                    status, body = gate.forward(self.path)
-                elif self.path == "/-/healthy":
-                    status, body = 200, b"Prometheus Server is Healthy.\n"
-                else:
-                    gate.seen_while_closed.append(self.path)
-                    status, body = 503, b"Service Unavailable"
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def forward(self, path: str) -> tuple[int, bytes]:
-        answer = get(self.upstream + path, timeout=5)
-        return answer.status_code, answer.content
+    def answer(self, request: Request) -> Answer:
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if self.opened.is_set():
+            forwarded = get(self.upstream + request.path, timeout=5)
+            return Answer(forwarded.status_code, forwarded.content, headers)
+        if request.path == "/-/healthy":
+            return Answer(200, b"Prometheus Server is Healthy.\n", headers)
+        self.seen_while_closed.append(request.path)
+        return Answer(503, b"Service Unavailable", headers)
 
     def open(self) -> None:
         self.opened.set()
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.close()
 
 
 @pytest.fixture

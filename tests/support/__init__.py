@@ -5,7 +5,8 @@ and stopped by their pid.
     from tests.support import free_port, wait_for, PrometheusServer
 """
 
-from tests.support.poll import WaitTimeout, seconds_until, wait_for
+from tests.support.loopback import Answer, LoopbackServer, Request, serving
+from tests.support.poll import WaitTimeout, wait_for
 from tests.support.ports import free_port, port_answers, taken_port
 from tests.support.processes import (
     ROOT,
@@ -32,12 +33,15 @@ from tests.support.web import active_targets, api_data, get, request, status
 
 __all__ = [
     "ROOT",
+    "Answer",
     "Background",
     "Completed",
     "Exporter",
+    "LoopbackServer",
     "MissingBinary",
     "Processes",
     "PrometheusServer",
+    "Request",
     "WaitTimeout",
     "active_targets",
     "api_data",
@@ -54,7 +58,7 @@ __all__ = [
     "require_binary",
     "run",
     "scrape_config",
-    "seconds_until",
+    "serving",
     "status",
     "stop_processes",
     "taken_port",

@@ -37,10 +37,3 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float, every: fl
         if time.monotonic() >= deadline:
             raise WaitTimeout(f"{what}: not within {timeout:g}s (last: {last})")
         time.sleep(every)
-
-
-def seconds_until(what: str, condition: Callable[[], bool], timeout: float, every: float) -> float:
-    """Seconds until ``condition()`` held (for measurements); WaitTimeout at the deadline."""
-    start = time.monotonic()
-    wait_for(what, condition, timeout, every)
-    return time.monotonic() - start
