@@ -193,7 +193,19 @@ class Background:
         its process group and its descendants. Safe to call twice."""
         if self._command is None or self._reaped:
             return
-        below = descendants(self.pid)
+        below: list[Any] = []
+        # Signalled only while not reaped: afterwards its pid may be another process's.
+        if self.alive:
+            below = descendants(self.pid)
+            self._terminate(grace)
+        self._command.wait()
+        self._reaped = True
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        stop_processes(below, grace)
+        self._close()
+
+    def _terminate(self, grace: float) -> None:
         with suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGTERM)
         try:
@@ -201,12 +213,6 @@ class Background:
         except sh.TimeoutException:
             with suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
-            self._command.wait()
-        self._reaped = True
-        with suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)
-        stop_processes(below, grace)
-        self._close()
 
     def _close(self) -> None:
         for file in self._files:
