@@ -1,6 +1,6 @@
 """The sample app for real: redis-server, the FastAPI app under uvicorn and a Celery worker.
 
-Each test gets fresh processes on free loopback ports (tests/integration/sample_stack.py)
+Each test gets fresh processes on free loopback ports (tests/support/sample_app.py)
 and proves one promise of sample_app/README.md through HTTP and redis-cli.
 """
 
