@@ -9,13 +9,15 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import sys
 import traceback
 from collections.abc import Callable
 
+import sh
+
 from bench import fig_discovery, fig_green, fig_k8s, fig_scale, fig_startup, fig_verify
 from bench.common import Row, log, markdown, table
+from tests.support import run
 
 FIGURES = ("1", "2", "3", "4", "5", "6", "7", "8")
 
@@ -72,8 +74,8 @@ def machine() -> str:
 
 def prometheus_version(binary: str) -> str:
     try:
-        done = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
-    except OSError:
+        done = run([binary, "--version"], timeout=10)
+    except (OSError, sh.CommandNotFound):
         return f"{binary} not found"
     return (done.stdout or done.stderr).splitlines()[0] if (done.stdout or done.stderr) else "?"
 
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         log(f"figure {figure}")
         try:
             rows += measure()
-        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        except (RuntimeError, OSError, sh.ErrorReturnCode, sh.TimeoutException) as exc:
             traceback.print_exc(file=sys.stderr)
             rows.append(Row(f"{figure} failed (traceback above)", f"error: {str(exc)[:160]}"))
     head = f"Machine: {machine()}\nPrometheus: {prometheus_version(args.prometheus)}\n"

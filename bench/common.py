@@ -1,36 +1,38 @@
-"""What every figure shares: samples and the table, processes, a local Prometheus.
+"""What every figure shares: samples and the table, measured runs, a local Prometheus.
 
 Nothing here asserts: a figure is a measurement, printed beside its baseline.
-Every process started here is stopped on exit; every wait has a deadline.
+Processes, HTTP and waits are tests/support's: every process started is stopped on
+exit, every wait has a deadline.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
+from tests.support import (
+    Exporter,
+    MissingBinary,
+    PrometheusServer,
+    active_targets,
+    config,
+    run,
+    scrape_config,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
-EXPORTER = ROOT / "tests" / "integration" / "exporter.py"
 GUIDE = ROOT / "docs" / "operations" / "metrics-guide.md"
 RUNBOOK = ROOT / "bench" / "runbook-curl.sh"
+#: GNU time (Debian's package `time`) reports a command's own peak memory.
+GNU_TIME = "/usr/bin/time"
 
 
 # -- samples and the table ---------------------------------------------------------
@@ -131,26 +133,18 @@ class Ran:
 def run_measured(
     argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 120.0
 ) -> Ran:
-    """Run ``argv`` from the repository root; its wall time and its own peak RSS (wait4)."""
-    with tempfile.TemporaryFile() as out:
+    """Run ``argv`` from the repository root; its wall time and its own peak RSS."""
+    if not os.access(GNU_TIME, os.X_OK):
+        raise SystemExit(f"{GNU_TIME} not found: apt-get install time (it measures peak memory)")
+    with tempfile.NamedTemporaryFile(prefix="promkit-bench-rss-") as rss:
+        # GNU time waits for the command (wait4) and writes its max RSS, in KiB, to a file
+        # of its own: the command's output stays apart.
+        measured = [GNU_TIME, "--format=%M", f"--output={rss.name}", *argv]
         started = time.perf_counter()
-        process = subprocess.Popen(
-            list(argv), cwd=ROOT, env=dict(env or os.environ), stdout=out, stderr=out
-        )
-        # A blocking wait4 gives the exact end and this child's own rusage; the timer
-        # bounds it.
-        killer = threading.Timer(timeout, process.kill)
-        killer.start()
-        try:
-            _, status, usage = os.wait4(process.pid, 0)
-        finally:
-            killer.cancel()
+        done = run(measured, cwd=ROOT, env=env or os.environ, timeout=timeout)
         wall_ms = (time.perf_counter() - started) * 1000
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        text = out.read().decode(errors="replace")
-    # Linux reports ru_maxrss in KiB.
-    return Ran(process.returncode, wall_ms, usage.ru_maxrss / 1024, text)
+        max_rss_kib = float(Path(rss.name).read_text().split()[-1])
+    return Ran(done.returncode, wall_ms, max_rss_kib / 1024, done.output)
 
 
 def timed_ms(action: Callable[[], object], runs: int) -> list[float]:
@@ -163,121 +157,40 @@ def timed_ms(action: Callable[[], object], runs: int) -> list[float]:
     return times
 
 
-def inv_argv(*args: str) -> list[str]:
-    """``inv ARGS`` as a user runs it, with this interpreter (the bench's environment)."""
-    return [PYTHON, "-m", "invoke", *args]
-
-
 # -- loopback servers ------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def http_json(url: str, timeout: float = 5.0) -> Any:
-    """The JSON ``data`` of a Prometheus API answer."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return json.load(response)["data"]
-
-
-def http_status(url: str, timeout: float = 1.0) -> int:
-    """The status of a GET, 0 when nothing answers."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except OSError:
-        return 0
-
-
-def stop(process: subprocess.Popen[Any]) -> None:
-    """Terminate ``process`` (kill it if it lingers) and reap it."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @contextmanager
 def exporter(kind: str, port: int) -> Iterator[str]:
-    """tests/integration/exporter.py on 127.0.0.1:port; yields its address."""
-    argv = [PYTHON, str(EXPORTER), "--kind", kind, "--port", str(port)]
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    """tests/support/exporter.py on 127.0.0.1:port; yields its address."""
+    running = Exporter(kind, port=port)
     try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        if not line.startswith("listening on "):
-            raise RuntimeError(f"exporter {kind} did not start: {line!r}")
-        yield f"127.0.0.1:{port}"
+        yield running.address
     finally:
-        stop(process)
+        running.stop()
 
 
 def prometheus_config(
     jobs: Mapping[str, Sequence[str]], interval: str = "15s"
 ) -> dict[str, object]:
     """A configuration scraping each job's static targets every ``interval``."""
-    return {
-        "global": {"scrape_interval": interval, "evaluation_interval": interval},
-        "scrape_configs": [
-            {"job_name": job, "static_configs": [{"targets": list(targets)}]}
-            for job, targets in jobs.items()
-        ],
-    }
+    scrape = [scrape_config(job, *targets) for job, targets in jobs.items()]
+    return config(*scrape, scrape=interval, evaluation=interval)
 
 
 @contextmanager
 def prometheus(binary: str, config: Mapping[str, object], ready_s: float = 60.0) -> Iterator[str]:
     """A real Prometheus on a free loopback port with its own TSDB; yields its URL once ready."""
-    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
-        raise SystemExit(
-            f"Prometheus binary {binary} not found: apt-get install prometheus, or pass "
-            "--prometheus PATH (PROMKIT_PROMETHEUS_BIN)"
-        )
-    workdir = Path(tempfile.mkdtemp(prefix="promkit-bench-"))
-    (workdir / "prometheus.yml").write_text(yaml.safe_dump(dict(config)))
-    url = f"http://127.0.0.1:{free_port()}"
-    argv = [
-        binary,
-        f"--config.file={workdir / 'prometheus.yml'}",
-        f"--storage.tsdb.path={workdir / 'data'}",
-        "--storage.tsdb.retention.time=30d",
-        f"--web.listen-address={url.removeprefix('http://')}",
-        "--log.level=warn",
-    ]
-    with open(workdir / "prometheus.log", "wb") as log_file:
-        process = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT)
+    server = PrometheusServer(binary, config, flags=["--storage.tsdb.retention.time=30d"])
     try:
-        wait_for(lambda: http_status(url + "/-/ready") == 200, ready_s, f"{url} ready")
-        yield url
+        server.start(timeout=ready_s)
+    except MissingBinary as exc:
+        server.stop()
+        raise SystemExit(f"{exc} (or pass --prometheus PATH)") from None
+    try:
+        yield server.url
     finally:
-        stop(process)
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def wait_for(
-    condition: Callable[[], bool], timeout_s: float, what: str, every: float = 0.02
-) -> float:
-    """Poll ``condition`` until true; seconds it took, RuntimeError at the deadline."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > timeout_s:
-            raise RuntimeError(f"gave up waiting {timeout_s:g}s for {what}")
-        time.sleep(every)
-    return time.monotonic() - start
-
-
-def active_targets(url: str) -> list[dict[str, Any]]:
-    """Prometheus' active targets, as its API gives them."""
-    targets = http_json(f"{url}/api/v1/targets?state=active", timeout=10.0)["activeTargets"]
-    return list(targets)
+        server.stop()
 
 
 def all_scraped_up(url: str, count: int) -> bool:

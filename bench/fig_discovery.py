@@ -17,29 +17,20 @@ from __future__ import annotations
 
 import copy
 import os
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import sh
 import yaml
 
-from bench.common import (
-    ROOT,
-    Row,
-    goal,
-    inv_argv,
-    log,
-    prometheus,
-    run_measured,
-    sample,
-    timed_ms,
-    wait_for,
-)
+from bench.common import ROOT, Row, goal, log, prometheus, run_measured, sample, timed_ms
 from bench.fig_k8s import load_harness
 from promkit import kube
+from tests.support import active_targets, inv_argv, run, wait_for
+from tests.support.processes import ANY_EXIT
 
 PODS, DEPLOYMENTS = 1000, 10
 #: Debian's 2.42 has no Kubernetes discovery: the 3.16 build of scripts/build-prometheus3.sh.
@@ -81,7 +72,7 @@ class ControlPlane:
 
     def kubectl(self, *args: str, stdin: str | None = None) -> str:
         argv = ["kubectl", f"--kubeconfig={self.kubeconfig}", f"--context={self.context}", *args]
-        done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=300)
+        done = run(argv, stdin=stdin, timeout=300)
         if done.returncode != 0:
             raise RuntimeError(f"kubectl {' '.join(args[:3])}: {done.stderr.strip()[-300:]}")
         return done.stdout
@@ -153,7 +144,7 @@ def cluster_with_pods(workdir: Path) -> Iterator[ControlPlane]:
                                    "jsonpath={.items[*].status.phase}").split()  # fmt: skip
             return phases.count("Running") == PODS
 
-        wait_for(running, 300, f"{PODS} pods Running", every=2.0)
+        wait_for(f"{PODS} pods Running", running, 300, every=2.0)
         yield plane
     finally:
         plane.delete()
@@ -161,15 +152,16 @@ def cluster_with_pods(workdir: Path) -> Iterator[ControlPlane]:
 
 def floor_fetch(plane: ControlPlane, url: str) -> None:
     """What verify.discovery reads, fetched concurrently: the raw lists and curl."""
-    base = ["kubectl", f"--kubeconfig={plane.kubeconfig}", f"--context={plane.context}"]
+    kubectl = sh.kubectl.bake(f"--kubeconfig={plane.kubeconfig}", f"--context={plane.context}")
     lists = [
-        subprocess.Popen([*base, "get", "--raw", path], stdout=subprocess.DEVNULL)
+        kubectl("get", "--raw", path, _bg=True, _out="/dev/null", _ok_code=ANY_EXIT)
         for path in kube.DISCOVERY_LISTS.values()
     ]
-    subprocess.run(["curl", "-fsS", "--max-time", "30", "-o", "/dev/null",
-                    f"{url}/api/v1/targets", "-o", "/dev/null", f"{url}/api/v1/status/config"],
-                   check=True)  # fmt: skip
-    if any(process.wait(timeout=60) != 0 for process in lists):
+    curl = run(["curl", "-fsS", "--max-time", "30", "-o", "/dev/null", f"{url}/api/v1/targets",
+                "-o", "/dev/null", f"{url}/api/v1/status/config"])  # fmt: skip
+    if curl.returncode != 0:
+        raise RuntimeError(f"curl failed in the floor: {curl.stderr.strip()}")
+    if any(process.wait(timeout=60).exit_code != 0 for process in lists):
         raise RuntimeError("kubectl get --raw failed in the floor")
 
 
@@ -185,12 +177,11 @@ def figure8(runs: int, binary: str = PROMETHEUS3) -> list[Row]:
     ):
 
         def discovered() -> bool:
-            done = subprocess.run(["curl", "-fsS", f"{url}/api/v1/targets?state=active"],
-                                  capture_output=True, text=True)  # fmt: skip
-            return done.stdout.count('"scrapePool":"kubernetes-pods"') >= PODS
+            pools = [t["scrapePool"] for t in active_targets(url)]
+            return pools.count("kubernetes-pods") >= PODS
 
         log(f"figure 8: waiting for Prometheus to discover the {PODS} pods")
-        wait_for(discovered, 180, f"{PODS} discovered targets", every=2.0)
+        wait_for(f"{PODS} discovered targets", discovered, 180, every=2.0)
         env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig)}
         argv = inv_argv("verify.discovery", "--url", url, "--context", plane.context)
         ran = [run_measured(argv, env=env, timeout=120) for _ in range(runs)]

@@ -19,26 +19,18 @@ from __future__ import annotations
 import math
 import os
 import re
-import subprocess
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
-from bench.common import (
-    GUIDE,
-    ROOT,
-    Row,
-    goal,
-    http_json,
-    http_status,
-    inv_argv,
-    log,
-    sample,
-)
+import sh
+
+from bench.common import GUIDE, ROOT, Row, goal, log, sample
 from promkit import queries
+from tests.support import Completed, api_data, inv_argv, run, status
+from tests.support.processes import ANY_EXIT
 
 PROJECT = "promkit-bench"
 PROM_PORT, APP_PORT = 29090, 28000
@@ -68,20 +60,13 @@ def compose_argv(*args: str) -> list[str]:
     return ["docker", "compose", "--file", str(file), "--project-name", PROJECT, *args]
 
 
-def run(argv: Sequence[str], timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        list(argv),
-        cwd=ROOT,
-        env=bench_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+def run_bench(argv: Sequence[str], timeout: float = 300.0) -> Completed:
+    """``argv`` from the repository root in the bench's environment (its project, ports)."""
+    return run(argv, cwd=ROOT, env=bench_env(), timeout=timeout)
 
 
 def run_ok(argv: Sequence[str], what: str, timeout: float = 300.0) -> None:
-    done = run(argv, timeout)
+    done = run_bench(argv, timeout)
     if done.returncode != 0:
         tail = (done.stdout + done.stderr).strip().splitlines()[-5:]
         raise RuntimeError(f"{what} failed (exit {done.returncode}): " + " | ".join(tail))
@@ -90,11 +75,11 @@ def run_ok(argv: Sequence[str], what: str, timeout: float = 300.0) -> None:
 def skip_reason() -> str | None:
     """Why figure 3 cannot run here (no engine, no images), or None."""
     try:
-        if run(["docker", "info", "--format", "{{.ServerVersion}}"], 30).returncode != 0:
+        if run_bench(["docker", "info", "--format", "{{.ServerVersion}}"], 30).returncode != 0:
             return "skipped: no Docker engine"
-        if run(["docker", "compose", "version"], 30).returncode != 0:
+        if run_bench(["docker", "compose", "version"], 30).returncode != 0:
             return "skipped: no Docker Compose v2"
-    except (OSError, subprocess.TimeoutExpired):
+    except (OSError, sh.CommandNotFound, sh.TimeoutException):
         return "skipped: no Docker engine"
     return None
 
@@ -123,7 +108,7 @@ class Timeline:
 def watch_ready(timeline: Timeline, started: float, done: threading.Event) -> None:
     """Record when Prometheus first answers /-/ready with 200 (polled every 50 ms)."""
     while not done.is_set() and time.perf_counter() - started < 300:
-        if http_status(URL + "/-/ready", timeout=0.5) == 200:
+        if status(URL + "/-/ready", timeout=0.5) == 200:
             timeline.marks["ready"] = time.perf_counter() - started
             return
         time.sleep(0.05)
@@ -145,29 +130,26 @@ def timed_run(command: Sequence[str] = COMMAND) -> Timeline:
     """Run ``command`` once; its timeline (marks, total)."""
     timeline = Timeline(start_wall=time.time())
     started = time.perf_counter()
-    process = subprocess.Popen(
-        inv_argv(*command),
-        cwd=ROOT,
-        env=bench_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
     done = threading.Event()
     watcher = threading.Thread(target=watch_ready, args=(timeline, started, done))
     watcher.start()
+
+    def on_line(line: str) -> None:
+        mark_line(timeline, line.rstrip("\n"), time.perf_counter() - started)
+
     try:
-        assert process.stdout is not None
-        for line in process.stdout:
-            mark_line(timeline, line.rstrip("\n"), time.perf_counter() - started)
-        code = process.wait(timeout=300)
+        # Each output line is timestamped as it arrives (sh calls on_line per line); sh
+        # kills the command at the timeout.
+        python, *args = inv_argv(*command)
+        process = sh.Command(python)(
+            *args, _cwd=str(ROOT), _env=bench_env(), _out=on_line, _err_to_out=True,
+            _tty_out=False, _ok_code=ANY_EXIT, _timeout=300, _return_cmd=True,
+        )  # fmt: skip
+        code = process.exit_code
         timeline.total = time.perf_counter() - started
     finally:
         done.set()
         watcher.join()
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
     if code != 0:
         tail = " | ".join(timeline.output[-6:])
         raise RuntimeError(f"`inv {' '.join(command)}` exited {code}: {tail}")
@@ -180,7 +162,7 @@ def timed_run(command: Sequence[str] = COMMAND) -> Timeline:
 def first_scrapes(start_wall: float, url: str = URL) -> dict[str, float]:
     """Per target (job/instance): seconds from the start to its first successful scrape."""
     window = math.ceil(time.time() - start_wall) + 5
-    data = http_json(f"{url}/api/v1/query?" + urlencode({"query": f"up[{window}s]"}))
+    data = api_data(url, "/api/v1/query", {"query": f"up[{window}s]"})
     found = {}
     for series in data["result"]:
         labels = series["metric"]
@@ -204,7 +186,7 @@ def queries_have_data(start_wall: float, end_wall: float, url: str = URL) -> flo
     latest = 0.0
     for query in queries.load_guide(GUIDE):
         params = {"query": query.promql, "start": start_wall, "end": end_wall, "step": 0.25}
-        data = http_json(f"{url}/api/v1/query_range?" + urlencode(params))
+        data = api_data(url, "/api/v1/query_range", params)
         first = _first_with_data(data["result"])
         latest = max(latest, (first if first is not None else end_wall) - start_wall)
     return latest
@@ -223,7 +205,7 @@ def one_run(index: int, runs: int) -> Timeline:
 
 
 def require_free_ports() -> None:
-    busy = [p for p in (PROM_PORT, APP_PORT) if http_status(f"http://127.0.0.1:{p}/") != 0]
+    busy = [p for p in (PROM_PORT, APP_PORT) if status(f"http://127.0.0.1:{p}/") != 0]
     if busy:
         raise RuntimeError(f"ports {busy} already answer: something else uses them")
 
@@ -243,7 +225,7 @@ def setup() -> None:
     # rate() queries flat (NaN) until more traffic comes: post again until green.
     for attempt in range(1, SETUP_BURSTS + 1):
         run_ok(inv_argv("traffic", "--count", "30"), "inv traffic")
-        if run(inv_argv("verify.all", "--wait", "45"), 90).returncode == 0:
+        if run_bench(inv_argv("verify.all", "--wait", "45"), 90).returncode == 0:
             return
         log(f"figure 3: not green after traffic burst {attempt}/{SETUP_BURSTS}")
     raise RuntimeError(f"the {PROJECT} stack was not green after {SETUP_BURSTS} traffic bursts")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -29,8 +28,9 @@ from typing import Any
 
 import yaml
 
-from bench.common import ROOT, Row, goal, inv_argv, log, sample
+from bench.common import ROOT, Row, goal, log, sample
 from bench.fig_green import GOAL_S, first_scrapes, queries_have_data
+from tests.support import Completed, inv
 
 HARNESS = ROOT / "tests" / "e2e_k8s"
 #: Through the port-forward the health latency includes kubectl's and the kubelet's tunnel.
@@ -72,11 +72,8 @@ class Run:
         self.start_wall = 0.0
         self.marks: dict[str, float] = {}
 
-    def inv(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        argv = inv_argv("-f", str(self.settings_file), *args)
-        return subprocess.run(
-            argv, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
-        )
+    def inv(self, *args: str, timeout: float = 600) -> Completed:
+        return inv("-f", str(self.settings_file), *args, env=self.env, timeout=timeout)
 
     def timed(self) -> None:
         done = threading.Event()

@@ -9,7 +9,6 @@ wall time and peak memory (its own max RSS, from wait4) are measured over repeat
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,17 +23,14 @@ from bench.common import (
     Row,
     all_scraped_up,
     goal,
-    http_json,
-    inv_argv,
     log,
     prometheus,
     prometheus_config,
     run_measured,
     sample,
-    stop,
     timed_ms,
-    wait_for,
 )
+from tests.support import Background, api_data, inv_argv, run, wait_for
 
 JOB = "synthetic"
 #: Scrape budget for the synthetic targets: one Python process answers ~670 scrapes/s
@@ -48,16 +44,21 @@ GOAL_S, GOAL_MB = 2.0, 200.0
 def synthetic_targets(count: int) -> Iterator[list[str]]:
     """The synthetic exporter serving ``count`` targets; yields their addresses."""
     argv = [PYTHON, "-m", "bench.synthetic_exporter", "--targets", str(count)]
-    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        if not line.startswith("serving "):
-            raise RuntimeError(f"synthetic exporter did not start: {line!r}")
-        port = int(line.rsplit(":", 1)[1])
-        yield synthetic_exporter.targets(count, port)
-    finally:
-        stop(process)
+    with tempfile.TemporaryDirectory(prefix="promkit-bench-synthetic-") as tmp:
+        process = Background(argv, Path(tmp) / "exporter.log", cwd=ROOT).start()
+        try:
+            line = wait_for("the synthetic exporter serving", lambda: serving(process), 120)
+            yield synthetic_exporter.targets(count, int(line.rsplit(":", 1)[1]))
+        finally:
+            process.stop(20)
+
+
+def serving(process: Background) -> str | None:
+    """The exporter's ``serving ...`` line once printed; RuntimeError if it exited."""
+    lines = [line for line in process.log().splitlines() if line.startswith("serving ")]
+    if not lines and not process.alive:
+        raise RuntimeError(f"synthetic exporter did not start: {process.tail()}")
+    return lines[0] if lines else None
 
 
 def settings_file(directory: Path, count: int) -> Path:
@@ -76,7 +77,9 @@ def curl_floor(url: str) -> None:
     argv = ["curl", "-fsS", "--max-time", "30"]
     for path in paths:
         argv += ["-o", "/dev/null", url + path]
-    subprocess.run(argv, check=True)
+    done = run(argv)
+    if done.returncode != 0:
+        raise RuntimeError(f"curl failed (exit {done.returncode}): {done.stderr.strip()}")
 
 
 def one_size(binary: str, count: int, runs: int) -> list[Row]:
@@ -87,8 +90,8 @@ def one_size(binary: str, count: int, runs: int) -> list[Row]:
         prometheus(binary, prometheus_config({JOB: addresses}, "15s")) as url,
     ):
         log(f"figure 4: waiting for {count} targets to be scraped (one 15s round)")
-        wait_for(lambda: all_scraped_up(url, count), 120, f"{count} targets up", every=1.0)
-        version = http_json(url + "/api/v1/status/buildinfo")["version"]
+        wait_for(f"{count} targets up", lambda: all_scraped_up(url, count), 120, every=1.0)
+        version = api_data(url, "/api/v1/status/buildinfo")["version"]
         argv = inv_argv("-f", str(settings_file(Path(tmp), count)), "verify.targets", "--url", url)
         ran = [run_measured(argv) for _ in range(runs)]
         floor = sample(timed_ms(lambda: curl_floor(url), runs))

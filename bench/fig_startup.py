@@ -7,7 +7,8 @@ commands are interleaved, so load from elsewhere on the machine hits all alike.
 
 from __future__ import annotations
 
-from bench.common import Ran, Row, goal, inv_argv, run_measured, sample
+from bench.common import Ran, Row, goal, run_measured, sample
+from tests.support import inv_argv
 
 GOAL_MS = 400.0
 COMMANDS: tuple[tuple[str, ...], ...] = (("--version",), ("--list",), ("verify.all", "--help"))

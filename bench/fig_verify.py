@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
 import time
 from collections.abc import Callable
 
@@ -25,20 +24,18 @@ from bench.common import (
     Row,
     Sample,
     exporter,
-    free_port,
     goal,
-    inv_argv,
     log,
     prometheus,
     prometheus_config,
     run_measured,
     sample,
     timed_ms,
-    wait_for,
 )
 from promkit import checks, prom, queries, settings, verify
 from promkit.settings import Expectations, JobExpectation
 from promkit.wait import Progress, wait_until_green
+from tests.support import free_port, inv_argv, run, wait_for
 
 JOBS = (JobExpectation("fastapi-app", 1), JobExpectation("celery-workers", 1))
 
@@ -64,7 +61,9 @@ def quiet() -> Progress:
 
 def curl_runbook(url: str) -> None:
     exprs = [q.promql for q in queries.load_guide(GUIDE)]
-    subprocess.run(["bash", str(RUNBOOK), url, *exprs], capture_output=True, check=True)
+    done = run(["bash", str(RUNBOOK), url, *exprs])
+    if done.returncode != 0:
+        raise RuntimeError(f"{RUNBOOK.name} failed (exit {done.returncode}): {done.output[-300:]}")
 
 
 def figure1(binary: str, runs: int) -> list[Row]:
@@ -171,7 +170,7 @@ def restart_delays(binary: str, runs: int, interval: str) -> list[float]:
             for index in range(runs):
                 log(f"figure 2: target restart {index + 1}/{runs}")
                 # Stopped (or not started yet): Prometheus must first see it down.
-                wait_for(lambda: health_of(url, "celery-workers") == "down", 60, "worker down")
+                wait_for("worker down", lambda: health_of(url, "celery-workers") == "down", 60)
                 with exporter("worker", port):
                     delays.append(green_delay_ms(url, expect, "celery-workers"))
     return delays

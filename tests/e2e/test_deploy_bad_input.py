@@ -8,13 +8,13 @@ volume afterwards.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 from collections.abc import Iterator
 
 import psutil
 import pytest
-from stack_helpers import Stack, sh
+from stack_helpers import Stack, stdout_of
+
+from tests.support import Completed, taken_port
 
 pytestmark = pytest.mark.e2e
 
@@ -24,9 +24,11 @@ STACK = Stack("promkit-bad-input", prometheus_port=19290, app_port=18200)
 def leftovers() -> list[str]:
     """Containers, networks and volumes of the project (there must be none)."""
     label = f"label=com.docker.compose.project={STACK.project}"
-    found = sh("docker", "ps", "-a", "--filter", label, "--format", "container {{.Names}}")
-    found += sh("docker", "network", "ls", "--filter", label, "--format", "network {{.Name}}")
-    found += sh("docker", "volume", "ls", "--filter", label, "--format", "volume {{.Name}}")
+    found = stdout_of("docker", "ps", "-a", "--filter", label, "--format", "container {{.Names}}")
+    found += stdout_of(
+        "docker", "network", "ls", "--filter", label, "--format", "network {{.Name}}"
+    )
+    found += stdout_of("docker", "volume", "ls", "--filter", label, "--format", "volume {{.Name}}")
     return found.split("\n")[:-1]
 
 
@@ -37,7 +39,7 @@ def clean() -> Iterator[None]:
     STACK.remove()
 
 
-def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
+def one_line_error(done: Completed) -> str:
     """The one line promkit printed for exit code 2 (asserting there is just that)."""
     assert done.returncode == 2, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
@@ -47,9 +49,7 @@ def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_a_taken_port_is_named_with_its_holder_and_nothing_is_created() -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", STACK.prometheus_port))
-        taken.listen()
+    with taken_port(STACK.prometheus_port):
         done = STACK.inv("deploy.local", check=False)
     line = one_line_error(done)
     me = psutil.Process(os.getpid()).name()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -20,15 +19,16 @@ from typing import Any
 
 import pytest
 import yaml
-from stack_helpers import Stack, http, poll
+from stack_helpers import Stack
 
 from promkit.settings import ROOT
+from tests.support import request, status, wait_for
 
 pytestmark = pytest.mark.e2e
 
 STACK = Stack("promkit-faults", prometheus_port=19090, app_port=18000)
 SCRAPE_INTERVAL_S = 15
-TICKET = json.dumps({"tenant_id": "acme", "ticket_id": "T-1", "summary": "printer on fire"})
+TICKET = {"tenant_id": "acme", "ticket_id": "T-1", "summary": "printer on fire"}
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +79,11 @@ def query(promql: str, **params: str) -> list[dict[str, Any]]:
 
 
 def webhook_status() -> int:
-    return http(STACK.app + "/webhook/servicedesk", method="POST", body=TICKET.encode())[0]
+    return int(request("POST", STACK.app + "/webhook/servicedesk", TICKET)[0])
 
 
 def test_a_first_start_is_not_taken_for_survived_data() -> None:
-    poll(lambda: query('up{job="fastapi-app"} == 1'), 60, "the app is scraped")
+    wait_for("the app is scraped", lambda: query('up{job="fastapi-app"} == 1'), 60, every=1.0)
     done = STACK.inv("verify.persistence", check=False)
     assert done.returncode == 1, done.stdout
     assert "no stored sample predates this server's start" in done.stdout
@@ -91,16 +91,25 @@ def test_a_first_start_is_not_taken_for_survived_data() -> None:
 
 def test_redis_down_is_reported_not_hidden_and_nothing_crash_loops() -> None:
     restarts = {s: STACK.inspect(s)["RestartCount"] for s in ("app", "worker")}
-    poll(lambda: query('sample_app_redis_up{job="fastapi-app"} == 1'), 40, "redis_up is 1")
+    wait_for(
+        "redis_up is 1", lambda: query('sample_app_redis_up{job="fastapi-app"} == 1'), 40, every=1.0
+    )
     STACK.compose("stop", "redis")
     try:
-        status, body = http(STACK.app + "/webhook/servicedesk", method="POST", body=TICKET.encode())
-        assert status == 503
-        assert b"task queue unavailable: cannot reach Redis at redis://redis:6379/0" in body
-        assert http(STACK.app + "/metrics")[0] == 200
+        code, body = request("POST", STACK.app + "/webhook/servicedesk", TICKET)
+        assert code == 503
+        assert "task queue unavailable: cannot reach Redis at redis://redis:6379/0" in str(body)
+        assert status(STACK.app + "/metrics", timeout=10) == 200
         # Through Prometheus: redis_up says 0 and queue_depth goes stale (no sample), never 0.
-        poll(lambda: query("sample_app_redis_up == 0"), 2 * SCRAPE_INTERVAL_S + 5, "redis_up 0")
-        poll(lambda: not query("queue_depth"), SCRAPE_INTERVAL_S + 5, "queue_depth stale")
+        wait_for(
+            "redis_up 0",
+            lambda: query("sample_app_redis_up == 0"),
+            2 * SCRAPE_INTERVAL_S + 5,
+            every=1.0,
+        )
+        wait_for(
+            "queue_depth stale", lambda: not query("queue_depth"), SCRAPE_INTERVAL_S + 5, every=1.0
+        )
         assert query("up{job='fastapi-app'} == 1"), "the app is still scraped"
         for service in ("app", "worker"):
             state = STACK.inspect(service)
@@ -109,9 +118,14 @@ def test_redis_down_is_reported_not_hidden_and_nothing_crash_loops() -> None:
             assert state["RestartCount"] == restarts[service], f"restarted: {why}"
     finally:
         STACK.compose("start", "redis")
-    poll(lambda: webhook_status() == 202, 60, "the webhook accepts tickets again")
-    poll(lambda: query("sample_app_redis_up == 1"), 2 * SCRAPE_INTERVAL_S + 5, "redis_up 1")
-    poll(lambda: query("queue_depth"), 2 * SCRAPE_INTERVAL_S + 5, "queue_depth back")
+    wait_for("the webhook accepts tickets again", lambda: webhook_status() == 202, 60, every=1.0)
+    wait_for(
+        "redis_up 1",
+        lambda: query("sample_app_redis_up == 1"),
+        2 * SCRAPE_INTERVAL_S + 5,
+        every=1.0,
+    )
+    wait_for("queue_depth back", lambda: query("queue_depth"), 2 * SCRAPE_INTERVAL_S + 5, every=1.0)
 
 
 def test_target_dies_is_named_then_recovers_without_touching_prometheus() -> None:
@@ -124,7 +138,7 @@ def test_target_dies_is_named_then_recovers_without_touching_prometheus() -> Non
             done = STACK.inv("verify.targets", check=False)
             return done if done.returncode == 1 else None
 
-        done = poll(failing, 2 * SCRAPE_INTERVAL_S + 5, "verify.targets fails", every=2)
+        done = wait_for("verify.targets fails", failing, 2 * SCRAPE_INTERVAL_S + 5, every=2)
         print(f"verify.targets failed {time.monotonic() - stopped:.1f}s after the stop")
         target = next(
             t
@@ -242,13 +256,9 @@ def samples_up_to(moment: float) -> dict[str, list[Any]]:
 
 
 def wait_ready() -> None:
-    def ready() -> bool:
-        try:
-            return http(STACK.prometheus + "/-/ready", timeout=2)[0] == 200
-        except OSError:  # refused or reset while the container restarts
-            return False
-
-    poll(ready, 90, "Prometheus is ready")
+    # status() is 0 while the container restarts (refused or reset).
+    ready = STACK.prometheus + "/-/ready"
+    wait_for("Prometheus is ready", lambda: status(ready, timeout=2) == 200, 90, every=1.0)
 
 
 def test_prometheus_restart_keeps_samples() -> None:

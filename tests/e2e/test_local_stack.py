@@ -13,15 +13,15 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from stack_helpers import Stack, sh
+from stack_helpers import Stack, stdout_of
 
 from promkit.images import PROMETHEUS_VERSION
 from promkit.settings import ROOT
+from tests.support import Completed, run
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +30,9 @@ UPSTREAM_PROMETHEUS = f"prom/prometheus:v{PROMETHEUS_VERSION}"
 
 def fresh_copy(dest: Path) -> Path:
     """The files a fresh clone of ROOT has (tracked and new files, nothing git ignores)."""
-    listed = sh("git", "-C", str(ROOT), "ls-files", "--cached", "--others", "--exclude-standard")
+    listed = stdout_of(
+        "git", "-C", str(ROOT), "ls-files", "--cached", "--others", "--exclude-standard"
+    )
     for name in listed.splitlines():
         source = ROOT / name
         if source.is_file():
@@ -40,9 +42,7 @@ def fresh_copy(dest: Path) -> Path:
 
 
 def image_present(image: str) -> bool:
-    return (
-        subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode == 0
-    )
+    return run(["docker", "image", "inspect", image]).returncode == 0
 
 
 @pytest.fixture(scope="module")
@@ -61,17 +61,17 @@ def had_upstream() -> bool:
 
 
 @pytest.fixture(scope="module")
-def first_run(stack: Stack, had_upstream: bool) -> subprocess.CompletedProcess[str]:
+def first_run(stack: Stack, had_upstream: bool) -> Completed:
     """`inv deploy.local verify.all` exactly as the card says, on the fresh checkout."""
     return stack.inv("deploy.local", "verify.all", check=False)
 
 
-def output(done: subprocess.CompletedProcess[str]) -> str:
+def output(done: Completed) -> str:
     return done.stdout + done.stderr
 
 
 def test_the_cards_command_is_green_on_the_first_try(
-    first_run: subprocess.CompletedProcess[str],
+    first_run: Completed,
 ) -> None:
     assert first_run.returncode == 0, output(first_run)
     out = output(first_run)
@@ -82,7 +82,7 @@ def test_the_cards_command_is_green_on_the_first_try(
 
 
 def test_it_got_the_images_it_lacked_and_said_which(
-    first_run: subprocess.CompletedProcess[str], had_upstream: bool
+    first_run: Completed, had_upstream: bool
 ) -> None:
     if had_upstream:
         pytest.skip(f"{UPSTREAM_PROMETHEUS} was present: nothing to get")
@@ -92,7 +92,7 @@ def test_it_got_the_images_it_lacked_and_said_which(
 
 
 def test_verify_waited_only_because_the_server_was_young(
-    first_run: subprocess.CompletedProcess[str],
+    first_run: Completed,
 ) -> None:
     out = output(first_run)
     # The first round after a deploy meets a server a few seconds old.
@@ -105,7 +105,7 @@ def test_verify_waited_only_because_the_server_was_young(
         assert int(found.group(1)) < 45
 
 
-def test_the_ui_check_names_the_3x_pages(first_run: subprocess.CompletedProcess[str]) -> None:
+def test_the_ui_check_names_the_3x_pages(first_run: Completed) -> None:
     out = output(first_run)
     ui = out[out.index("\nui ") + 1 :].splitlines()[:3]
     assert "UI landing page (/query) 200" in ui[0], ui
@@ -113,9 +113,7 @@ def test_the_ui_check_names_the_3x_pages(first_run: subprocess.CompletedProcess[
     assert any("UI script /assets/" in line for line in ui), ui
 
 
-def test_the_stack_makes_its_own_demo_traffic(
-    stack: Stack, first_run: subprocess.CompletedProcess[str]
-) -> None:
+def test_the_stack_makes_its_own_demo_traffic(stack: Stack, first_run: Completed) -> None:
     assert "demo-traffic" in stack.containers()
     rate = stack.api("/api/v1/query", {"query": "sum(rate(enhancement_requests_total[1m]))"})
     assert rate["result"] and float(rate["result"][0]["value"][1]) > 0, rate
@@ -123,14 +121,14 @@ def test_the_stack_makes_its_own_demo_traffic(
 
 def test_prometheus_runs_as_non_root_with_data_on_the_named_volume(stack: Stack) -> None:
     container = stack.containers()["prometheus"]
-    status = sh("docker", "exec", container, "cat", "/proc/1/status")
+    status = stdout_of("docker", "exec", container, "cat", "/proc/1/status")
     uid = next(line.split()[1] for line in status.splitlines() if line.startswith("Uid:"))
     assert uid == "65534"
-    mounts = json.loads(sh("docker", "inspect", "--format", "{{json .Mounts}}", container))
+    mounts = json.loads(stdout_of("docker", "inspect", "--format", "{{json .Mounts}}", container))
     data = [m for m in mounts if m["Destination"] == "/prometheus"]
     assert data and data[0]["Type"] == "volume"
     assert data[0]["Name"] == f"{stack.project}_prometheus-data"
-    assert "wal" in sh("docker", "exec", container, "ls", "/prometheus").split()
+    assert "wal" in stdout_of("docker", "exec", container, "ls", "/prometheus").split()
 
 
 def test_ports_are_published_on_loopback_only(stack: Stack) -> None:
@@ -139,7 +137,7 @@ def test_ports_are_published_on_loopback_only(stack: Stack) -> None:
     assert published, "the stack publishes Prometheus and the app"
     assert all(p["host_ip"] == "127.0.0.1" for p in published), published
     for service in ("prometheus", "app"):
-        bindings = sh("docker", "port", stack.containers()[service]).split()
+        bindings = stdout_of("docker", "port", stack.containers()[service]).split()
         addresses = [b for b in bindings if ":" in b and not b.endswith("/tcp")]
         assert addresses and all(a.startswith("127.0.0.1:") for a in addresses), bindings
 
@@ -159,7 +157,7 @@ def resources(stack: Stack, kind: str) -> list[str]:
         "volume": ["docker", "volume", "ls"],
     }[kind]
     fmt = "{{.Names}}" if kind == "container" else "{{.Name}}"
-    return sh(*argv, "--filter", label, "--format", fmt).split()
+    return stdout_of(*argv, "--filter", label, "--format", fmt).split()
 
 
 def test_destroy_keeps_the_volume_and_leaves_nothing_else(stack: Stack) -> None:

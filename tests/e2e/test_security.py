@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stack_helpers import Stack, http, sh
+from stack_helpers import Stack, stdout_of
 
 from promkit.settings import ROOT
+from tests.support import get, request
 
 pytestmark = pytest.mark.e2e
 
@@ -62,11 +63,10 @@ def deployed() -> Iterator[None]:
 
 def test_unauthenticated_requests_get_401() -> None:
     for path in ("/-/healthy", "/-/ready", "/api/v1/query?query=up", "/metrics", "/graph"):
-        status, _ = http(STACK.prometheus + path)
-        assert status == 401, path
-        assert http(STACK.prometheus + path, auth=(USER, "wrong"))[0] == 401, path
-        assert http(STACK.prometheus + path, auth=(USER, PASSWORD))[0] in (200, 302), path
-    assert http(STACK.prometheus + "/-/reload", method="POST", body=b"")[0] == 401
+        assert get(STACK.prometheus + path).status_code == 401, path
+        assert get(STACK.prometheus + path, auth=(USER, "wrong")).status_code == 401, path
+        assert get(STACK.prometheus + path, auth=(USER, PASSWORD)).status_code in (200, 302), path
+    assert request("POST", STACK.prometheus + "/-/reload")[0] == 401
 
 
 def test_verify_passes_with_the_credentials() -> None:
@@ -118,7 +118,7 @@ def rendered_model(*files: str) -> dict[str, Any]:
     for name in files:
         argv += ["--file", str(ROOT / "compose" / name)]
     return dict(
-        json.loads(sh(*argv, "--project-name", STACK.project, "config", "--format", "json"))
+        json.loads(stdout_of(*argv, "--project-name", STACK.project, "config", "--format", "json"))
     )
 
 
@@ -142,7 +142,7 @@ def test_containers_run_non_root_without_capabilities_on_a_read_only_root(servic
     assert host["ReadonlyRootfs"] is True
     assert "no-new-privileges:true" in host["SecurityOpt"]
     assert host["Privileged"] is False
-    status = sh("docker", "exec", container["Id"], "cat", "/proc/1/status")
+    status = stdout_of("docker", "exec", container["Id"], "cat", "/proc/1/status")
     uids = next(line.split()[1:] for line in status.splitlines() if line.startswith("Uid:"))
     assert "0" not in uids, f"{service} runs as {uids}"
     effective = next(line.split()[1] for line in status.splitlines() if line.startswith("CapEff:"))
@@ -160,16 +160,16 @@ def test_the_password_is_nowhere() -> None:
     """Not in the repo, the rendered configs, docker's view of the stack, or promkit's output."""
     self_secret = (AUTH_DIR / "web" / "self-scrape.password").read_text().strip()
     places = {
-        "docker compose config": sh(
+        "docker compose config": stdout_of(
             *STACK.compose_argv("--file", str(ROOT / "compose/compose.auth.yaml"), "config")
         ),
-        "kubectl kustomize k8s": sh("kubectl", "kustomize", str(ROOT / "k8s")),
+        "kubectl kustomize k8s": stdout_of("kubectl", "kustomize", str(ROOT / "k8s")),
         "promkit's output (inv --echo)": "\n".join(OUTPUTS),
         "status.local": inv("--echo", "status.local").stdout,
     }
     for service in SERVICES:
         places[f"docker inspect {service}"] = json.dumps(STACK.inspect(service))
-        places[f"docker logs {service}"] = sh("docker", "logs", STACK.containers()[service])
+        places[f"docker logs {service}"] = stdout_of("docker", "logs", STACK.containers()[service])
     assert len(OUTPUTS) >= 6, "the tests above ran and their output was kept"
     for where, text in places.items():
         assert PASSWORD not in text, f"the password is in {where}"

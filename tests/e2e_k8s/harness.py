@@ -41,11 +41,12 @@ import sh
 import yaml
 from host import HostState, leftovers, processes_naming, restore, stop_tree
 from invoke.context import Context
-from node import Binaries, Network, Node, NodeBinaries, NodeError, wait_until
+from node import Binaries, Network, Node, NodeBinaries, NodeError
 
-from promkit import images, kube
+from promkit import images
 from promkit.errors import PromkitError
 from promkit.traffic import post_webhooks
+from tests.support import WaitTimeout, free_port, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "scripts" / "build-kube.sh"
@@ -70,7 +71,6 @@ __all__ = [
     "KubeBinaries",
     "NodeBinaries",
     "is_ready",
-    "wait_until",
 ]
 
 
@@ -151,7 +151,7 @@ class Cluster:
         self.plane = ControlPlane(binaries, self.workdir, name)
         self.kubeconfig, self.context = self.plane.kubeconfig, self.plane.context
         self.network = Network.free()
-        self.api_port, kubelet_port = kube.free_local_port(), kube.free_local_port()
+        self.api_port, kubelet_port = free_port(), free_port()
         self.node = Node(
             node_binaries,
             self.network,
@@ -186,9 +186,9 @@ class Cluster:
         self._create_control_plane()
         self.node.start(sorted(self.images.values()))
         try:
-            wait_until(f"node {self.node.name} Ready", self._node_ready, 120)
-            wait_until("CoreDNS ready", self._coredns_ready, 60)
-        except NodeError as exc:
+            wait_for(f"node {self.node.name} Ready", self._node_ready, 120, every=0.5)
+            wait_for("CoreDNS ready", self._coredns_ready, 60, every=0.5)
+        except (NodeError, WaitTimeout) as exc:
             kubelet = self.node.daemons["kubelet"].tail(25)
             raise HarnessError(f"{exc}\nkubelet log:\n{kubelet}") from None
 
@@ -196,7 +196,7 @@ class Cluster:
         """Stop everything, put the machine back as it was; raise if something is left."""
         if self._before is None:
             return
-        with suppress(sh.ErrorReturnCode, NodeError):
+        with suppress(sh.ErrorReturnCode, NodeError, WaitTimeout):
             self._delete_workloads()
         self.node.stop(self._no_pods_on_node)
         self.plane.delete()

@@ -26,6 +26,8 @@ from pathlib import Path
 import psutil
 import sh
 
+from tests.support.processes import descendants, stop_processes
+
 #: Chains and rules the node's components own: what ``restore`` may remove.
 OWNED = re.compile(r"KUBE-|CNI-|PKE2E|pke2e|10\.24[45]\.")
 #: Kernel settings the kubelet or kube-proxy may change (kubelet's "kernel tunables").
@@ -154,20 +156,13 @@ def leftovers(before: HostState) -> list[str]:
 
 
 def stop_tree(pid: int, grace: float = 10.0) -> None:
-    """SIGTERM ``pid`` and its descendants, SIGKILL whatever is left after ``grace``."""
+    """SIGTERM ``pid`` (not a child of ours) and its descendants, SIGKILL whatever is left
+    after ``grace``."""
     try:
         root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
         return
-    for process in processes:
-        with suppress(psutil.NoSuchProcess):
-            process.terminate()
-    _, alive = psutil.wait_procs(processes, timeout=grace)
-    for process in alive:
-        with suppress(psutil.NoSuchProcess):
-            process.kill()
-    psutil.wait_procs(alive, timeout=5)
+    stop_processes([root, *descendants(pid)], grace)
 
 
 def processes_naming(marker: str) -> list[int]:

@@ -22,42 +22,22 @@ import os
 import signal
 import sys
 import tarfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any
 
 import sh
 import yaml
 from host import processes_naming, stop_tree
 
-from promkit.kube import free_local_port
+from tests.support import Background, WaitTimeout, free_port, wait_for
 
 NODE_BINARIES = ("kubelet", "kube-proxy", "coredns", "pause")
-T = TypeVar("T")
 
 
 class NodeError(RuntimeError):
     """The node could not do its job; the message says what and where to look."""
-
-
-def wait_until(
-    what: str, probe: Callable[[], T | None], timeout: float, interval: float = 0.5
-) -> T:
-    """Call ``probe`` until it returns something other than None; raise after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last_error = ""
-    while True:
-        try:
-            value = probe()
-        except (sh.ErrorReturnCode, OSError, ValueError, KeyError) as exc:
-            value, last_error = None, f": last error: {str(exc).strip()[-300:]}"
-        if value is not None:
-            return value
-        if time.monotonic() > deadline:
-            raise NodeError(f"{what}: not within {timeout:g}s{last_error}")
-        time.sleep(interval)
 
 
 # --------------------------------------------------------------------------- binaries
@@ -199,46 +179,25 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
 
 
-class Daemon:
-    """A long-running process of the node, its output appended to ``log``."""
+class Daemon(Background):
+    """A long-running process of the node, its output appended to ``log``; it dies with
+    the harness, and ``stop`` takes its descendants too."""
 
     def __init__(self, name: str, argv: Sequence[str | Path], log: Path) -> None:
-        self.name, self.argv, self.log = name, [str(a) for a in argv], log
-        self.process: Any = None
-        self._log_file: IO[bytes] | None = None
+        super().__init__(argv, log, preexec_fn=_die_with_parent)
+        self.name = name
 
-    def start(self) -> None:
+    def start(self) -> Daemon:
         print(f"[node] starting {self.name}: {' '.join(self.argv)}", file=sys.stderr)
-        self._log_file = self.log.open("ab")
-        self.process = sh.Command(self.argv[0])(
-            *self.argv[1:],
-            _bg=True,
-            _bg_exc=False,
-            _out=self._log_file,
-            _err_to_out=True,
-            _new_session=True,
-            _preexec_fn=_die_with_parent,
-        )
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.process.is_alive()[0]
+        super().start()
+        return self
 
     def check_alive(self) -> None:
         if not self.alive:
             raise NodeError(f"{self.name} exited; its last log lines:\n{self.tail()}")
 
     def stop(self, grace: float = 15.0) -> None:
-        if self.process is not None:
-            stop_tree(self.process.pid, grace)
-            self.process = None
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-
-    def tail(self, lines: int = 15) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        super().stop(grace)
 
 
 # --------------------------------------------------------------------------- the node
@@ -271,7 +230,7 @@ class Node:
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
         pause = self._pause_image()
         self._start("containerd", ["containerd", "--config", self._containerd_config(pause)])
-        wait_until("containerd's socket", self._containerd_answers, 30)
+        wait_for("containerd's socket", self._containerd_answers, 30, every=0.5)
         self.import_images([pause, *images])
         self._start("kubelet", self._kubelet_argv())
         self._start(
@@ -285,10 +244,8 @@ class Node:
         """Stop pods through the kubelet (``pods_gone`` says when), then every process."""
         if "kubelet" in self.daemons and self.daemons["kubelet"].alive:
             try:
-                wait_until(
-                    "the kubelet stopping every pod", lambda: True if pods_gone() else None, 90
-                )
-            except NodeError as exc:
+                wait_for("the kubelet stopping every pod", pods_gone, 90, every=0.5)
+            except WaitTimeout as exc:
                 print(f"[node] {exc}: stopping what is left directly", file=sys.stderr)
         for name in ("coredns", "kube-proxy", "kubelet"):
             if name in self.daemons:
@@ -461,8 +418,8 @@ class Node:
             "hostnameOverride": self.name,
             "mode": "iptables",
             "clusterCIDR": self.network.pod_cidr,
-            "healthzBindAddress": f"127.0.0.1:{free_local_port()}",
-            "metricsBindAddress": f"127.0.0.1:{free_local_port()}",
+            "healthzBindAddress": f"127.0.0.1:{free_port()}",
+            "metricsBindAddress": f"127.0.0.1:{free_port()}",
             "nodePortAddresses": [f"{self.network.gateway}/32"],
             "iptables": {"localhostNodePorts": False},
             # 0: leave the machine's conntrack settings as they are.
@@ -476,7 +433,7 @@ class Node:
         return self._write("kube-proxy/config.yaml", yaml.safe_dump(config))
 
     def _corefile(self) -> Path:
-        self.coredns_ready = f"127.0.0.1:{free_local_port()}"
+        self.coredns_ready = f"127.0.0.1:{free_port()}"
         return self._write(
             "coredns/Corefile",
             COREFILE.format(

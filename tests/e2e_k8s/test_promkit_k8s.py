@@ -13,19 +13,18 @@ import json
 import os
 import re
 import shutil
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import sh
 import yaml
-from harness import REPO, Cluster, is_ready, wait_until
+from harness import REPO, Cluster, is_ready
+
+from tests.support import Completed, active_targets, get, inv, wait_for
 
 pytestmark = pytest.mark.e2e_k8s
 
@@ -37,19 +36,6 @@ WAIT = "90"  # seconds verify --wait may take: a few 15s scrape intervals
 TUNNEL_BUDGET = {"expect": {"health_latency_ms": 250}}
 
 
-@dataclass(frozen=True)
-class Done:
-    """An `inv` run: exit code and output."""
-
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
 class Stack:
     """The cluster, the overlay deployed, and how a user drives it."""
 
@@ -57,28 +43,25 @@ class Stack:
         self.cluster, self.workdir = cluster, workdir
         self.kustomization = cluster.overlay(REPO / "k8s")
 
-    def inv(self, *args: str, settings: dict[str, Any] | None = None) -> Done:
+    def inv(self, *args: str, settings: dict[str, Any] | None = None) -> Completed:
         """`inv ARGS` as a user runs it, against this cluster and overlay."""
         merged: dict[str, Any] = {"k8s": {"kustomization": str(self.kustomization)}}
         for key, value in (settings or {}).items():
             merged[key] = {**merged.get(key, {}), **value}
         path = self.workdir / f"settings-{time.monotonic_ns()}.yaml"
         path.write_text(yaml.safe_dump(merged))
-        done = sh.Command(sys.executable)(
-            "-m",
-            "invoke",
-            "-f",
-            str(path),
-            *args,
-            _cwd=REPO,
-            _env={**os.environ, **self.cluster.env()},
-            _ok_code=range(256),
-            _return_cmd=True,
-            _timeout=600,
-        )
-        result = Done(done.exit_code, done.stdout.decode(), done.stderr.decode())
-        print(f"$ inv {' '.join(args)} -> {result.code}\n{result.output}")
+        env = {**os.environ, **self.cluster.env()}
+        result = inv("-f", str(path), *args, cwd=REPO, env=env, timeout=600)
+        print(f"$ inv {' '.join(args)} -> {result.returncode}\n{result.output}")
         return result
+
+    def ok(self, *args: str, settings: dict[str, Any] | None = None) -> Completed:
+        """`inv ARGS` that must exit 0; the failure message is its output."""
+        done = self.inv(*args, settings=settings)
+        assert done.returncode == 0, (
+            f"inv {' '.join(args)} exited {done.returncode}:\n{done.output}"
+        )
+        return done
 
     @property
     def context(self) -> str:
@@ -103,9 +86,8 @@ class Stack:
 
     def targets(self) -> list[dict[str, Any]]:
         """Active targets of the pod-discovery job, straight from the Prometheus pod."""
-        answer = requests.get(self.prometheus_url() + "/api/v1/targets?state=active", timeout=5)
-        answer.raise_for_status()
-        return [t for t in answer.json()["data"]["activeTargets"] if t["labels"]["job"] == JOB]
+        found = active_targets(self.prometheus_url())
+        return [t for t in found if t["labels"]["job"] == JOB]
 
     def exec(self, namespace: str, target: str, *command: str) -> Any:
         """``kubectl exec`` (through the kubelet); the sh result, whatever the exit code."""
@@ -126,7 +108,7 @@ class Stack:
                 return pods[0]
             return None
 
-        return wait_until("the Prometheus pod Ready", ready, timeout)
+        return wait_for("the Prometheus pod Ready", ready, timeout, every=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -139,19 +121,12 @@ def test_deploy_then_verify_all_on_one_command_line(stack: Stack) -> None:
     traffic = threading.Thread(target=stack.cluster.post_traffic, args=(60.0,))
     traffic.start()
     report = stack.workdir / "all.json"
-    done = stack.inv(
-        "deploy.k8s",
-        "verify.all",
-        "--context",
-        stack.context,
-        "--wait",
-        WAIT,
-        "--json",
-        str(report),
-        settings=TUNNEL_BUDGET,
-    )
-    traffic.join()
-    assert done.code == 0, done.output
+    try:
+        args = ("deploy.k8s", "verify.all", "--context", stack.context, "--wait", WAIT)
+        done = stack.inv(*args, "--json", str(report), settings=TUNNEL_BUDGET)
+    finally:
+        traffic.join()
+    assert done.returncode == 0, f"deploy.k8s verify.all exited {done.returncode}:\n{done.output}"
     results = {r["name"]: r for r in json.loads(report.read_text())["results"]}
     assert all(r["ok"] for r in results.values()), done.stdout
     assert f"[port-forward] kubectl --context {stack.context} port-forward" in done.stdout
@@ -185,7 +160,7 @@ def test_the_kubelet_started_prometheus_and_its_probes_made_it_ready(stack: Stac
         return counts if counts.get("Readiness", 0) > 0 and counts.get("Liveness", 0) > 0 else None
 
     # The kubelet's own count of the probes it ran on the pod (liveness starts after 30s).
-    counts = wait_until("a successful liveness probe", probes_succeeded, 60, interval=2)
+    counts = wait_for("a successful liveness probe", probes_succeeded, 60, every=2)
     print(f"kubelet prober_probe_total (successful) for {name}: {counts}")
 
 
@@ -245,7 +220,7 @@ def test_pods_reach_services_by_name_through_cluster_dns_and_kube_proxy(stack: S
     assert done.exit_code == 0 and "SUCCESS:  Prometheus Server is Healthy" in said, said
     # The app reaches Redis by the name in its REDIS_URL (redis://redis:6379/0).
     app = stack.pods(SAMPLE, "app=fastapi-app")[0]
-    health = requests.get(f"http://{app['status']['podIP']}:8000/health", timeout=5).json()
+    health = get(f"http://{app['status']['podIP']}:8000/health").json()
     assert health["redis"] == "up", health
 
 
@@ -270,10 +245,10 @@ def test_scaling_the_app_is_followed_target_for_target(stack: Stack, replicas: i
     done = stack.inv(
         "verify.targets", "--context", stack.context, "--wait", "60", settings=settings
     )
-    assert done.code == 0, done.output
+    assert done.returncode == 0, done.output
     assert f"job {JOB} has {replicas + 1} active targets" in done.stdout
     done = stack.inv("verify.discovery", "--context", stack.context, "--wait", "60")
-    assert done.code == 0, done.output
+    assert done.returncode == 0, done.output
     assert (
         f"{replicas + 1} annotated pods, {replicas + 1} active targets of job {JOB}" in done.stdout
     )
@@ -354,7 +329,7 @@ def test_annotations_decide_what_is_scraped_and_where(stack: Stack) -> None:
             found = [t for t in stack.targets() if t["labels"]["namespace"] == EXTRA]
             return found if found and all(t["health"] == "up" for t in found) else None
 
-        found = wait_until("the custom target UP", custom_up, 60, interval=2)
+        found = wait_for("the custom target UP", custom_up, 60, every=2)
         assert [t["labels"]["app"] for t in found] == ["custom"]
         assert found[0]["scrapeUrl"].endswith(":9123/custom/metrics")
         running = [p for p in stack.pods(EXTRA, "app") if p["status"].get("phase") == "Running"]
@@ -392,19 +367,19 @@ def test_verify_discovery_names_a_wrong_port_and_scrapes_a_two_container_pod_onc
         )
         once = re.compile(rf"pod {namespace}/sidecar-\S+: one target http://\S+:9123/custom")
 
-        def reported() -> Done | None:
+        def reported() -> Completed | None:
             # Until Prometheus has discovered the new pods, they are reported MISSING.
             done = stack.inv("verify.discovery", "--context", stack.context)
-            return done if done.code == 1 and once.search(done.stdout) else None
+            return done if done.returncode == 1 and once.search(done.stdout) else None
 
-        out = wait_until("verify.discovery judging both pods", reported, 90, interval=3).stdout
+        out = wait_for("verify.discovery judging both pods", reported, 90, every=3).stdout
         assert wrong.search(out), out
         assert "DUPLICATED" not in out and "STALE" not in out, out
     finally:
         stack.cluster.kubectl("delete", "namespace", namespace, "--wait=true", timeout=120)
     # The scenario's targets go with its pods: green again, nothing stale.
     done = stack.inv("verify.discovery", "--context", stack.context, "--wait", "60")
-    assert done.code == 0, done.output
+    assert done.returncode == 0, done.output
 
 
 def test_data_on_the_claim_survives_deleting_the_pod(stack: Stack) -> None:
@@ -414,7 +389,7 @@ def test_data_on_the_claim_survives_deleting_the_pod(stack: Stack) -> None:
     )
     stack.wait_prometheus_ready(not_uid=old)
     done = stack.inv("verify.persistence", "--context", stack.context, "--wait", "60")
-    assert done.code == 0, done.output
+    assert done.returncode == 0, done.output
     assert "older than this server's start" in done.stdout
 
 
@@ -439,15 +414,18 @@ def test_config_change_rolls_prometheus_and_verify_sees_it(stack: Stack) -> None
     before, old = configmap_names(stack), stack.prometheus_pod()["metadata"]["uid"]
     overlay = stack.cluster.overlay(k8s_tree_with_interval(stack, "30s"), name="overlay-30s")
     changed = {"k8s": {"kustomization": str(overlay)}}
-    assert stack.inv("deploy.k8s", "--context", stack.context, settings=changed).code == 0
+    stack.ok("deploy.k8s", "--context", stack.context, settings=changed)
     assert configmap_names(stack) - before, "a new hash-named ConfigMap"
     stack.wait_prometheus_ready(not_uid=old)
     done = stack.inv("verify.interval", "--context", stack.context)
-    assert done.code == 1 and "30s" in done.stdout, done.output
+    assert done.returncode == 1, done.output
+    # The served interval is named against the expected one: a wrong interval fails here.
+    wrong = "global scrape_interval is 30s, expected 15s: set global.scrape_interval"
+    assert wrong in done.stdout, done.output
     old = stack.prometheus_pod()["metadata"]["uid"]
-    assert stack.inv("deploy.k8s", "--context", stack.context).code == 0
+    stack.ok("deploy.k8s", "--context", stack.context)
     stack.wait_prometheus_ready(not_uid=old)
-    assert stack.inv("verify.interval", "--context", stack.context, "--wait", "30").code == 0
+    stack.ok("verify.interval", "--context", stack.context, "--wait", "30")
 
 
 def test_without_its_binding_prometheus_discovers_nothing_and_verify_says_rbac(
@@ -459,14 +437,14 @@ def test_without_its_binding_prometheus_discovers_nothing_and_verify_says_rbac(
     stack.cluster.kubectl("rollout", "restart", "deployment/prometheus", "-n", MONITORING)
     pod = stack.wait_prometheus_ready(not_uid=old)
 
-    def denied() -> Done | None:
+    def denied() -> Completed | None:
         done = stack.inv("verify.targets", "--context", stack.context)
-        return done if done.code == 1 and "nothing was discovered" in done.stdout else None
+        return done if done.returncode == 1 and "nothing was discovered" in done.stdout else None
 
-    out = wait_until("verify.targets reporting nothing discovered", denied, 60, interval=3).stdout
+    out = wait_for("verify.targets reporting nothing discovered", denied, 60, every=3).stdout
     assert "RBAC" in out and JOB in out
     done = stack.inv("verify.discovery", "--context", stack.context)
-    assert done.code == 1, done.output
+    assert done.returncode == 1, done.output
     assert re.search(
         rf"pod {SAMPLE}/fastapi-app-\S+ is MISSING: Prometheus has not discovered it: may its "
         rf"ServiceAccount list pods in namespace {SAMPLE} \(RBAC\)\?",
@@ -474,9 +452,9 @@ def test_without_its_binding_prometheus_discovers_nothing_and_verify_says_rbac(
     ), done.stdout
     logs = str(stack.cluster.kubectl("logs", "-n", MONITORING, pod["metadata"]["name"]))
     assert "forbidden" in logs
-    assert stack.inv("deploy.k8s", "--context", stack.context).code == 0
+    stack.ok("deploy.k8s", "--context", stack.context)
     done = stack.inv("verify.targets", "--context", stack.context, "--wait", "120")
-    assert done.code == 0, done.output
+    assert done.returncode == 0, done.output
 
 
 def test_a_prometheus_that_cannot_start_fails_the_deploy_with_its_events_and_logs(
@@ -499,7 +477,7 @@ def test_a_prometheus_that_cannot_start_fails_the_deploy_with_its_events_and_log
     settings = {"k8s": {"kustomization": str(broken), "rollout_timeout": 45}}
     try:
         done = stack.inv("deploy.k8s", "--context", stack.context, settings=settings)
-        assert done.code != 0, done.output
+        assert done.returncode != 0, done.output
         crashing = next(p for p in stack.pods(MONITORING, "app=prometheus") if not is_ready(p))
         pod = crashing["metadata"]["name"]
         assert f"--- events of pod {MONITORING}/{pod}" in done.stdout
@@ -508,7 +486,7 @@ def test_a_prometheus_that_cannot_start_fails_the_deploy_with_its_events_and_log
         assert "/etc/prometheus/data" in done.stdout, "the container's own error is shown"
         assert "Traceback" not in done.stderr
     finally:
-        assert stack.inv("deploy.k8s", "--context", stack.context).code == 0
+        stack.ok("deploy.k8s", "--context", stack.context)
     stack.wait_prometheus_ready()
 
 
@@ -530,19 +508,16 @@ def test_verify_discovery_bad_input_is_one_line_and_exit_2(stack: Stack) -> None
     wrong_job = stack.inv(
         "verify.discovery", "--context", stack.context, settings={"k8s": {"discovery_job": "nope"}}
     )
-    assert wrong_job.code == 2, wrong_job.output
+    assert wrong_job.returncode == 2, wrong_job.output
     assert "Prometheus has no pod-discovery job 'nope'" in wrong_job.stderr
     assert "set k8s.discovery_job" in wrong_job.stderr and "Traceback" not in wrong_job.stderr
     # A context that may port-forward to Prometheus but not list pods cluster-wide.
     limited = limited_kubeconfig(stack)
-    done = sh.Command(sys.executable)(
-        "-m", "invoke", "verify.discovery", "--context", "limited",
-        _cwd=REPO, _env={**os.environ, "KUBECONFIG": str(limited)}, _ok_code=range(256),
-        _return_cmd=True, _timeout=120,
-    )  # fmt: skip
-    stderr = done.stderr.decode()
-    print(f"$ inv verify.discovery --context limited -> {done.exit_code}\n{stderr}")
-    assert done.exit_code == 2, stderr
+    env = {**os.environ, "KUBECONFIG": str(limited)}
+    done = inv("verify.discovery", "--context", "limited", cwd=REPO, env=env, timeout=120)
+    stderr = done.stderr
+    print(f"$ inv verify.discovery --context limited -> {done.returncode}\n{stderr}")
+    assert done.returncode == 2, stderr
     assert "context limited may not list pods,deployments,statefulsets,daemonsets" in stderr
     assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1
 
@@ -578,17 +553,17 @@ def limited_kubeconfig(stack: Stack) -> Path:
 def test_second_deploy_changes_nothing_and_no_context_refuses(stack: Stack) -> None:
     before = promkit_objects(stack)
     assert before
-    assert stack.inv("deploy.k8s", "--context", stack.context).code == 0
+    stack.ok("deploy.k8s", "--context", stack.context)
     assert promkit_objects(stack) == before
     refused = stack.inv("deploy.k8s")
-    assert refused.code == 2
+    assert refused.returncode == 2
     assert "no Kubernetes context given: pass --context" in refused.output
     assert "Traceback" not in refused.stderr
 
 
 def test_destroy_with_volumes_leaves_nothing(stack: Stack) -> None:
     done = stack.inv("destroy.k8s", "--context", stack.context, "--volumes")
-    assert done.code == 0, done.output
+    assert done.returncode == 0, done.output
     assert promkit_objects(stack) == {}
     names = {i["metadata"]["name"] for i in stack.cluster.get("namespaces")["items"]}
     assert not names & {SAMPLE, MONITORING}

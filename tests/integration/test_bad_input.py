@@ -14,14 +14,13 @@ import json
 import os
 import shutil
 import ssl
-import subprocess
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support import Answer, Completed, run, serving
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +42,7 @@ current-context: alpha
 """
 
 
-def one_clean_line(result: subprocess.CompletedProcess[str], it: Any) -> str:
+def one_clean_line(result: Completed, it: Any) -> str:
     """The single line a failed run printed (stdout and stderr together), checked for exit 2."""
     out = it.output(result)
     assert result.returncode == 2, out
@@ -65,21 +64,8 @@ def path_with_only_bash(tmp_path: Path) -> str:
 
 
 def project_containers() -> list[str]:
-    done = subprocess.run(
-        [
-            "docker",
-            "ps",
-            "--all",
-            "--filter",
-            f"label=com.docker.compose.project={PROJECT}",
-            "--format",
-            "{{.Names}}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
+    label = f"label=com.docker.compose.project={PROJECT}"
+    done = run(["docker", "ps", "--all", "--filter", label, "--format", "{{.Names}}"], check=True)
     return done.stdout.split()
 
 
@@ -137,11 +123,8 @@ def test_missing_compose_plugin(
 ) -> None:
     # The plugin is found in $DOCKER_CONFIG/cli-plugins (.ci/run installs it in
     # ~/.docker/cli-plugins) or in system folders, which an empty DOCKER_CONFIG cannot hide.
-    hidden = subprocess.run(
-        ["docker", "compose", "version"],
-        env={**os.environ, "DOCKER_CONFIG": str(tmp_path)},
-        capture_output=True,
-        timeout=60,
+    hidden = run(
+        ["docker", "compose", "version"], env={**os.environ, "DOCKER_CONFIG": str(tmp_path)}
     )
     assert hidden.returncode != 0, "compose is installed system-wide: this test cannot hide it"
     line = one_clean_line(it.inv("deploy.local", env=local_env(DOCKER_CONFIG=str(tmp_path))), it)
@@ -242,20 +225,8 @@ def test_absurd_wait(wait: str, it: Any) -> None:
 @pytest.fixture
 def plain_http() -> Iterator[int]:
     """A loopback HTTP server (no TLS) answering 200 to everything; yields its port."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield int(httpd.server_address[1])
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(lambda request: Answer(200)) as server:
+        yield server.port
 
 
 def test_tls_to_a_plain_http_port(plain_http: int, it: Any) -> None:
@@ -268,35 +239,19 @@ def test_tls_to_a_plain_http_port(plain_http: int, it: Any) -> None:
 def self_signed_https(tmp_path: Path) -> Iterator[int]:
     """A loopback HTTPS server with a self-signed certificate (openssl); yields its port."""
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
+    run(
         [
             *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
             *("-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)),
         ],
         check=True,
-        capture_output=True,
-        timeout=60,
     )
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = json.dumps({"status": "success", "data": {}}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield int(httpd.server_address[1])
-    httpd.shutdown()
-    httpd.server_close()
+    body = json.dumps({"status": "success", "data": {}}).encode()
+    answer = Answer(200, body, {"Content-Type": "application/json"})
+    with serving(lambda request: answer, tls=context) as server:
+        yield server.port
 
 
 def test_tls_certificate_not_trusted(self_signed_https: int, it: Any) -> None:

@@ -12,11 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
-import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,14 +21,13 @@ import pytest
 import yaml
 
 from promkit.settings import ROOT
+from tests.support import PrometheusServer, wait_for
+from tests.support.prometheus import PROMETHEUS2, PROMETHEUS3_BUILD
 
 pytestmark = pytest.mark.integration
 
 CONFIG = ROOT / "config/prometheus/prometheus-k8s.yml"
-PROMETHEUS_CANDIDATES = (
-    "/var/cache/promkit/prometheus-3.16.0-ui/prometheus",
-    "/usr/bin/prometheus",
-)
+PROMETHEUS_CANDIDATES = (PROMETHEUS3_BUILD, PROMETHEUS2)
 
 
 def prometheus_binary() -> str:
@@ -136,17 +131,6 @@ PODS: list[tuple[dict[str, str], list[dict[str, Any]], str | None]] = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.load(response)
-
-
 def pods_job_with_file_sd(targets_file: Path) -> dict[str, Any]:
     """prometheus-k8s.yml with its kubernetes-pods job fed from ``targets_file``."""
     config = yaml.safe_load(CONFIG.read_text())
@@ -163,45 +147,19 @@ def active_targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[di
     folder = tmp_path_factory.mktemp("k8s-relabel")
     targets = folder / "targets.json"
     targets.write_text(json.dumps([g for p, cs, _ in PODS for g in container_targets(p, cs)]))
-    config = folder / "prometheus.yml"
-    config.write_text(yaml.safe_dump(pods_job_with_file_sd(targets)))
-    port = free_port()
-    log = (folder / "prometheus.log").open("w")
-    process = subprocess.Popen(
-        [
-            prometheus_binary(),
-            f"--config.file={config}",
-            f"--storage.tsdb.path={folder / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    server = PrometheusServer(prometheus_binary(), pods_job_with_file_sd(targets)).start()
     try:
-        yield wait_for_targets(f"http://127.0.0.1:{port}", process)
+        yield settled_targets(server)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
-        shutil.rmtree(folder / "data", ignore_errors=True)
+        server.stop()
 
 
-def wait_for_targets(url: str, process: subprocess.Popen[bytes]) -> list[dict[str, Any]]:
-    """Active targets once discovery settled (the count is stable twice), within 40s."""
+def settled_targets(server: PrometheusServer) -> list[dict[str, Any]]:
+    """Active targets once discovery settled (all expected ones seen), within 40s."""
     expected = sum(1 for *_, address in PODS if address)
-    deadline = time.monotonic() + 40
-    active: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "Prometheus exited: see prometheus.log in the test's tmp"
-        try:
-            active = get_json(f"{url}/api/v1/targets?state=active")["data"]["activeTargets"]
-        except OSError:
-            active = []
-        if len(active) >= expected:
-            time.sleep(6)  # the target manager publishes at most every 5s: let it settle
-            return list(get_json(f"{url}/api/v1/targets?state=active")["data"]["activeTargets"])
-        time.sleep(0.5)
-    return active
+    wait_for(f"{expected} active targets", lambda: len(server.targets()) >= expected, 40, 0.5)
+    time.sleep(6)  # the target manager publishes at most every 5s: let it settle
+    return server.targets()
 
 
 def test_exactly_one_target_per_running_opted_in_pod(active_targets: list[dict[str, Any]]) -> None:

@@ -1,22 +1,22 @@
 """The sample app for real: redis-server, the FastAPI app under uvicorn and a Celery worker.
 
-Each test gets fresh processes on free loopback ports (tests/integration/sample_stack.py)
+Each test gets fresh processes on free loopback ports (tests/support/sample_app.py)
 and proves one promise of sample_app/README.md through HTTP and redis-cli.
 """
 
 from __future__ import annotations
 
 import itertools
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
-from sample_stack import ROOT, SampleStack, http, value, wait_for
 
 from promkit.traffic import post_webhooks
+from tests.support import Background, inv, request, run, taken_port, wait_for
+from tests.support.sample_app import ROOT, SampleStack, value
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +90,7 @@ def test_webhook_accepts_valid_tickets_and_rejects_invalid_ones(start_stack: Sta
         status, answer = stack.post_ticket(body)
         assert status == 422, (body, answer)
         assert any(field in error["loc"] for error in answer["detail"]), answer
-    status, _ = http("POST", f"{stack.app_url}/webhook/servicedesk", "not a ticket")
+    status, _ = request("POST", f"{stack.app_url}/webhook/servicedesk", "not a ticket")
     assert status == 422
 
     found = stack.app_metrics()
@@ -163,6 +163,7 @@ def test_queue_depth_is_the_length_of_the_redis_list(start_stack: StartStack) ->
     wait_for(
         "the worker to drain the queue",
         lambda: value(stack.app_metrics(), "queue_depth", queue_name="enhancement:queue") == 0,
+        timeout=20,
     )
     assert stack.llen() == 0
     wait_processed(stack, "acme", before + 7)
@@ -185,11 +186,11 @@ def test_without_redis_the_app_answers_503_fast_and_keeps_serving(
     assert value(found, "queue_depth", queue_name="enhancement:queue") is None  # no made-up 0
     assert value(found, "sample_app_redis_up") == 0
     assert value(found, "enhancement_requests_total", tenant_id="acme", status="unavailable") == 1
-    status, health = http("GET", f"{stack.app_url}/health")
+    status, health = request("GET", f"{stack.app_url}/health")
     assert status == 200 and health["status"] == "ok" and health["redis"] == "down"
     # The liveness endpoint does not ask Redis: it stays 200 while Redis is down.
-    assert http("GET", f"{stack.app_url}/livez") == (200, {"status": "ok"})
-    assert stack.processes["app"].alive()
+    assert request("GET", f"{stack.app_url}/livez") == (200, {"status": "ok"})
+    assert stack.processes["app"].alive
 
     stack.start_redis()  # same port: the app and the worker recover by themselves
     assert stack.post_ticket(ticket(ticket_id="after"))[0] == 202
@@ -200,7 +201,7 @@ def test_without_redis_the_app_answers_503_fast_and_keeps_serving(
 
 
 def test_the_worker_outlives_redis_going_away_with_jobs_in_flight(
-    start_stack: StartStack,
+    start_stack: StartStack, tmp_path: Path
 ) -> None:
     # Jobs in flight when Redis goes: kombu then tried to hand the unacknowledged ones
     # back to the Redis it had just lost, and the worker died of it.
@@ -208,9 +209,7 @@ def test_the_worker_outlives_redis_going_away_with_jobs_in_flight(
     stack = start_stack(worker=False, SAMPLE_APP_LATENCY_SCALE="1")
     stack.start_worker(concurrency=4)
     demo = [sys.executable, "-m", "sample_app.demo_traffic", stack.app_url, "5"]
-    traffic = subprocess.Popen(
-        demo, env=stack.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    traffic = Background(demo, tmp_path / "demo-traffic.log", env=stack.env).start()
     worker = stack.processes["worker"]
     try:
         wait_for("the worker to be busy", lambda: "received" in worker.log(), timeout=20)
@@ -220,13 +219,12 @@ def test_the_worker_outlives_redis_going_away_with_jobs_in_flight(
         # to reconnect.
         wait_for(
             "the worker to try to reconnect",
-            lambda: "Cannot connect to redis" in worker.log() or not worker.alive(),
+            lambda: "Cannot connect to redis" in worker.log() or not worker.alive,
             timeout=30,
         )
     finally:
-        traffic.terminate()
-        traffic.wait(timeout=10)
-    assert worker.alive(), f"the worker died without Redis:\n{worker.log()[-3000:]}"
+        traffic.stop()
+    assert worker.alive, f"the worker died without Redis:\n{worker.log()[-3000:]}"
     assert "Unrecoverable error" not in worker.log()
     assert "Connection to broker lost" in worker.log()
     stack.start_redis()  # an empty Redis on the same port: the worker carries on
@@ -236,17 +234,15 @@ def test_the_worker_outlives_redis_going_away_with_jobs_in_flight(
         return worker.log().rsplit("Connected to redis", 1)[-1]
 
     wait_for("a job after the outage", lambda: "succeeded" in since_reconnect(), timeout=60)
-    assert worker.alive()
+    assert worker.alive
 
 
 def test_worker_stops_when_its_metrics_port_is_taken(start_stack: StartStack) -> None:
     stack = start_stack(worker=False)
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", stack.metrics_port))
-        taken.listen()
+    with taken_port(stack.metrics_port):
         worker = stack.spawn_worker()
-        wait_for("the worker to exit", lambda: not worker.alive(), timeout=30)
-    assert worker.popen.returncode != 0
+        wait_for("the worker to exit", lambda: not worker.alive, timeout=30)
+    assert worker.exit_code != 0
     assert f"cannot serve worker metrics on 127.0.0.1:{stack.metrics_port}" in worker.log()
 
 
@@ -255,7 +251,7 @@ def test_probe_exits_0_only_for_a_200(start_stack: StartStack) -> None:
 
     def probe(*args: str) -> int:
         argv = [sys.executable, "-m", "sample_app.probe", *args]
-        return subprocess.run(argv, cwd=ROOT, capture_output=True, timeout=10).returncode
+        return run(argv, cwd=ROOT, timeout=10).returncode
 
     assert probe(f"{stack.app_url}/health") == 0
     assert probe(f"{stack.app_url}/metrics") == 0
@@ -273,11 +269,11 @@ def test_traffic_generator_against_the_real_app(start_stack: StartStack) -> None
     wait_for(
         "the worker to process the 16 accepted tickets",
         lambda: sum(sum(processed(stack, t)) for t in ("acme", "globex", "initech")) == 16,
+        timeout=20,
     )
     assert processed(stack, "acme")[0] >= 1
 
-    argv = [sys.executable, "-m", "invoke", "traffic", "--count", "6", "--url", stack.app_url]
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = inv("traffic", "--count", "6", "--url", stack.app_url, timeout=60)
     assert done.returncode == 0, done.stderr
     assert f"sent 6 webhooks to {stack.app_url}/webhook/servicedesk" in done.stdout
     assert "6x202" in done.stdout

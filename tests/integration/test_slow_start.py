@@ -8,17 +8,15 @@ test_verify_wait.py covers a server that is not listening at all.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support import Answer, LoopbackServer, Request, get, inv_in_background
 
 pytestmark = pytest.mark.integration
 
@@ -30,43 +28,24 @@ class Gate:
         self.upstream = upstream
         self.opened = threading.Event()
         self.seen_while_closed: list[str] = []
-        gate = self
+        self.server = LoopbackServer(self.answer)
+        self.url = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if gate.opened.is_set():
-                    status, body = gate.forward(self.path)
-                elif self.path == "/-/healthy":
-                    status, body = 200, b"Prometheus Server is Healthy.\n"
-                else:
-                    gate.seen_while_closed.append(self.path)
-                    status, body = 503, b"Service Unavailable"
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def forward(self, path: str) -> tuple[int, bytes]:
-        try:
-            with urllib.request.urlopen(self.upstream + path, timeout=5) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
+    def answer(self, request: Request) -> Answer:
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if self.opened.is_set():
+            forwarded = get(self.upstream + request.path, timeout=5)
+            return Answer(forwarded.status_code, forwarded.content, headers)
+        if request.path == "/-/healthy":
+            return Answer(200, b"Prometheus Server is Healthy.\n", headers)
+        self.seen_while_closed.append(request.path)
+        return Answer(503, b"Service Unavailable", headers)
 
     def open(self) -> None:
         self.opened.set()
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.close()
 
 
 @pytest.fixture
@@ -77,30 +56,22 @@ def gate(processes: Any, prometheus_bin: str, it: Any) -> Iterator[Gate]:
     gate.close()
 
 
-def test_verify_waits_while_not_ready_then_passes(gate: Gate, it: Any) -> None:
-    waiting = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "verify.health", "--url", gate.url, "--wait", "60"],
-        cwd=it.root,
-        env=it.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def test_verify_waits_while_not_ready_then_passes(gate: Gate, it: Any, tmp_path: Path) -> None:
+    args = ("verify.health", "--url", gate.url, "--wait", "60")
+    waiting = inv_in_background(tmp_path, *args, env=it.env())
     try:
         time.sleep(2.5)
-        assert waiting.poll() is None, "verify.health gave up instead of waiting"
+        assert waiting.alive, "verify.health gave up instead of waiting"
         assert "/-/ready" in gate.seen_while_closed
         gate.open()
         opened_at = time.monotonic()
-        out, err = waiting.communicate(timeout=30)
+        done = waiting.wait(timeout=30)
     finally:
-        if waiting.poll() is None:
-            waiting.kill()
-            waiting.wait()
-    assert waiting.returncode == 0, out + err
+        waiting.stop()
+    assert done.returncode == 0, done.output
     assert time.monotonic() - opened_at < 5.0
-    assert "is not ready yet (503 on " in err  # its progress while it waited
-    assert "Traceback" not in out + err
+    assert "is not ready yet (503 on " in done.stderr  # its progress while it waited
+    assert "Traceback" not in done.output
 
 
 def test_verify_reports_not_ready_at_the_deadline(gate: Gate, it: Any) -> None:

@@ -5,12 +5,12 @@ The HTTP 500 and non-JSON scenarios use a small real HTTP server on loopback.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
+from tests.support import Answer, LoopbackServer
 
 pytestmark = pytest.mark.integration
 
@@ -18,30 +18,16 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def answering() -> Iterator[Callable[[int, str, str], str]]:
     """Start a loopback server answering every GET with one status, type and body."""
-    servers: list[ThreadingHTTPServer] = []
+    servers: list[LoopbackServer] = []
 
     def start(status: int, content_type: str, body: str) -> str:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                data = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        servers.append(httpd)
-        return f"http://127.0.0.1:{httpd.server_address[1]}"
+        answer = Answer(status, body.encode(), {"Content-Type": content_type})
+        servers.append(LoopbackServer(lambda request: answer))
+        return servers[-1].url
 
     yield start
-    for httpd in servers:
-        httpd.shutdown()
-        httpd.server_close()
+    for server in servers:
+        server.close()
 
 
 def one_clean_line(result: Any, it: Any) -> str:

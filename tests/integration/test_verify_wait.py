@@ -2,45 +2,36 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support import inv_in_background
+
 pytestmark = pytest.mark.integration
 
 
-def test_wait_until_prometheus_starts(processes: Any, prometheus_bin: str, it: Any) -> None:
+def test_wait_until_prometheus_starts(
+    processes: Any, prometheus_bin: str, it: Any, tmp_path: Path
+) -> None:
     port = it.free_port()
     url = f"http://127.0.0.1:{port}"
-    waiting = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "verify.health", "--url", url, "--wait", "60"],
-        cwd=it.root,
-        env=it.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    args = ("verify.health", "--url", url, "--wait", "60")
+    waiting = inv_in_background(tmp_path, *args, env=it.env())
     try:
         time.sleep(1.5)
-        assert waiting.poll() is None, "verify.health stopped instead of waiting"
-        server = processes.prometheus(
-            prometheus_bin,
-            it.config(),
-            port=port,
-        )
+        assert waiting.alive, "verify.health stopped instead of waiting"
+        server = processes.prometheus(prometheus_bin, it.config(), port=port)
         ready_at = time.monotonic()
-        out, err = waiting.communicate(timeout=60)
+        done = waiting.wait(timeout=60)
     finally:
-        if waiting.poll() is None:
-            waiting.kill()
-            waiting.wait()
-    assert waiting.returncode == 0, out + err
+        waiting.stop()
+    assert done.returncode == 0, done.output
     assert time.monotonic() - ready_at < 3.0  # noticed within about a second (+ start-up)
-    assert "cannot reach Prometheus" in err  # the plain progress lines while it waited
-    assert server.url in out
+    assert "cannot reach Prometheus" in done.stderr  # the plain progress lines while it waited
+    assert server.url in done.stdout
 
 
 def test_wait_gives_up_at_the_deadline(it: Any) -> None:

@@ -7,21 +7,16 @@ one whose configuration is wrong, fails at once.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
-import urllib.request
 from typing import Any
 
 import pytest
 
+from tests.support import wait_for
+
 pytestmark = pytest.mark.integration
-
-
-def server_targets(url: str) -> list[Any]:
-    with urllib.request.urlopen(url + "/api/v1/targets?state=active", timeout=5) as response:
-        return list(json.load(response)["data"]["activeTargets"])
 
 
 def both_jobs(it: Any, address: str) -> Any:
@@ -68,9 +63,7 @@ def test_an_older_server_fails_at_once(processes: Any, prometheus_bin: str, it: 
         ),
     )
     # Older than 3 intervals of 1s, with its targets discovered (about 5s after a start).
-    deadline = time.monotonic() + 30
-    while not server_targets(server.url) and time.monotonic() < deadline:
-        time.sleep(0.5)
+    wait_for("its targets discovered", server.targets, 30, every=0.5)
     time.sleep(3.5)
     env = {**it.env(), "INVOKE_EXPECT_SCRAPE_INTERVAL": "1s"}
     started = time.monotonic()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from test_local_tasks import healthy_stack as local_stack_answers
 from promkit import images
 from promkit.images import APP_IMAGE
 from promkit.tasks import deploy
+from tests.support import taken_port
 
 Build = Callable[..., MockContext]
 
@@ -40,10 +40,8 @@ def compose_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def listener() -> Iterator[int]:
     """A port on 127.0.0.1 that this test process listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        yield int(sock.getsockname()[1])
+    with taken_port() as port:
+        yield port
 
 
 def model_publishing(port: int) -> str:

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import stat
-import subprocess
 import sys
 import textwrap
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +26,7 @@ from promkit.errors import PromkitError
 from promkit.settings import data_path
 from promkit.stack import Deadline
 from promkit.tasks import kubernetes
+from tests.support import get, port_answers, run
 
 K8S = data_path("k8s")
 KCTL = "kubectl --context dev"
@@ -45,9 +43,7 @@ Build = Callable[..., MockContext]
 @pytest.fixture(scope="module")
 def rendered() -> str:
     """The real k8s/ tree, rendered by the real kubectl."""
-    return subprocess.run(
-        ["kubectl", "kustomize", str(K8S)], check=True, capture_output=True, text=True
-    ).stdout
+    return run(["kubectl", "kustomize", str(K8S)], check=True).stdout
 
 
 @pytest.fixture
@@ -455,9 +451,7 @@ def stand_in_kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def port_is_open(url: str) -> bool:
-    port = int(url.rsplit(":", 1)[1])
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+    return port_answers(int(url.rsplit(":", 1)[1]))
 
 
 def test_port_forward_yields_a_working_url_and_always_stops(stand_in_kubectl: Path) -> None:
@@ -465,8 +459,7 @@ def test_port_forward_yields_a_working_url_and_always_stops(stand_in_kubectl: Pa
     with kube.kept_port_forward(c, "dev", "monitoring") as forward:
         url = forward.url
         assert url.startswith("http://127.0.0.1:")
-        with urllib.request.urlopen(f"{url}/-/ready", timeout=5) as response:
-            assert response.read() == b"Prometheus Server is Ready."
+        assert get(f"{url}/-/ready").content == b"Prometheus Server is Ready."
     port = url.rsplit(":", 1)[1]
     assert json.loads(stand_in_kubectl.read_text()) == [
         "--context", "dev", "port-forward", "--namespace", "monitoring",
@@ -492,8 +485,7 @@ def test_kept_port_forward_restarts_kubectl_on_the_same_port(stand_in_kubectl: P
         assert not port_is_open(url)
         forward.ensure()
         assert forward.url == url
-        with urllib.request.urlopen(f"{url}/-/ready", timeout=5) as response:
-            assert response.status == 200
+        assert get(f"{url}/-/ready").status_code == 200
     assert not port_is_open(url)
 
 

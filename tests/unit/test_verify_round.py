@@ -1,19 +1,23 @@
-"""One verification round wired end to end over recorded answers (no server needed)."""
+"""One verification round wired end to end over recorded answers, served on loopback."""
 
 from __future__ import annotations
 
 import json
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from promkit import prom, verify
 from promkit.errors import ConfigError
-from promkit.prom import HttpRequest, HttpResponse, PrometheusClient
+from promkit.prom import PrometheusClient
 from promkit.queries import load_guide
 from promkit.settings import DEFAULTS, Expectations, JobExpectation, repo_path
+from tests.support import Answer, LoopbackServer, Request
+from tests.support.loopback import Responder
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "prometheus-2.42" / "green"
 GUIDE = repo_path(DEFAULTS["queries"]["guide"])
@@ -27,50 +31,63 @@ API = {
 }
 
 
-def recorded_server(
-    delay: float = 0.0, broken: str | None = None
-) -> tuple[PrometheusClient, list[str]]:
-    """A client whose transport answers like the recorded 2.42 server."""
+Recorded = Callable[..., tuple[PrometheusClient, list[str]]]
+
+
+def recorded_answers(delay: float, broken: str | None, seen: list[str]) -> Responder:
+    """Answers like the recorded 2.42 server (``broken``: that path answers 500)."""
     queries = {
         json.loads((FIXTURES / f"query-{i}.json").read_text())["name"]: i for i in range(1, 6)
     }
     guide = {q.promql: q.name for q in load_guide(GUIDE)}
-    seen: list[str] = []
     lock = threading.Lock()
 
-    def transport(request: HttpRequest) -> HttpResponse:
-        path = request.url.split("9090", 1)[1]
+    def answer(request: Request) -> Answer:
         with lock:
-            seen.append(path)
+            seen.append(request.path)
         time.sleep(delay)
-        plain = path.split("?")[0]
+        plain = urlsplit(request.path).path
         if plain == broken:
-            return HttpResponse(500, {}, b"oops")
+            return Answer(500, b"oops")
         if plain in ("/-/healthy", "/-/ready"):
-            return HttpResponse(200, {}, b"Prometheus Server is Healthy.")
+            return Answer(200, b"Prometheus Server is Healthy.")
         if plain in API:
-            return HttpResponse(200, {}, (FIXTURES / f"{API[plain]}.json").read_bytes())
+            return Answer(200, (FIXTURES / f"{API[plain]}.json").read_bytes())
         if plain == "/api/v1/query":
-            from urllib.parse import parse_qs, urlsplit
-
-            promql = parse_qs(urlsplit(request.url).query)["query"][0]
+            promql = parse_qs(urlsplit(request.path).query)["query"][0]
             index = queries[guide[promql]]
-            answer = json.loads((FIXTURES / f"query-{index}.json").read_text())["answer"]
-            return HttpResponse(200, {}, json.dumps(answer).encode())
+            recorded = json.loads((FIXTURES / f"query-{index}.json").read_text())["answer"]
+            return Answer(200, json.dumps(recorded).encode())
         page = {"/": "root", "/classic/targets": "targets"}.get(plain)
         if plain == "/":
-            return HttpResponse(302, {"Location": "/classic/graph"}, b"")
+            return Answer(302, b"", {"Location": "/classic/graph"})
         if plain == "/classic/graph" or page:
             raw = json.loads((FIXTURES / f"ui-{page or 'root'}.json").read_text())
-            return HttpResponse(200, {"Content-Type": raw["content_type"]}, raw["text"].encode())
+            return Answer(200, raw["text"].encode(), {"Content-Type": raw["content_type"]})
         if plain.startswith("/classic/static/"):
-            return HttpResponse(200, {"Content-Type": "text/javascript"}, b"x" * 100)
-        return HttpResponse(404, {}, b"404 page not found")
+            return Answer(200, b"x" * 100, {"Content-Type": "text/javascript"})
+        return Answer(404, b"404 page not found")
 
-    return PrometheusClient("http://127.0.0.1:9090", transport=transport), seen
+    return answer
 
 
-def test_all_checks_pass_on_the_recorded_green_server() -> None:
+@pytest.fixture
+def recorded_server() -> Iterator[Recorded]:
+    """A real loopback server answering like the recorded 2.42 one: a client for it and
+    the paths it was asked for."""
+    servers: list[LoopbackServer] = []
+
+    def start(delay: float = 0.0, broken: str | None = None) -> tuple[PrometheusClient, list[str]]:
+        seen: list[str] = []
+        servers.append(LoopbackServer(recorded_answers(delay, broken, seen)))
+        return PrometheusClient(servers[-1].url), seen
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def test_all_checks_pass_on_the_recorded_green_server(recorded_server: Recorded) -> None:
     client, seen = recorded_server()
     outcome = verify.run_round(verify.NAMES, client, EXPECT, GUIDE)
     assert outcome.ok, [r for r in outcome.results if not r.ok]
@@ -94,7 +111,7 @@ def test_all_checks_pass_on_the_recorded_green_server() -> None:
     assert sorted(api_calls) == sorted(API)
 
 
-def test_fetches_run_concurrently() -> None:
+def test_fetches_run_concurrently(recorded_server: Recorded) -> None:
     client, seen = recorded_server(delay=0.2)
     started = time.monotonic()
     verify.run_round(verify.NAMES, client, EXPECT, GUIDE)
@@ -103,7 +120,7 @@ def test_fetches_run_concurrently() -> None:
     assert len(seen) >= 16 and elapsed < 1.6
 
 
-def test_only_what_a_check_needs_is_fetched() -> None:
+def test_only_what_a_check_needs_is_fetched(recorded_server: Recorded) -> None:
     client, seen = recorded_server()
     results = verify.run_checks(["retention"], client, EXPECT, None)
     assert [r.name for r in results] == ["retention"]
@@ -114,13 +131,13 @@ def test_only_what_a_check_needs_is_fetched() -> None:
     ]
 
 
-def test_an_http_error_in_any_fetch_is_raised() -> None:
+def test_an_http_error_in_any_fetch_is_raised(recorded_server: Recorded) -> None:
     client, _ = recorded_server(broken="/api/v1/status/flags")
     with pytest.raises(prom.HTTPFailure, match="HTTP 500 for /api/v1/status/flags"):
         verify.run_round(verify.NAMES, client, EXPECT, GUIDE)
 
 
-def test_unknown_check_name_is_a_config_error() -> None:
+def test_unknown_check_name_is_a_config_error(recorded_server: Recorded) -> None:
     client, _ = recorded_server()
     with pytest.raises(ConfigError, match="unknown checks \\['speed'\\]"):
         verify.run_checks(["speed"], client, EXPECT, GUIDE)

@@ -1,0 +1,66 @@
+"""What every test suite and the bench share: loopback ports, HTTP, polling, and real
+processes (Prometheus 2.x/3.x, exporters, Redis, the sample app) started through sh
+and stopped by their pid.
+
+    from tests.support import free_port, wait_for, PrometheusServer
+"""
+
+from tests.support.loopback import Answer, LoopbackServer, Request, serving
+from tests.support.poll import WaitTimeout, wait_for
+from tests.support.ports import free_port, port_answers, taken_port
+from tests.support.processes import (
+    ROOT,
+    Background,
+    Completed,
+    env_without,
+    inv,
+    inv_argv,
+    inv_in_background,
+    run,
+    stop_processes,
+)
+from tests.support.prometheus import (
+    Exporter,
+    MissingBinary,
+    Processes,
+    PrometheusServer,
+    config,
+    prometheus_binaries,
+    require_binary,
+    scrape_config,
+)
+from tests.support.web import active_targets, api_data, get, request, status
+
+__all__ = [
+    "ROOT",
+    "Answer",
+    "Background",
+    "Completed",
+    "Exporter",
+    "LoopbackServer",
+    "MissingBinary",
+    "Processes",
+    "PrometheusServer",
+    "Request",
+    "WaitTimeout",
+    "active_targets",
+    "api_data",
+    "config",
+    "env_without",
+    "free_port",
+    "get",
+    "inv",
+    "inv_argv",
+    "inv_in_background",
+    "port_answers",
+    "prometheus_binaries",
+    "request",
+    "require_binary",
+    "run",
+    "scrape_config",
+    "serving",
+    "status",
+    "stop_processes",
+    "taken_port",
+    "wait_for",
+]
