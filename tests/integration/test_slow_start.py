@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import Answer, LoopbackServer, Request, get, inv_in_background
+from tests.support import Answer, Seen, Server, answering, get, inv_in_background
 
 pytestmark = pytest.mark.integration
 
@@ -28,10 +28,10 @@ class Gate:
         self.upstream = upstream
         self.opened = threading.Event()
         self.seen_while_closed: list[str] = []
-        self.server = LoopbackServer(self.answer)
+        self.server = Server({"*": answering(self.answer)}).start()
         self.url = self.server.url
 
-    def answer(self, request: Request) -> Answer:
+    def answer(self, request: Seen) -> Answer:
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if self.opened.is_set():
             forwarded = get(self.upstream + request.path, timeout=5)

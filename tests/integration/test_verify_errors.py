@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import Answer, LoopbackServer
+from tests.support import Server, reply
 
 pytestmark = pytest.mark.integration
 
@@ -18,11 +18,11 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def answering() -> Iterator[Callable[[int, str, str], str]]:
     """Start a loopback server answering every GET with one status, type and body."""
-    servers: list[LoopbackServer] = []
+    servers: list[Server] = []
 
     def start(status: int, content_type: str, body: str) -> str:
-        answer = Answer(status, body.encode(), {"Content-Type": content_type})
-        servers.append(LoopbackServer(lambda request: answer))
+        route = reply(status, body.encode(), Content_Type=content_type)
+        servers.append(Server({"*": route}).start())
         return servers[-1].url
 
     yield start

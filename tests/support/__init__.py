@@ -5,7 +5,7 @@ and stopped by their pid.
     from tests.support import free_port, wait_for, PrometheusServer
 """
 
-from tests.support.loopback import Answer, LoopbackServer, Request, serving
+from tests.support.loopback import Answer, Seen, Server, answering, reply, serving
 from tests.support.poll import WaitTimeout, wait_for
 from tests.support.ports import free_port, port_answers, taken_port
 from tests.support.processes import (
@@ -37,13 +37,14 @@ __all__ = [
     "Background",
     "Completed",
     "Exporter",
-    "LoopbackServer",
     "MissingBinary",
     "Processes",
     "PrometheusServer",
-    "Request",
+    "Seen",
+    "Server",
     "WaitTimeout",
     "active_targets",
+    "answering",
     "api_data",
     "config",
     "env_without",
@@ -54,6 +55,7 @@ __all__ = [
     "inv_in_background",
     "port_answers",
     "prometheus_binaries",
+    "reply",
     "request",
     "require_binary",
     "run",

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from loopback import Route, Seen, Server, closed_port, not_http, reply, self_signed, serving, slow
 from mockctx import promkit_config
 
 from promkit import prom
 from promkit.errors import ConfigError, PromkitError
 from promkit.prom import Credentials, HttpRequest, HttpResponse, PrometheusClient
 from promkit.settings import PrometheusSettings, load
+from tests.support.loopback import Route, Seen, Server, not_http, reply, self_signed, serving, slow
+from tests.support.ports import free_port
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 Serve = Callable[..., Server]
@@ -156,7 +157,7 @@ def test_plain_text_that_is_not_json(serve: Serve) -> None:
 
 
 def test_connection_refused() -> None:
-    url = f"http://127.0.0.1:{closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(prom.Unreachable) as caught:
         PrometheusClient(url, timeout=1).targets()
     assert one_line(caught.value) == (

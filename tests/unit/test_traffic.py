@@ -14,12 +14,13 @@ import pytest
 from invoke.config import Config
 from invoke.context import Context
 from invoke.exceptions import Exit
-from loopback import Route, Seen, Server, closed_port, reply, serving, slow
 
 from promkit.errors import ConfigError, PromkitError
 from promkit.settings import DEFAULTS
 from promkit.tasks.traffic import traffic
 from promkit.traffic import TrafficSummary, post_webhooks, ticket
+from tests.support.loopback import Route, Seen, Server, reply, serving, slow
+from tests.support.ports import free_port
 
 SLUG = re.compile(r"^[a-z0-9-]{1,64}$")
 
@@ -83,7 +84,7 @@ def test_counts_error_statuses_as_they_come() -> None:
 
 
 def test_unreachable_app_is_one_clear_error() -> None:
-    url = f"http://127.0.0.1:{closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(PromkitError, match=rf"^the sample app at {url} gave no answer .*refused"):
         post_webhooks(url, count=5, duration_s=5)
 
@@ -205,6 +206,6 @@ def test_task_fails_when_the_app_queues_nothing(capsys: pytest.CaptureFixture[st
 
 def test_task_unreachable_app_exits_2() -> None:
     with pytest.raises(Exit) as raised:
-        traffic(context(), count="2", url=f"http://127.0.0.1:{closed_port()}")
+        traffic(context(), count="2", url=f"http://127.0.0.1:{free_port()}")
     assert raised.value.code == 2
     assert "gave no answer" in str(raised.value.message)

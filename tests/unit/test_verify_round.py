@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,8 +17,7 @@ from promkit.errors import ConfigError
 from promkit.prom import PrometheusClient
 from promkit.queries import load_guide
 from promkit.settings import DEFAULTS, Expectations, JobExpectation, repo_path
-from tests.support import Answer, LoopbackServer, Request
-from tests.support.loopback import Responder
+from tests.support.loopback import Answer, Route, Seen, Server, answering, serving
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "prometheus-2.42" / "green"
 GUIDE = repo_path(DEFAULTS["queries"]["guide"])
@@ -34,7 +34,7 @@ API = {
 Recorded = Callable[..., tuple[PrometheusClient, list[str]]]
 
 
-def recorded_answers(delay: float, broken: str | None, seen: list[str]) -> Responder:
+def recorded_answers(delay: float, broken: str | None, seen: list[str]) -> Route:
     """Answers like the recorded 2.42 server (``broken``: that path answers 500)."""
     queries = {
         json.loads((FIXTURES / f"query-{i}.json").read_text())["name"]: i for i in range(1, 6)
@@ -42,7 +42,7 @@ def recorded_answers(delay: float, broken: str | None, seen: list[str]) -> Respo
     guide = {q.promql: q.name for q in load_guide(GUIDE)}
     lock = threading.Lock()
 
-    def answer(request: Request) -> Answer:
+    def answer(request: Seen) -> Answer:
         with lock:
             seen.append(request.path)
         time.sleep(delay)
@@ -68,23 +68,25 @@ def recorded_answers(delay: float, broken: str | None, seen: list[str]) -> Respo
             return Answer(200, b"x" * 100, {"Content-Type": "text/javascript"})
         return Answer(404, b"404 page not found")
 
-    return answer
+    return answering(answer)
 
 
 @pytest.fixture
 def recorded_server() -> Iterator[Recorded]:
     """A real loopback server answering like the recorded 2.42 one: a client for it and
     the paths it was asked for."""
-    servers: list[LoopbackServer] = []
+    with ExitStack() as servers:
 
-    def start(delay: float = 0.0, broken: str | None = None) -> tuple[PrometheusClient, list[str]]:
-        seen: list[str] = []
-        servers.append(LoopbackServer(recorded_answers(delay, broken, seen)))
-        return PrometheusClient(servers[-1].url), seen
+        def start(
+            delay: float = 0.0, broken: str | None = None
+        ) -> tuple[PrometheusClient, list[str]]:
+            seen: list[str] = []
+            server: Server = servers.enter_context(
+                serving({"*": recorded_answers(delay, broken, seen)})
+            )
+            return PrometheusClient(server.url), seen
 
-    yield start
-    for server in servers:
-        server.close()
+        yield start
 
 
 def test_all_checks_pass_on_the_recorded_green_server(recorded_server: Recorded) -> None:
