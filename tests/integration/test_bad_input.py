@@ -13,14 +13,14 @@ import hashlib
 import json
 import os
 import shutil
-import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import Answer, Completed, run, serving
+from tests.support import Completed, reply, run, serving
+from tests.support.loopback import self_signed
 
 pytestmark = pytest.mark.integration
 
@@ -225,7 +225,7 @@ def test_absurd_wait(wait: str, it: Any) -> None:
 @pytest.fixture
 def plain_http() -> Iterator[int]:
     """A loopback HTTP server (no TLS) answering 200 to everything; yields its port."""
-    with serving(lambda request: Answer(200)) as server:
+    with serving({"*": reply(200)}) as server:
         yield server.port
 
 
@@ -238,19 +238,9 @@ def test_tls_to_a_plain_http_port(plain_http: int, it: Any) -> None:
 @pytest.fixture
 def self_signed_https(tmp_path: Path) -> Iterator[int]:
     """A loopback HTTPS server with a self-signed certificate (openssl); yields its port."""
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-            *("-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)),
-        ],
-        check=True,
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
+    _, context = self_signed(tmp_path)
     body = json.dumps({"status": "success", "data": {}}).encode()
-    answer = Answer(200, body, {"Content-Type": "application/json"})
-    with serving(lambda request: answer, tls=context) as server:
+    with serving({"*": reply(200, body, Content_Type="application/json")}, tls=context) as server:
         yield server.port
 
 

@@ -50,6 +50,10 @@ class Server(ThreadingHTTPServer):
         self.seen: list[Seen] = []
 
     @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    @property
     def url(self) -> str:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.server_address[1]}"
 
