@@ -278,12 +278,15 @@ def _unmount(now: HostState, before: HostState) -> None:
 
 def _restore_iptables(now: HostState, before: HostState) -> None:
     added = now.chains - before.chains
+    owned = [c for c in added if OWNED.search(c.name)]
     for rule in sorted(now.rules - before.rules, key=lambda r: r.spec):
+        # A rule in a chain of ours goes with the flush below; one in any other chain
+        # (a built-in one, even of a table the node brought: ip6tables' filter on a
+        # machine that had none) is deleted here, or its jump keeps our chain busy.
         chain = Chain(rule.family, rule.table, rule.chain)
-        if chain not in added and OWNED.search(rule.spec):
+        if chain not in owned and OWNED.search(rule.spec):
             args = ["-D", *shlex.split(rule.spec)[1:]]
             sh.Command(rule.family)("-w", "-t", rule.table, *args, _ok_code=[0, 1, 2])
-    owned = [c for c in added if OWNED.search(c.name)]
     for chain in owned:
         sh.Command(chain.family)("-w", "-t", chain.table, "-F", chain.name, _ok_code=[0, 1])
     for chain in owned:
