@@ -278,6 +278,17 @@ def test_scrape_candidates_lists_each_kind_raw_and_tags_the_items(
     assert sorted(commands(c)) == sorted(RAW + path for path in kube.DISCOVERY_LISTS.values())
 
 
+def test_the_reader_returns_its_early_read_first_then_reads_anew(
+    mock_context: Callable[..., MockContext],
+) -> None:
+    c = mock_context({RAW: result('{"items": [{"metadata": {"name": "p"}}]}')})
+    read = kube.scrape_candidates_reader(c, "dev")
+    first = read()
+    assert len(commands(c)) == len(kube.DISCOVERY_LISTS), "the first call waits for the early read"
+    assert read() == first
+    assert len(commands(c)) == 2 * len(kube.DISCOVERY_LISTS), "a --wait round reads anew"
+
+
 def test_a_context_that_may_not_list_pods_says_which_permission(
     mock_context: Callable[..., MockContext],
 ) -> None:
@@ -293,6 +304,29 @@ def test_a_context_that_may_not_list_pods_says_which_permission(
         "(kubectl: Error from server (Forbidden): pods is forbidden"
     )
     assert str(raised.value).endswith("verify.discovery needs list on them cluster-wide")
+
+
+def test_an_unknown_context_is_still_the_one_error_though_the_reads_started(
+    mock_context: Callable[..., MockContext],
+) -> None:
+    from invoke.exceptions import Exit
+
+    from promkit.tasks import verify as tasks
+
+    c = mock_context(
+        {
+            r"^kubectl config get-contexts -o name$": result("dev\n"),
+            r"^kubectl --context prod get --raw ": result(
+                "", 1, 'error: context "prod" does not exist'
+            ),
+        }
+    )
+    with pytest.raises(Exit) as raised:
+        tasks.discovery(c, url="http://127.0.0.1:9", context="prod")
+    assert raised.value.code == 2
+    assert str(raised.value.message).startswith(
+        "promkit: Kubernetes context 'prod' is not in your kubeconfig: available contexts are dev"
+    )
 
 
 # --- wiring: which rounds run it ---------------------------------------------------------

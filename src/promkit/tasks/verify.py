@@ -105,6 +105,9 @@ def _verify_cluster(
     from promkit import kube
     from promkit.settings import section
 
+    # The slowest step, reading the cluster, starts first: it overlaps the context check.
+    reads = "discovery" in names
+    cluster = kube.scrape_candidates_reader(c, context) if reads else None
     checked = kube.require_context(c, context)
     namespace = str(section(c.config, "k8s").get("namespace"))
 
@@ -114,7 +117,7 @@ def _verify_cluster(
             names,
             url=url,
             before_round=before_round,
-            cluster=lambda: kube.scrape_candidates(c, checked),
+            cluster=cluster,
             wait=options["wait"],
             json_path=options["json"],
             junit_path=options["junit"],
