@@ -237,34 +237,34 @@ def failing_pods_report(c: Context, context: str, namespace: str, selector: str)
     return failing
 
 
-#: What verify.discovery reads of the cluster: kind -> the API path listing it everywhere.
-DISCOVERY_LISTS = {
-    "Pod": "/api/v1/pods",
-    "Deployment": "/apis/apps/v1/deployments",
-    "StatefulSet": "/apis/apps/v1/statefulsets",
-    "DaemonSet": "/apis/apps/v1/daemonsets",
-}
+#: What verify.discovery reads of the cluster: every pod, as the API server encodes them...
+DISCOVERY_PODS = "/api/v1/pods"
+#: ...and the workloads whose pod templates may ask to be scraped, in one ``kubectl get``.
+DISCOVERY_WORKLOADS = "deployments.apps,statefulsets.apps,daemonsets.apps"
 #: ``pods,deployments,statefulsets,daemonsets``: the resources named in errors.
-DISCOVERY_KINDS = ",".join(path.rsplit("/", 1)[1] for path in DISCOVERY_LISTS.values())
+DISCOVERY_KINDS = ",".join(
+    ["pods", *(name.split(".")[0] for name in DISCOVERY_WORKLOADS.split(","))]
+)
 
 
 def scrape_candidates(c: Context, context: str) -> Any:
     """Pods and workloads of every namespace, as one List whose items carry their kind.
 
-    Read with ``kubectl get --raw`` (concurrently): the API server's own JSON, which
-    kubectl passes through instead of decoding and printing it (10x faster for 1,000
-    pods). A context that may not list them is a PromkitError naming the permission.
+    The pods are read with ``kubectl get --raw``: the API server's own JSON, which kubectl
+    passes through instead of decoding and printing it (10x faster for 1,000 pods). The
+    few workloads come from one ``kubectl get`` of all three kinds, concurrently: one
+    kubectl instead of three saves ~0.13 s of CPU (bench figure 8). A context that may
+    not list them is a PromkitError naming the permission.
     """
-    with ThreadPoolExecutor(max_workers=len(DISCOVERY_LISTS)) as pool:
-        lists = dict(
-            zip(
-                DISCOVERY_LISTS,
-                pool.map(lambda path: _raw_list(c, context, path), DISCOVERY_LISTS.values()),
-                strict=True,
-            )
-        )
-    items = [{**item, "kind": kind} for kind, found in lists.items() for item in found]
-    return {"kind": "List", "items": items}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pods = pool.submit(_list, c, context, DISCOVERY_PODS, "--raw", DISCOVERY_PODS)
+        workloads = pool.submit(
+            _list, c, context, DISCOVERY_WORKLOADS, DISCOVERY_WORKLOADS, "--all-namespaces",
+            "-o", "json",
+        )  # fmt: skip
+        # A raw list's items carry no kind; kubectl get's do.
+        items = [{**item, "kind": "Pod"} for item in pods.result()]
+        return {"kind": "List", "items": items + workloads.result()}
 
 
 def scrape_candidates_reader(c: Context, context: str) -> Callable[[], Any]:
@@ -284,8 +284,9 @@ def scrape_candidates_reader(c: Context, context: str) -> Callable[[], Any]:
     return read
 
 
-def _raw_list(c: Context, context: str, path: str) -> list[Any]:
-    done = kubectl(c, context, "get", "--raw", path, check=False)
+def _list(c: Context, context: str, what: str, *args: str) -> list[Any]:
+    """The items of ``kubectl get ARGS`` (a List), ``what`` naming the read in errors."""
+    done = kubectl(c, context, "get", *args, check=False)
     if done.exit_code != 0:
         reason = runner.last_line(done.stderr) or runner.last_line(done.stdout) or "no output"
         if "forbidden" in done.stderr.lower():
@@ -293,14 +294,14 @@ def _raw_list(c: Context, context: str, path: str) -> list[Any]:
                 f"context {context} may not list {DISCOVERY_KINDS} in all namespaces "
                 f"(kubectl: {reason}): verify.discovery needs list on them cluster-wide"
             )
-        raise PromkitError(f"could not read {path} with context {context}: {reason}")
+        raise PromkitError(f"could not read {what} with context {context}: {reason}")
     try:
         answer = json.loads(done.stdout)
     except json.JSONDecodeError:
-        raise PromkitError(f"kubectl get --raw {path} gave no JSON") from None
+        raise PromkitError(f"kubectl get {' '.join(args[:2])} gave no JSON") from None
     items = answer.get("items") if isinstance(answer, dict) else None
     if not isinstance(items, list):
-        raise PromkitError(f"kubectl get --raw {path} gave no list of items")
+        raise PromkitError(f"kubectl get {' '.join(args[:2])} gave no list of items")
     return items
 
 

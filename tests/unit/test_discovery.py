@@ -255,38 +255,41 @@ def test_the_recorded_real_node_payloads_pass() -> None:
 # --- reading the cluster (kube.scrape_candidates, through Invoke's runner) ---------------
 
 RAW = "kubectl --context dev get --raw "
+PODS = RAW + "/api/v1/pods"
+WORKLOADS = (
+    "kubectl --context dev get deployments.apps,statefulsets.apps,daemonsets.apps "
+    "--all-namespaces -o json"
+)
+#: What ``kubectl get`` of several kinds prints: a List whose items carry kind and apiVersion.
+NO_WORKLOADS = '{"apiVersion": "v1", "kind": "List", "items": []}'
 
 
-def test_scrape_candidates_lists_each_kind_raw_and_tags_the_items(
+def test_scrape_candidates_reads_pods_raw_and_the_workloads_at_once(
     mock_context: Callable[..., MockContext],
 ) -> None:
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}}
     c = mock_context(
         {
-            RAW + "/api/v1/pods": result('{"kind": "PodList", "items": [{"metadata": {}}]}'),
-            RAW + "/apis/apps/v1/deployments": result('{"items": [{"metadata": {"name": "d"}}]}'),
-            RAW + "/apis/apps/v1/.*": result('{"items": []}'),
+            PODS: result('{"kind": "PodList", "items": [{"metadata": {}}]}'),
+            WORKLOADS: result(json.dumps({"kind": "List", "items": [deployment]})),
         }
     )
     found = kube.scrape_candidates(c, "dev")
-    assert found == {
-        "kind": "List",
-        "items": [
-            {"metadata": {}, "kind": "Pod"},
-            {"metadata": {"name": "d"}, "kind": "Deployment"},
-        ],
-    }
-    assert sorted(commands(c)) == sorted(RAW + path for path in kube.DISCOVERY_LISTS.values())
+    assert found == {"kind": "List", "items": [{"metadata": {}, "kind": "Pod"}, deployment]}
+    assert sorted(commands(c)) == [PODS, WORKLOADS]
 
 
 def test_the_reader_returns_its_early_read_first_then_reads_anew(
     mock_context: Callable[..., MockContext],
 ) -> None:
-    c = mock_context({RAW: result('{"items": [{"metadata": {"name": "p"}}]}')})
+    c = mock_context(
+        {PODS: result('{"items": [{"metadata": {"name": "p"}}]}'), WORKLOADS: result(NO_WORKLOADS)}
+    )
     read = kube.scrape_candidates_reader(c, "dev")
     first = read()
-    assert len(commands(c)) == len(kube.DISCOVERY_LISTS), "the first call waits for the early read"
+    assert len(commands(c)) == 2, "the first call waits for the early read"
     assert read() == first
-    assert len(commands(c)) == 2 * len(kube.DISCOVERY_LISTS), "a --wait round reads anew"
+    assert len(commands(c)) == 4, "a --wait round reads anew"
 
 
 def test_a_context_that_may_not_list_pods_says_which_permission(
@@ -296,7 +299,7 @@ def test_a_context_that_may_not_list_pods_says_which_permission(
         'Error from server (Forbidden): pods is forbidden: User "system:serviceaccount:x:y" '
         'cannot list resource "pods" in API group "" at the cluster scope'
     )
-    c = mock_context({RAW + "/api/v1/pods": result("", 1, denied), RAW: result('{"items": []}')})
+    c = mock_context({PODS: result("", 1, denied), WORKLOADS: result(NO_WORKLOADS)})
     with pytest.raises(PromkitError) as raised:
         kube.scrape_candidates(c, "dev")
     assert str(raised.value).startswith(
@@ -304,6 +307,18 @@ def test_a_context_that_may_not_list_pods_says_which_permission(
         "(kubectl: Error from server (Forbidden): pods is forbidden"
     )
     assert str(raised.value).endswith("verify.discovery needs list on them cluster-wide")
+
+
+def test_a_context_that_may_not_list_the_workloads_says_which_permission_too(
+    mock_context: Callable[..., MockContext],
+) -> None:
+    denied = (
+        'Error from server (Forbidden): daemonsets.apps is forbidden: User "x" cannot list '
+        'resource "daemonsets" in API group "apps" at the cluster scope'
+    )
+    c = mock_context({PODS: result('{"items": []}'), WORKLOADS: result("", 1, denied)})
+    with pytest.raises(PromkitError, match=r"^context dev may not list pods,deployments,"):
+        kube.scrape_candidates(c, "dev")
 
 
 def test_an_unknown_context_is_still_the_one_error_though_the_reads_started(
@@ -316,9 +331,7 @@ def test_an_unknown_context_is_still_the_one_error_though_the_reads_started(
     c = mock_context(
         {
             r"^kubectl config get-contexts -o name$": result("dev\n"),
-            r"^kubectl --context prod get --raw ": result(
-                "", 1, 'error: context "prod" does not exist'
-            ),
+            r"^kubectl --context prod get ": result("", 1, 'error: context "prod" does not exist'),
         }
     )
     with pytest.raises(Exit) as raised:
