@@ -7,11 +7,13 @@ someone switched contexts in another terminal.
 
 from __future__ import annotations
 
+import gc
 import json
 import shlex
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -284,6 +286,29 @@ def scrape_candidates_reader(c: Context, context: str) -> Callable[[], Any]:
     return read
 
 
+_DECODING = threading.Lock()
+
+
+def _decode_untraced(text: str) -> Any:
+    """``json.loads``, its result kept out of the cyclic garbage collector's sweeps.
+
+    Decoding 1,000 pods makes ~400,000 containers, enough to trigger full collections
+    that traverse them all, again while they are judged (~0.2 s, bench figure 8). The
+    collector pauses while decoding; ``gc.freeze`` then moves everything alive into the
+    permanent generation. JSON has no cycles: reference counting still frees it (a cycle
+    of garbage not yet collected then stays: a few objects per ``--wait`` round).
+    """
+    with _DECODING:
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return json.loads(text)
+        finally:
+            gc.freeze()
+            if paused:
+                gc.enable()
+
+
 def _list(c: Context, context: str, what: str, *args: str) -> list[Any]:
     """The items of ``kubectl get ARGS`` (a List), ``what`` naming the read in errors."""
     done = kubectl(c, context, "get", *args, check=False)
@@ -296,7 +321,7 @@ def _list(c: Context, context: str, what: str, *args: str) -> list[Any]:
             )
         raise PromkitError(f"could not read {what} with context {context}: {reason}")
     try:
-        answer = json.loads(done.stdout)
+        answer = _decode_untraced(done.stdout)
     except json.JSONDecodeError:
         raise PromkitError(f"kubectl get {' '.join(args[:2])} gave no JSON") from None
     items = answer.get("items") if isinstance(answer, dict) else None

@@ -7,6 +7,7 @@ config/prometheus/prometheus-k8s.yml, so the relabel replay runs on the real rul
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -277,6 +278,21 @@ def test_scrape_candidates_reads_pods_raw_and_the_workloads_at_once(
     found = kube.scrape_candidates(c, "dev")
     assert found == {"kind": "List", "items": [{"metadata": {}, "kind": "Pod"}, deployment]}
     assert sorted(commands(c)) == [PODS, WORKLOADS]
+
+
+def test_the_decoded_lists_are_kept_out_of_the_collectors_sweeps(
+    mock_context: Callable[..., MockContext],
+) -> None:
+    c = mock_context(
+        {PODS: result('{"items": [{"metadata": {}}]}'), WORKLOADS: result(NO_WORKLOADS)}
+    )
+    frozen = gc.get_freeze_count()
+    try:
+        kube.scrape_candidates(c, "dev")
+        assert gc.get_freeze_count() > frozen, "what was decoded sits in the permanent generation"
+        assert gc.isenabled(), "the collector runs again afterwards"
+    finally:
+        gc.unfreeze()
 
 
 def test_the_reader_returns_its_early_read_first_then_reads_anew(
