@@ -295,17 +295,24 @@ def test_the_decoded_lists_are_kept_out_of_the_collectors_sweeps(
         gc.unfreeze()
 
 
-def test_the_reader_returns_its_early_read_first_then_reads_anew(
+def test_the_reads_return_the_early_read_first_then_read_anew(
     mock_context: Callable[..., MockContext],
 ) -> None:
     c = mock_context(
         {PODS: result('{"items": [{"metadata": {"name": "p"}}]}'), WORKLOADS: result(NO_WORKLOADS)}
     )
-    read = kube.scrape_candidates_reader(c, "dev")
-    first = read()
+    reads = kube.ClusterReads(c, "dev")
+    assert reads.context_exists(), "kubectl read the workloads through the context"
+    first = reads()
     assert len(commands(c)) == 2, "the first call waits for the early read"
-    assert read() == first
+    assert reads() == first
     assert len(commands(c)) == 4, "a --wait round reads anew"
+
+
+def test_a_failed_first_read_proves_no_context(mock_context: Callable[..., MockContext]) -> None:
+    missing = 'error: context "dev" does not exist'
+    c = mock_context({PODS: result("", 1, missing), WORKLOADS: result("", 1, missing)})
+    assert not kube.ClusterReads(c, "dev").context_exists()
 
 
 def test_a_context_that_may_not_list_pods_says_which_permission(
@@ -356,6 +363,19 @@ def test_an_unknown_context_is_still_the_one_error_though_the_reads_started(
     assert str(raised.value.message).startswith(
         "promkit: Kubernetes context 'prod' is not in your kubeconfig: available contexts are dev"
     )
+
+
+def test_a_context_the_reads_went_through_is_not_looked_up_again(
+    mock_context: Callable[..., MockContext],
+) -> None:
+    from invoke.exceptions import Exit
+
+    from promkit.tasks import verify as tasks
+
+    c = mock_context({PODS: result('{"items": []}'), WORKLOADS: result(NO_WORKLOADS)})
+    with pytest.raises(Exit, match=r"cannot reach Prometheus at http://127\.0\.0\.1:9"):
+        tasks.discovery(c, url="http://127.0.0.1:9", context="dev")
+    assert sorted(commands(c)) == [PODS, WORKLOADS], "no kubectl config get-contexts"
 
 
 # --- wiring: which rounds run it ---------------------------------------------------------

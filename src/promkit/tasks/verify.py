@@ -105,10 +105,11 @@ def _verify_cluster(
     from promkit import kube
     from promkit.settings import section
 
-    # The slowest step, reading the cluster, starts first: it overlaps the context check.
-    reads = "discovery" in names
-    cluster = kube.scrape_candidates_reader(c, context) if reads else None
-    checked = kube.require_context(c, context)
+    # The slowest step, reading the cluster, starts first; a read that worked proves the
+    # context exists, so only otherwise is the kubeconfig asked.
+    cluster = kube.ClusterReads(c, context) if "discovery" in names else None
+    known = cluster is not None and cluster.context_exists()
+    checked = context if known else kube.require_context(c, context)
     namespace = str(section(c.config, "k8s").get("namespace"))
 
     def verify(url: str, before_round: Callable[[], None] | None = None) -> Verification:
