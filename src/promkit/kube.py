@@ -265,8 +265,9 @@ class ClusterReads:
     """``scrape_candidates`` as a fetcher whose first read starts at once, in the background.
 
     verify.discovery makes it before anything else, so kubectl reading every pod overlaps
-    the context check and the round's setup instead of following them (bench figure 8).
-    The first call returns that read; each later one reads anew (``--wait`` rounds).
+    the rest of its setup instead of following it (bench figure 8), and the first read
+    of the workloads doubles as the context check. The first call returns that read;
+    each later one reads anew (``--wait`` rounds).
     """
 
     def __init__(self, c: Context, context: str) -> None:
