@@ -9,8 +9,8 @@ runs on this machine and discovers them through the control plane's kubeconfig
 
 Timed: `inv verify.discovery --url URL --context CTX` as a new process (wall time, and
 its own peak RSS), against the floor of fetching what it reads, concurrently as it does:
-`kubectl get --raw` of the pods, Deployments, StatefulSets and DaemonSets of every
-namespace, and a curl of the targets and the configuration.
+`kubectl get --raw` of the pods of every namespace, one `kubectl get` of the Deployments,
+StatefulSets and DaemonSets, and a curl of the targets and the configuration.
 """
 
 from __future__ import annotations
@@ -151,18 +151,17 @@ def cluster_with_pods(workdir: Path) -> Iterator[ControlPlane]:
 
 
 def floor_fetch(plane: ControlPlane, url: str) -> None:
-    """What verify.discovery reads, fetched concurrently: the raw lists and curl."""
+    """What verify.discovery reads, fetched concurrently: the two kubectl reads and curl."""
     kubectl = sh.kubectl.bake(f"--kubeconfig={plane.kubeconfig}", f"--context={plane.context}")
-    lists = [
-        kubectl("get", "--raw", path, _bg=True, _out="/dev/null", _ok_code=ANY_EXIT)
-        for path in kube.DISCOVERY_LISTS.values()
-    ]
+    reads = [["get", "--raw", kube.DISCOVERY_PODS],
+             ["get", kube.DISCOVERY_WORKLOADS, "--all-namespaces", "-o", "json"]]  # fmt: skip
+    lists = [kubectl(*read, _bg=True, _out="/dev/null", _ok_code=ANY_EXIT) for read in reads]
     curl = run(["curl", "-fsS", "--max-time", "30", "-o", "/dev/null", f"{url}/api/v1/targets",
                 "-o", "/dev/null", f"{url}/api/v1/status/config"])  # fmt: skip
     if curl.returncode != 0:
         raise RuntimeError(f"curl failed in the floor: {curl.stderr.strip()}")
     if any(process.wait(timeout=60).exit_code != 0 for process in lists):
-        raise RuntimeError("kubectl get --raw failed in the floor")
+        raise RuntimeError("kubectl get failed in the floor")
 
 
 def figure8(runs: int, binary: str = PROMETHEUS3) -> list[Row]:

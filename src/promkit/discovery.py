@@ -18,8 +18,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from promkit.checks import AC2, CheckResult, UnexpectedPayload, parse_config
 from promkit.errors import ConfigError
@@ -66,17 +67,22 @@ class ScrapeTarget:
     pod: str
     url: str
 
+    @cached_property
+    def _parts(self) -> SplitResult:
+        # Split once: judging 1,000 targets asks for these 3,000 times (bench figure 8).
+        return urlsplit(self.url)
+
     @property
     def address(self) -> str:
-        return urlsplit(self.url).netloc
+        return self._parts.netloc
 
     @property
     def host(self) -> str:
-        return urlsplit(self.url).hostname or ""
+        return self._parts.hostname or ""
 
     @property
     def path(self) -> str:
-        return urlsplit(self.url).path or "/"
+        return self._parts.path or "/"
 
 
 @dataclass

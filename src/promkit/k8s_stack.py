@@ -199,7 +199,11 @@ def verify_cluster(
     """Verify through a port-forward to the cluster's Prometheus Service (or ``url``)."""
     from promkit.verify import verify_and_report
 
-    checked = kube.require_context(c, context)
+    # The slowest step, reading the cluster, starts first; a read that worked proves the
+    # context exists, so only otherwise is the kubeconfig asked.
+    cluster = kube.ClusterReads(c, context) if "discovery" in names else None
+    known = cluster is not None and cluster.context_exists()
+    checked = context if known else kube.require_context(c, context)
     namespace = load(c.config).k8s.namespace
 
     def verify(url: str, before_round: Callable[[], None] | None = None) -> Verification:
@@ -208,7 +212,7 @@ def verify_cluster(
             names,
             url=url,
             before_round=before_round,
-            cluster=lambda: kube.scrape_candidates(c, checked),
+            cluster=cluster,
             wait=wait,
             json_path=json_path,
             junit_path=junit_path,

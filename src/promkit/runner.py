@@ -32,6 +32,12 @@ class LargeReadsLocal(Local):
 
     read_chunk_size = 65536
 
+    def respond(self, buffer_: list[str]) -> None:
+        # Invoke joins everything captured so far after every chunk, for watchers to scan:
+        # quadratic in the output (~0.1 s of CPU for 1,000 pods). promkit passes none.
+        if self.watchers:
+            super().respond(buffer_)
+
 
 @dataclass(frozen=True)
 class Completed:

@@ -7,6 +7,7 @@ config/prometheus/prometheus-k8s.yml, so the relabel replay runs on the real rul
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -255,44 +256,118 @@ def test_the_recorded_real_node_payloads_pass() -> None:
 # --- reading the cluster (kube.scrape_candidates, through Invoke's runner) ---------------
 
 RAW = "kubectl --context dev get --raw "
+PODS = RAW + "/api/v1/pods"
+WORKLOADS = (
+    "kubectl --context dev get deployments.apps,statefulsets.apps,daemonsets.apps "
+    "--all-namespaces -o json"
+)
+#: What ``kubectl get`` of several kinds prints: a List whose items carry kind and apiVersion.
+NO_WORKLOADS = '{"apiVersion": "v1", "kind": "List", "items": []}'
 
 
-def test_scrape_candidates_lists_each_kind_raw_and_tags_the_items(
+def test_scrape_candidates_reads_pods_raw_and_the_workloads_at_once(
     mock_context: Callable[..., MockContext],
 ) -> None:
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}}
     c = mock_context(
         {
-            RAW + "/api/v1/pods": result('{"kind": "PodList", "items": [{"metadata": {}}]}'),
-            RAW + "/apis/apps/v1/deployments": result('{"items": [{"metadata": {"name": "d"}}]}'),
-            RAW + "/apis/apps/v1/.*": result('{"items": []}'),
+            PODS: result('{"kind": "PodList", "items": [{"metadata": {}}]}'),
+            WORKLOADS: result(json.dumps({"kind": "List", "items": [deployment]})),
         }
     )
     found = kube.scrape_candidates(c, "dev")
-    assert found == {
-        "kind": "List",
-        "items": [
-            {"metadata": {}, "kind": "Pod"},
-            {"metadata": {"name": "d"}, "kind": "Deployment"},
-        ],
-    }
-    assert sorted(commands(c)) == sorted(RAW + path for path in kube.DISCOVERY_LISTS.values())
+    assert found == {"kind": "List", "items": [{"metadata": {}, "kind": "Pod"}, deployment]}
+    assert sorted(commands(c)) == [PODS, WORKLOADS]
 
 
-def test_a_context_that_may_not_list_pods_says_which_permission(
+def test_the_decoded_lists_are_kept_out_of_the_collectors_sweeps(
     mock_context: Callable[..., MockContext],
 ) -> None:
-    denied = (
-        'Error from server (Forbidden): pods is forbidden: User "system:serviceaccount:x:y" '
-        'cannot list resource "pods" in API group "" at the cluster scope'
+    c = mock_context(
+        {PODS: result('{"items": [{"metadata": {}}]}'), WORKLOADS: result(NO_WORKLOADS)}
     )
-    c = mock_context({RAW + "/api/v1/pods": result("", 1, denied), RAW: result('{"items": []}')})
+    frozen = gc.get_freeze_count()
+    try:
+        kube.scrape_candidates(c, "dev")
+        assert gc.get_freeze_count() > frozen, "what was decoded sits in the permanent generation"
+        assert gc.isenabled(), "the collector runs again afterwards"
+    finally:
+        gc.unfreeze()
+
+
+def test_the_reads_return_the_early_read_first_then_read_anew(
+    mock_context: Callable[..., MockContext],
+) -> None:
+    c = mock_context(
+        {PODS: result('{"items": [{"metadata": {"name": "p"}}]}'), WORKLOADS: result(NO_WORKLOADS)}
+    )
+    reads = kube.ClusterReads(c, "dev")
+    assert reads.context_exists(), "kubectl read the workloads through the context"
+    first = reads()
+    assert len(commands(c)) == 2, "the first call waits for the early read"
+    assert reads() == first
+    assert len(commands(c)) == 4, "a --wait round reads anew"
+
+
+def test_a_failed_first_read_proves_no_context(mock_context: Callable[..., MockContext]) -> None:
+    missing = 'error: context "dev" does not exist'
+    c = mock_context({PODS: result("", 1, missing), WORKLOADS: result("", 1, missing)})
+    assert not kube.ClusterReads(c, "dev").context_exists()
+
+
+@pytest.mark.parametrize(
+    ("denied_read", "resource"), [(PODS, "pods"), (WORKLOADS, "daemonsets.apps")]
+)
+def test_a_context_that_may_not_list_them_says_which_permission(
+    mock_context: Callable[..., MockContext], denied_read: str, resource: str
+) -> None:
+    denied = (
+        f'Error from server (Forbidden): {resource} is forbidden: User "system:serviceaccount:'
+        f'x:y" cannot list resource "{resource}" at the cluster scope'
+    )
+    answers = {PODS: result('{"items": []}'), WORKLOADS: result(NO_WORKLOADS)}
+    c = mock_context({**answers, denied_read: result("", 1, denied)})
     with pytest.raises(PromkitError) as raised:
         kube.scrape_candidates(c, "dev")
     assert str(raised.value).startswith(
         "context dev may not list pods,deployments,statefulsets,daemonsets in all namespaces "
-        "(kubectl: Error from server (Forbidden): pods is forbidden"
+        f"(kubectl: Error from server (Forbidden): {resource} is forbidden"
     )
     assert str(raised.value).endswith("verify.discovery needs list on them cluster-wide")
+
+
+def test_an_unknown_context_is_still_the_one_error_though_the_reads_started(
+    mock_context: Callable[..., MockContext],
+) -> None:
+    from invoke.exceptions import Exit
+
+    from promkit.tasks import verify as tasks
+
+    c = mock_context(
+        {
+            r"^kubectl config get-contexts -o name$": result("dev\n"),
+            r"^kubectl --context prod get ": result("", 1, 'error: context "prod" does not exist'),
+        }
+    )
+    with pytest.raises(Exit) as raised:
+        tasks.discovery(c, url="http://127.0.0.1:9", context="prod")
+    assert raised.value.code == 2
+    assert str(raised.value.message).startswith(
+        "promkit: Kubernetes context 'prod' is not in your kubeconfig: available contexts are dev"
+    )
+
+
+def test_a_context_the_reads_went_through_is_not_looked_up_again(
+    mock_context: Callable[..., MockContext],
+) -> None:
+    from invoke.exceptions import Exit
+
+    from promkit.tasks import verify as tasks
+
+    c = mock_context({PODS: result('{"items": []}'), WORKLOADS: result(NO_WORKLOADS)})
+    with pytest.raises(Exit, match=r"cannot reach Prometheus at http://127\.0\.0\.1:9"):
+        tasks.discovery(c, url="http://127.0.0.1:9", context="dev")
+    assert sorted(commands(c)) == [PODS, WORKLOADS], "no kubectl config get-contexts"
 
 
 # --- wiring: which rounds run it ---------------------------------------------------------

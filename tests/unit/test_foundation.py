@@ -155,3 +155,15 @@ def test_tasks_capture_large_outputs_whole_through_the_large_reads_runner(tmp_pa
     config = Config(overrides={"runners": {"local": configured}})
     done = runner.run(Context(config=config), ["cat", str(big)])
     assert done.stdout == big.read_text()
+
+
+def test_the_large_reads_runner_still_answers_watchers() -> None:
+    from invoke.config import Config
+    from invoke.context import Context
+    from invoke.watchers import Responder
+
+    config = Config(overrides={"runners": {"local": runner.LargeReadsLocal}})
+    asks = "printf 'name? '; read answer; echo \"hello $answer\""
+    answer = Responder(pattern=r"name\? ", response="promkit\n")
+    done = Context(config=config).run(asks, watchers=[answer], hide=True, in_stream=False)
+    assert done.stdout.endswith("hello promkit\n")
