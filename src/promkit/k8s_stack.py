@@ -195,6 +195,7 @@ def verify_cluster(
     wait: str | None = None,
     json_path: str | None = None,
     junit_path: str | None = None,
+    report_dir: str | None = None,
 ) -> Verification:
     """Verify through a port-forward to the cluster's Prometheus Service (or ``url``)."""
     from promkit.verify import verify_and_report
@@ -212,6 +213,7 @@ def verify_cluster(
             wait=wait,
             json_path=json_path,
             junit_path=junit_path,
+            report_dir=report_dir,
             kubernetes=True,
         )
 

@@ -7,6 +7,7 @@ its job (unreachable, timeout, HTTP error, not Prometheus, bad settings).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from invoke.collection import Collection
 from invoke.context import Context
@@ -24,6 +25,8 @@ HELP = {
     "junit": "also write a JUnit XML report to PATH (one test case per check)",
     "context": "verify the Prometheus of this Kubernetes context, through a managed "
     "kubectl port-forward (expectations from k8s.expect_jobs)",
+    "report": "also write an HTML evidence report to folder DIR (DIR/index.html, the raw API "
+    "answers, screenshots of the UI, the logs of what failed)",
 }
 
 
@@ -31,24 +34,19 @@ HELP = {
 ALL = ("all",)
 
 
-def _run(c: Context, names: Sequence[str], options: dict[str, str | None]) -> None:
+def _run(c: Context, names: Sequence[str], options: dict[str, Any]) -> None:
     """Verify the URL given (or configured), or the cluster of ``--context`` if given."""
     from promkit import verify
 
-    context = options["context"] or context_on_command_line()
+    context = options.pop("context") or context_on_command_line()
     if tuple(names) == ALL:
         names = verify.NAMES + verify.KUBERNETES_NAMES if context else verify.NAMES
-    url, wait, json_path, junit_path = (options[key] for key in ("url", "wait", "json", "junit"))
     if context:
         from promkit import k8s_stack
 
-        outcome = k8s_stack.verify_cluster(
-            c, context, names, url=url, wait=wait, json_path=json_path, junit_path=junit_path
-        )
+        outcome = k8s_stack.verify_cluster(c, context, names, **options)
     else:
-        outcome = verify.verify_and_report(
-            c.config, names, url=url, wait=wait, json_path=json_path, junit_path=junit_path
-        )
+        outcome = verify.verify_and_report(c.config, names, **options)
     if not outcome.ok:
         raise Exit(code=1)
 
@@ -63,8 +61,10 @@ def _verify_task(names: Sequence[str], doc: str, **task_options: object) -> Call
         json: str | None = None,
         junit: str | None = None,
         context: str | None = None,
+        report: str | None = None,
     ) -> None:
-        _run(c, names, {"url": url, "wait": wait, "json": json, "junit": junit, "context": context})
+        files = {"json_path": json, "junit_path": junit, "report_dir": report}
+        _run(c, names, {"url": url, "wait": wait, "context": context, **files})
 
     body.__doc__ = doc
     body.__name__ = body.__qualname__ = str(task_options.get("name", names[0]))
