@@ -46,6 +46,7 @@ JUDGED: dict[str, tuple[str, ...]] = {
     "interval": ("config",),
     "retention": ("runtimeinfo", "flags"),
     "ui": ("ui",),
+    "ui browser": (),
     "persistence": ("runtimeinfo", "tsdb", "lowest"),
     "discovery": ("cluster", "targets", "config"),
 }

@@ -196,6 +196,7 @@ def verify_cluster(
     json_path: str | None = None,
     junit_path: str | None = None,
     report_dir: str | None = None,
+    use_browser: bool = False,
 ) -> Verification:
     """Verify through a port-forward to the cluster's Prometheus Service (or ``url``)."""
     from promkit.verify import verify_and_report
@@ -214,6 +215,7 @@ def verify_cluster(
             json_path=json_path,
             junit_path=junit_path,
             report_dir=report_dir,
+            use_browser=use_browser,
             kubernetes=True,
         )
 

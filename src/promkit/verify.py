@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-from promkit import checks, discovery, durations, evidence, prom, report, settings
+from promkit import browser, checks, discovery, durations, evidence, prom, report, settings
 from promkit import wait as waiting
 from promkit.checks import CheckResult
 from promkit.errors import ConfigError, PromkitError
@@ -235,6 +235,7 @@ def verify_and_report(
     before_round: Callable[[], None] | None = None,
     cluster: Callable[[], Any] | None = None,
     report_dir: str | None = None,
+    use_browser: bool = False,
     failure_logs: evidence.FailureLogs | None = None,
 ) -> Verification:
     """Run the named checks (see ``NAMES``), print the table, write the reports asked for.
@@ -242,7 +243,8 @@ def verify_and_report(
     ``wait`` polls until green; without it, a failing server only a few scrape
     intervals old is still given the time for its first scrapes. ``before_round``
     runs before each round (a port-forward restarts there). ``report_dir`` gets the
-    HTML evidence report (with ``failure_logs``' lines if the round fails).
+    HTML evidence report (with ``failure_logs``' lines if the round fails); with it or
+    ``use_browser``, verify.ui also checks the targets page in headless Chromium.
     """
     client = prom.client_from_settings(settings.section(config, "prometheus"), url)
     expect = settings.expectations(config, kubernetes=kubernetes)
@@ -260,9 +262,40 @@ def verify_and_report(
     if deadline is None and not outcome.ok:
         interval_s = durations.parse_duration(expect.scrape_interval)
         outcome = waiting.wait_while_young(outcome, attempt, interval_s, checks.utc_now())
-    page = evidence.report_round(folder, outcome, failure_logs=failure_logs) if folder else None
+    check_ui = "ui" in names and (use_browser or folder is not None)
+    outcome, looked = look_in_browser(config, client, outcome, expect, check_ui, folder)
+    page = None
+    if folder is not None:
+        page = evidence.report_round(
+            folder,
+            outcome,
+            screenshots=looked.screenshots,
+            failure_logs=failure_logs,
+            notes=looked.notes,
+        )
     print_report(outcome, json_path, junit_path, page)
     return outcome
+
+
+def look_in_browser(
+    config: Any,
+    client: PrometheusClient,
+    outcome: Verification,
+    expect: Expectations,
+    check_ui: bool,
+    folder: Path | None,
+) -> tuple[Verification, browser.Looked]:
+    """``outcome`` with the browser check of the UI (if ``check_ui``); screenshots for a report."""
+    if not check_ui and folder is None:
+        return outcome, browser.Looked()
+    looked = browser.look(
+        outcome,
+        settings.load(config).report,
+        client.credentials.header(),
+        jobs=expect.jobs if check_ui else None,
+        folder=folder,
+    )
+    return replace(outcome, results=browser.merged(outcome, looked)), looked
 
 
 def print_report(

@@ -25,6 +25,7 @@ HELP = {
     "junit": "also write a JUnit XML report to PATH (one test case per check)",
     "context": "verify the Prometheus of this Kubernetes context, through a managed "
     "kubectl port-forward (expectations from k8s.expect_jobs)",
+    "browser": "verify.ui also checks the targets page in headless Chromium (on with --report)",
     "report": "also write an HTML evidence report to folder DIR (DIR/index.html, the raw API "
     "answers, screenshots of the UI, the logs of what failed)",
 }
@@ -62,9 +63,10 @@ def _verify_task(names: Sequence[str], doc: str, **task_options: object) -> Call
         junit: str | None = None,
         context: str | None = None,
         report: str | None = None,
+        browser: bool = False,
     ) -> None:
-        files = {"json_path": json, "junit_path": junit, "report_dir": report}
-        _run(c, names, {"url": url, "wait": wait, "context": context, **files})
+        given = {"url": url, "wait": wait, "context": context, "use_browser": browser}
+        _run(c, names, {**given, "json_path": json, "junit_path": junit, "report_dir": report})
 
     body.__doc__ = doc
     body.__name__ = body.__qualname__ = str(task_options.get("name", names[0]))
