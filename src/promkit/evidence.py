@@ -329,7 +329,11 @@ def report_round(
     notes: Sequence[str] = (),
 ) -> Path:
     """Write DIR for ``outcome`` (with the failure logs when it failed); the page's path."""
-    logs = failure_logs(outcome) if failure_logs is not None and not outcome.ok else {}
+    logs: Mapping[str, str] = {}
+    try:
+        logs = failure_logs(outcome) if failure_logs is not None and not outcome.ok else {}
+    except PromkitError as exc:
+        notes = [*notes, f"the logs of what failed could not be collected: {exc}"]
     evidence = Evidence(
         outcome.url,
         outcome.version,

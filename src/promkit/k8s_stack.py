@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from invoke.context import Context
 
-from promkit import checks, kube, manifests, runner
+from promkit import checks, failure_logs, kube, manifests, runner
 from promkit.checks import CheckResult
 from promkit.errors import PromkitError
 from promkit.manifests import Checked, Workload
@@ -216,6 +216,7 @@ def verify_cluster(
             junit_path=junit_path,
             report_dir=report_dir,
             use_browser=use_browser,
+            failure_logs=failure_logs.kube_logs(c, c.config, checked),
             kubernetes=True,
         )
 

@@ -47,7 +47,10 @@ def _run(c: Context, names: Sequence[str], options: dict[str, Any]) -> None:
 
         outcome = k8s_stack.verify_cluster(c, context, names, **options)
     else:
-        outcome = verify.verify_and_report(c.config, names, **options)
+        from promkit.failure_logs import compose_logs
+
+        logs = compose_logs(c, c.config)
+        outcome = verify.verify_and_report(c.config, names, failure_logs=logs, **options)
     if not outcome.ok:
         raise Exit(code=1)
 
