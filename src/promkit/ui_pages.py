@@ -48,7 +48,7 @@ MANTINE = Flavour(
     name="Prometheus 3 UI",
     pool=".mantine-Accordion-item",
     pool_label=".mantine-Accordion-label p",
-    graph_path="query?g0.expr={expr}&g0.tab=graph&g0.range_input=1h",
+    graph_path="query?g0.expr={expr}&g0.tab=graph&g0.range_input=15m",
     graph_drawn=".uplot .u-legend .u-label",
     graph_alert='[role="alert"]',
 )
@@ -56,7 +56,7 @@ CLASSIC = Flavour(
     name="classic UI of Prometheus 2.x",
     pool="h2.job_header",
     pool_label="a",
-    graph_path="graph?g0.expr={expr}&g0.tab=0&g0.range_input=1h",
+    graph_path="graph?g0.expr={expr}&g0.tab=0&g0.range_input=15m",
     graph_drawn=".graph_wrapper .rickshaw_legend .label",
     graph_alert=".graph_wrapper .alert",
     tolerated=(

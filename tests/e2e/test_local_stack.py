@@ -11,6 +11,7 @@ fails.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -62,7 +63,12 @@ def had_upstream() -> bool:
 
 @pytest.fixture(scope="module")
 def evidence_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the first run writes its evidence report (as CI keeps it for a reviewer)."""
+    """Where the first run writes its evidence report: $PROMKIT_E2E_REPORT (nox e2e sets it,
+    so CI keeps the report for a reviewer), else a temporary folder."""
+    kept = os.environ.get("PROMKIT_E2E_REPORT")
+    if kept:
+        shutil.rmtree(kept, ignore_errors=True)
+        return Path(kept)
     return tmp_path_factory.mktemp("evidence")
 
 
