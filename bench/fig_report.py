@@ -20,21 +20,15 @@ from urllib.parse import urljoin
 from bench.common import (
     GUIDE,
     Row,
-    exporter,
-    free_port,
     goal,
     inv_argv,
-    log,
-    prometheus,
-    prometheus_config,
     run_measured,
     sample,
     timed_ms,
 )
-from bench.fig_verify import client, expectations, quiet
-from promkit import queries, ui_pages, verify
+from bench.fig_verify import ONE_SECOND_ENV, green_server
+from promkit import queries, ui_pages
 from promkit.settings import DEFAULTS
-from promkit.wait import wait_until_green
 
 CHROMIUM = str(DEFAULTS["report"]["chromium"])
 GOAL_MS = 10_000.0
@@ -61,26 +55,9 @@ def figure9(binary: str, runs: int) -> list[Row]:
     """`inv verify.all --report DIR` against `inv verify.all` and a bare Chromium's floor."""
     if not os.access(CHROMIUM, os.X_OK):
         return [Row("9 report with screenshots", f"skipped: {CHROMIUM} not found")]
-    env = dict(
-        os.environ, INVOKE_EXPECT_SCRAPE_INTERVAL="1s", INVOKE_EXPECT_EVALUATION_INTERVAL="1s"
-    )
+    env = dict(os.environ, **ONE_SECOND_ENV)
     folder = Path(tempfile.mkdtemp(prefix="promkit-bench-report-"))
-    with (
-        exporter("app", free_port()) as app,
-        exporter("worker", free_port()) as worker,
-        prometheus(
-            binary, prometheus_config({"fastapi-app": [app], "celery-workers": [worker]}, "1s")
-        ) as url,
-    ):
-        log(f"figure 9: waiting for {url} to be green")
-        expect = expectations("1s")
-        green = wait_until_green(
-            lambda: verify.run_round(verify.NAMES, client(url), expect, GUIDE),
-            60.0,
-            progress=quiet(),
-        )
-        if not green.ok:
-            raise RuntimeError(f"figure 9: {url} never became green")
+    with green_server(binary, "9") as (url, green):
         urls = page_urls(url, green.version)
         reported, plain, floor = [], [], []
         for run in range(runs):

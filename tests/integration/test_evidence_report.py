@@ -35,36 +35,25 @@ class Page(HTMLParser):
         self.text.append(data)
 
 
-@pytest.fixture(scope="module")
-def server(module_processes: Any, prometheus_bin: str, it: Any) -> Any:
-    app, worker = module_processes.exporter("app"), module_processes.exporter("worker")
-    return module_processes.prometheus(
-        prometheus_bin,
-        it.config(it.job("fastapi-app", app.address), it.job("celery-workers", worker.address)),
-        flags=["--storage.tsdb.retention.time=30d"],
-        scraped=True,
-    )
-
-
 def test_report_holds_every_check_and_the_answers_it_judged(
-    server: Any, it: Any, tmp_path: Path
+    fast: Any, it: Any, tmp_path: Path
 ) -> None:
     folder, junit = tmp_path / "evidence", tmp_path / "junit.xml"
-    done = it.inv(
-        "verify.targets", "--url", server.url, "--report", str(folder), "--junit", str(junit)
-    )
-    assert done.returncode == 0, it.output(done)
+    args = ("--url", fast.url, "--report", str(folder), "--junit", str(junit))
+    done = it.inv("verify.targets", *args)
+    assert done.returncode == 1, it.output(done)  # job "gone" is DOWN
     assert f"HTML report: {folder / 'index.html'}" in done.stdout
     page = Page(folder / "index.html")
     text = " ".join(page.text)
-    version = server.api("/api/v1/status/buildinfo")["version"]
-    assert server.url in text and version in text and "sha256:" in text
+    version = fast.api("/api/v1/status/buildinfo")["version"]
+    assert fast.url in text and version in text and "sha256:" in text
     assert {"check-jobs", "check-targets"} <= page.ids
+    assert "1/2 checks pass; failing: targets" in text and "target gone/" in text
     targets = json.loads((folder / "answers/targets.json").read_text())
-    jobs = {t["labels"]["job"] for t in targets["activeTargets"]}
-    assert jobs == {"fastapi-app", "celery-workers"}
+    health = {t["labels"]["job"]: t["health"] for t in targets["activeTargets"]}
+    assert health == {"fastapi-app": "up", "celery-workers": "up", "gone": "down"}
     config = (folder / "answers/config.yaml").read_text()
-    assert config == server.api("/api/v1/status/config")["yaml"]
+    assert config == fast.api("/api/v1/status/config")["yaml"]
     local = [link for link in page.links if "://" not in link]
     assert "answers/targets.json" in local and all((folder / link).is_file() for link in local)
     for case in ElementTree.parse(junit).getroot().iter("testcase"):
@@ -73,11 +62,11 @@ def test_report_holds_every_check_and_the_answers_it_judged(
 
 
 def test_unwritable_report_folder_is_exit_2_and_one_line(
-    server: Any, it: Any, tmp_path: Path
+    fast: Any, it: Any, tmp_path: Path
 ) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
-    done = it.inv("verify.health", "--url", server.url, "--report", str(blocker / "report"))
+    done = it.inv("verify.health", "--url", fast.url, "--report", str(blocker / "report"))
     assert done.returncode == 2, it.output(done)
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and str(blocker / "report") in lines[0], done.stderr
