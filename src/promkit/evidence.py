@@ -49,6 +49,7 @@ JUDGED: dict[str, tuple[str, ...]] = {
     "ui browser": (),
     "persistence": ("runtimeinfo", "tsdb", "lowest"),
     "discovery": ("cluster", "targets", "config"),
+    "rbac": ("auth-can-i",),
 }
 
 

@@ -112,16 +112,17 @@ all_checks = _verify_task(
     help={
         "context": "the Kubernetes context (default: setting k8s.context)",
         "namespace": "the namespace of Prometheus' ServiceAccount (default: k8s.namespace)",
+        "report": "also write an HTML evidence report to folder DIR (the kubectl answers)",
     }
 )
 @reports_errors
-def rbac(c: Context, context: str | None = None, namespace: str | None = None) -> None:
+def rbac(
+    c: Context, context: str | None = None, namespace: str | None = None, report: str | None = None
+) -> None:
     """Check Prometheus' ServiceAccount may list/watch pods and nothing more (auth can-i)."""
-    from promkit import k8s_stack, report
+    from promkit import k8s_stack
 
-    verdict = k8s_stack.verify_rbac(c, c.config, context, namespace)
-    print(f"{verdict.subject} in context {verdict.context}\n")
-    print(report.table([verdict.result]))
+    verdict = k8s_stack.verify_rbac(c, c.config, context, namespace, report_dir=report)
     if not verdict.result.ok:
         raise Exit(code=1)
 
