@@ -64,8 +64,8 @@ def compose_logs(c: Context, config: Any) -> FailureLogs:
         loaded = settings.load(config)
         if outcome.url != loaded.prometheus.url:
             return {}
-        project = compose.Project.from_config(config)
         try:
+            project = compose.Project.from_config(config)
             states = compose.ps(c, project)
         except PromkitError:
             return {}

@@ -88,7 +88,10 @@ interval = _verify_task(
 retention = _verify_task(
     ["retention"], "Check the running server keeps data for the expected retention (30d)."
 )
-ui = _verify_task(["ui"], "Check the web UI answers with Prometheus' pages at root and targets.")
+ui = _verify_task(
+    ["ui"],
+    "Check the web UI answers with Prometheus' pages at root and targets (--browser: in Chromium).",
+)
 queries = _verify_task(
     ["queries"], "Run every sample query of the metrics guide and check each returns data."
 )
