@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["lint", "tests", "package", "e2e", "e2e_k8s"]
@@ -47,10 +49,12 @@ def package(session: nox.Session) -> None:
 def e2e(session: nox.Session) -> None:
     """`inv deploy.local verify.all` on a fresh checkout, faults and security, on Docker.
 
-    No `images.build` first: deploy.local gets the images it lacks, as on a first run.
+    No `images.build` first: deploy.local gets the images it lacks, as on a first run. The
+    first run's evidence report (`verify.all --report`) is kept in reports/e2e-first-run/.
     """
     _install(session, "test")
-    session.run("pytest", "tests/e2e", *session.posargs)
+    report = Path("reports/e2e-first-run").resolve()
+    session.run("pytest", "tests/e2e", *session.posargs, env={"PROMKIT_E2E_REPORT": str(report)})
 
 
 @nox.session

@@ -15,11 +15,11 @@ from collections.abc import Callable
 
 import sh
 
-from bench import fig_discovery, fig_green, fig_k8s, fig_scale, fig_startup, fig_verify
+from bench import fig_discovery, fig_green, fig_k8s, fig_report, fig_scale, fig_startup, fig_verify
 from bench.common import Row, log, markdown, table
 from tests.support import run
 
-FIGURES = ("1", "2", "3", "4", "5", "6", "7", "8")
+FIGURES = ("1", "2", "3", "4", "5", "6", "7", "8", "9")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -28,10 +28,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--prometheus",
         default=os.environ.get("PROMKIT_PROMETHEUS_BIN", "/usr/bin/prometheus"),
-        help="the Prometheus binary of figures 1, 2 and 4",
+        help="the Prometheus binary of figures 1, 2, 4 and 9",
     )
     parser.add_argument("--runs", type=int, default=20, help="repeats of figures 1 and 5")
-    parser.add_argument("--slow-runs", type=int, default=5, help="repeats of figures 2, 4 and 8")
+    parser.add_argument("--slow-runs", type=int, default=5, help="repeats of figures 2, 4, 8 and 9")
     parser.add_argument("--green-runs", type=int, default=3, help="repeats of figures 3, 6 and 7")
     parser.add_argument("--targets", default="1000,10000", help="figure 4's target counts")
     parser.add_argument("--interval", default="15s", help="figure 2's scrape interval")
@@ -91,6 +91,7 @@ def plan(args: argparse.Namespace) -> dict[str, Callable[[], list[Row]]]:
         "6": lambda: fig_green.figure6(args.green_runs),
         "7": lambda: fig_k8s.figure7(args.green_runs),
         "8": lambda: fig_discovery.figure8(args.slow_runs),
+        "9": lambda: fig_report.figure9(binary, args.slow_runs),
     }
 
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import io
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from invoke.config import Config
 
@@ -66,13 +67,17 @@ def curl_runbook(url: str) -> None:
         raise RuntimeError(f"{RUNBOOK.name} failed (exit {done.returncode}): {done.output[-300:]}")
 
 
-def figure1(binary: str, runs: int) -> list[Row]:
-    """verify.all in-process and as `inv verify.all`, each against the runbook's curls."""
-    expect = expectations("1s")
-    # One-second scrapes so the documented queries have data within seconds.
-    env = dict(
-        os.environ, INVOKE_EXPECT_SCRAPE_INTERVAL="1s", INVOKE_EXPECT_EVALUATION_INTERVAL="1s"
-    )
+#: `inv` settings matching green_server's one-second scrapes.
+ONE_SECOND_ENV = {"INVOKE_EXPECT_SCRAPE_INTERVAL": "1s", "INVOKE_EXPECT_EVALUATION_INTERVAL": "1s"}
+
+
+@contextmanager
+def green_server(binary: str, figure: str) -> Iterator[tuple[str, verify.Verification]]:
+    """A Prometheus scraping the two exporters every second, once all 12 checks pass.
+
+    One-second scrapes, so the documented queries have data within seconds. Yields its
+    URL and the green round.
+    """
     with (
         exporter("app", free_port()) as app,
         exporter("worker", free_port()) as worker,
@@ -80,14 +85,23 @@ def figure1(binary: str, runs: int) -> list[Row]:
             binary, prometheus_config({"fastapi-app": [app], "celery-workers": [worker]}, "1s")
         ) as url,
     ):
-        log(f"figure 1: waiting for {url} to be green")
+        log(f"figure {figure}: waiting for {url} to be green")
+        expect = expectations("1s")
         green = wait_until_green(
             lambda: verify.run_round(verify.NAMES, client(url), expect, GUIDE),
             60.0,
             progress=quiet(),
         )
         if not green.ok:
-            raise RuntimeError(f"figure 1: {url} never became green")
+            raise RuntimeError(f"figure {figure}: {url} never became green")
+        yield url, green
+
+
+def figure1(binary: str, runs: int) -> list[Row]:
+    """verify.all in-process and as `inv verify.all`, each against the runbook's curls."""
+    expect = expectations("1s")
+    env = dict(os.environ, **ONE_SECOND_ENV)
+    with green_server(binary, "1") as (url, green):
         inproc = timed_ms(lambda: verify.run_round(verify.NAMES, client(url), expect, GUIDE), runs)
         # Interleaved, so load from elsewhere on the machine hits all alike. `inv
         # --version` is Invoke starting without tasks.py: the difference of each pair

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from invoke.context import Context
 
-from promkit import checks, kube, manifests, runner
+from promkit import checks, evidence, failure_logs, kube, manifests, report, runner
 from promkit.checks import CheckResult
 from promkit.errors import PromkitError
 from promkit.manifests import Checked, Workload
@@ -195,6 +195,8 @@ def verify_cluster(
     wait: str | None = None,
     json_path: str | None = None,
     junit_path: str | None = None,
+    report_dir: str | None = None,
+    use_browser: bool = False,
 ) -> Verification:
     """Verify through a port-forward to the cluster's Prometheus Service (or ``url``)."""
     from promkit.verify import verify_and_report
@@ -216,6 +218,9 @@ def verify_cluster(
             wait=wait,
             json_path=json_path,
             junit_path=junit_path,
+            report_dir=report_dir,
+            use_browser=use_browser,
+            failure_logs=failure_logs.kube_logs(c, c.config, checked),
             kubernetes=True,
         )
 
@@ -234,13 +239,32 @@ class RbacVerdict:
     result: CheckResult
 
 
-def verify_rbac(c: Context, config: Any, context: str | None, namespace: str | None) -> RbacVerdict:
-    """Ask ``kubectl auth can-i`` as Prometheus' ServiceAccount, and judge the answers."""
+def verify_rbac(
+    c: Context,
+    config: Any,
+    context: str | None,
+    namespace: str | None,
+    *,
+    report_dir: str | None = None,
+) -> RbacVerdict:
+    """Ask ``kubectl auth can-i`` as Prometheus' ServiceAccount, judge the answers, print the
+    table, and write the evidence report to ``report_dir`` if given."""
     k8s = load(config).k8s
+    folder = evidence.prepare(report_dir) if report_dir else None  # unwritable: exit 2 first
     checked = kube.require_context(c, context or k8s.context)
     subject = f"system:serviceaccount:{namespace or k8s.namespace}:prometheus"
     answers = rbac_answers(c, checked, subject, checks.RBAC_PERMISSIONS)
-    return RbacVerdict(subject, checked, checks.check_rbac(subject, answers))
+    verdict = RbacVerdict(subject, checked, checks.check_rbac(subject, answers))
+    print(f"{verdict.subject} in context {verdict.context}\n")
+    print(report.table([verdict.result]))
+    if folder is not None:
+        can_i = {f"{p.verb} {p.resource}": allowed for p, allowed in answers.items()}
+        where = f"{subject} in context {checked}"
+        found = evidence.Evidence(
+            where, "n/a (kubectl auth can-i)", None, [verdict.result], {"auth-can-i": can_i}
+        )
+        print(f"HTML report: {evidence.write(folder, found)}")
+    return verdict
 
 
 def rbac_answers(

@@ -166,6 +166,8 @@ class PodState:
     phase: str
     ready: bool
     reason: str
+    #: The pod's IP (status.podIP), empty before it has one.
+    ip: str = ""
 
 
 def _container_reason(status: dict[str, Any]) -> str:
@@ -190,6 +192,7 @@ def parse_pods(payload: str) -> list[PodState]:
                 phase=str(status.get("phase", "Unknown")),
                 ready=conditions.get("Ready") == "True",
                 reason=reasons[0] if reasons else str(status.get("reason") or ""),
+                ip=str(status.get("podIP") or ""),
             )
         )
     return pods
@@ -212,31 +215,34 @@ def failing_pods_report(c: Context, context: str, namespace: str, selector: str)
     for pod in failing:
         state = f"{pod.phase} {pod.reason}".strip()
         print(f"--- events of pod {namespace}/{pod.name} ({state}) ---")
-        events = kubectl(
-            c,
-            context,
-            "events",
-            "--namespace",
-            namespace,
-            "--for",
-            f"pod/{pod.name}",
-            check=False,
-        )
-        print((events.stdout or events.stderr).rstrip() or "(no events)")
+        print(pod_events(c, context, namespace, pod.name))
         print(f"--- last {_LOG_LINES} log lines of pod {namespace}/{pod.name} ---")
-        logs = kubectl(
-            c,
-            context,
-            "logs",
-            "--namespace",
-            namespace,
-            pod.name,
-            "--all-containers",
-            f"--tail={_LOG_LINES}",
-            check=False,
-        )
-        print((logs.stdout or logs.stderr).rstrip() or "(no log lines)")
+        print(pod_log_tail(c, context, namespace, pod.name, _LOG_LINES))
     return failing
+
+
+def pod_events(c: Context, context: str, namespace: str, pod: str) -> str:
+    """``kubectl events --for pod/POD``: what happened to the pod (or why kubectl could not say)."""
+    events = kubectl(
+        c, context, "events", "--namespace", namespace, "--for", f"pod/{pod}", check=False
+    )
+    return (events.stdout or events.stderr).rstrip() or "(no events)"
+
+
+def pod_log_tail(c: Context, context: str, namespace: str, pod: str, lines: int) -> str:
+    """The last ``lines`` log lines of every container of ``pod``."""
+    logs = kubectl(
+        c,
+        context,
+        "logs",
+        "--namespace",
+        namespace,
+        pod,
+        "--all-containers",
+        f"--tail={lines}",
+        check=False,
+    )
+    return (logs.stdout or logs.stderr).rstrip() or "(no log lines)"
 
 
 #: What verify.discovery reads of the cluster: every pod, as the API server encodes them...

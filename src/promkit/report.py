@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from xml.etree import ElementTree
 
 from promkit.checks import CheckResult
 from promkit.errors import PromkitError
+from promkit.evidence import anchor
 
 _HEADERS = ("CHECK", "ACCEPTANCE", "RESULT", "EVIDENCE")
 
@@ -62,8 +64,14 @@ def as_dict(url: str, version: str, results: Sequence[CheckResult]) -> dict[str,
     }
 
 
-def junit_xml(url: str, version: str, results: Sequence[CheckResult]) -> str:
-    """JUnit XML: one testcase per check, the evidence as failure message or output."""
+def junit_xml(
+    url: str, version: str, results: Sequence[CheckResult], page: str | None = None
+) -> str:
+    """JUnit XML: one testcase per check, the evidence as failure message or output.
+
+    With ``page`` (the HTML report, as a path or URL), each testcase links to its row
+    there: a ``report`` property, and a last line of its output.
+    """
     failures = sum(1 for r in results if not r.ok)
     suite = ElementTree.Element(
         "testsuite",
@@ -88,6 +96,11 @@ def junit_xml(url: str, version: str, results: Sequence[CheckResult]) -> str:
             },
         )
         text = "\n".join(result.evidence)
+        if page is not None:
+            link = f"{page}#{anchor(result)}"
+            props = ElementTree.SubElement(case, "properties")
+            ElementTree.SubElement(props, "property", {"name": "report", "value": link})
+            text += f"\nevidence report: {link}"
         if result.ok:
             ElementTree.SubElement(case, "system-out").text = text
         else:
@@ -117,6 +130,13 @@ def write_json(path: str | Path, url: str, version: str, results: Sequence[Check
     return write(path, json.dumps(as_dict(url, version, results), indent=2) + "\n")
 
 
-def write_junit(path: str | Path, url: str, version: str, results: Sequence[CheckResult]) -> Path:
-    """Write the JUnit XML report to ``path``."""
-    return write(path, junit_xml(url, version, results))
+def write_junit(
+    path: str | Path,
+    url: str,
+    version: str,
+    results: Sequence[CheckResult],
+    page: Path | None = None,
+) -> Path:
+    """Write the JUnit XML report to ``path``; test cases link to ``page`` (relative to it)."""
+    link = os.path.relpath(page, Path(path).parent) if page is not None else None
+    return write(path, junit_xml(url, version, results, link))

@@ -100,6 +100,15 @@ DEFAULTS: dict[str, Any] = {
         # what verify.discovery holds to one target per pod.
         "discovery_job": "kubernetes-pods",
     },
+    "report": {
+        # --report DIR and verify.ui --browser: Debian's packages chromium and chromium-driver.
+        "chromium": "/usr/bin/chromium",
+        "chromedriver": "/usr/bin/chromedriver",
+        # Seconds a UI page may take to show its content in the browser.
+        "page_timeout": 15,
+        # Log lines kept per service or pod in a report of a failed verification.
+        "log_lines": 50,
+    },
 }
 
 
@@ -386,6 +395,16 @@ class K8sSettings:
 
 
 @dataclass(frozen=True)
+class ReportSettings:
+    """What --report and the browser check use: the browser's paths, page timeout, log lines."""
+
+    chromium: str
+    chromedriver: str
+    page_timeout: float
+    log_lines: int
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every promkit setting, typed and checked: what ``load`` returns."""
 
@@ -396,6 +415,7 @@ class Settings:
     traffic: TrafficSettings
     images: ImagesSettings
     k8s: K8sSettings
+    report: ReportSettings
 
     def expectations(self, *, kubernetes: bool = False) -> Expectations:
         """What verify checks: on Kubernetes, the jobs of k8s.expect_jobs and the discovery job."""
@@ -499,6 +519,16 @@ def _k8s(config: Any) -> K8sSettings:
     )
 
 
+def _report(config: Any) -> ReportSettings:
+    s = section(config, "report")
+    return ReportSettings(
+        chromium=as_text(s.get("chromium"), "report.chromium", what="a file path"),
+        chromedriver=as_text(s.get("chromedriver"), "report.chromedriver", what="a file path"),
+        page_timeout=as_positive(s.get("page_timeout"), "report.page_timeout"),
+        log_lines=as_count(s.get("log_lines"), "report.log_lines"),
+    )
+
+
 def load(config: Any) -> Settings:
     """Every setting of ``config`` (an Invoke config) checked and typed; a ConfigError for the
     first bad value, naming its key, what it must be and what it is.
@@ -514,6 +544,7 @@ def load(config: Any) -> Settings:
         traffic=_traffic(config),
         images=_images(config),
         k8s=_k8s(config),
+        report=_report(config),
     )
 
 

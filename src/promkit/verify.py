@@ -7,15 +7,15 @@ print, against ``--url`` or (called by k8s_stack) a port-forwarded Prometheus.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-from promkit import checks, discovery, durations, prom, report, settings
+from promkit import browser, checks, discovery, durations, evidence, prom, report, settings
 from promkit import wait as waiting
 from promkit.checks import CheckResult
 from promkit.errors import ConfigError, PromkitError
@@ -64,6 +64,10 @@ class Verification:
     results: list[CheckResult]
     #: When the server started (runtimeinfo's startTime), if it said.
     started: datetime | None = None
+    #: What the checks judged, by fetch key ("targets", "query:0", ...): the report's raw answers.
+    payloads: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    #: The documented queries behind the "query:N" payloads.
+    queries: tuple[DocumentedQuery, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -186,10 +190,12 @@ def run_round(
     expectations: Expectations,
     guide_path: Path | None = None,
     cluster: Callable[[], Any] | None = None,
+    also: Iterable[str] = (),
 ) -> Verification:
     """Fetch what the named checks need (concurrently, each endpoint once), then judge it.
 
-    ``cluster`` reads the cluster's pods and workloads (verify.discovery needs it).
+    ``cluster`` reads the cluster's pods and workloads (verify.discovery needs it);
+    ``also`` names further answers to fetch for a report (e.g. "config", "flags").
     """
     chosen = check_names(names)
     if "discovery" in chosen and cluster is None:
@@ -199,11 +205,12 @@ def run_round(
         if guide_path is None:
             raise ConfigError("verify.queries needs the metrics guide: set queries.guide")
         queries = load_guide(guide_path)
-    keys = {key for name in chosen for key in _NEEDS[name]} | {"buildinfo", "runtimeinfo"}
+    keys = {key for name in chosen for key in _NEEDS[name]} | {"buildinfo", "runtimeinfo", *also}
     got = fetch_all(_fetchers(client, keys, queries, cluster))
     results = _judge(chosen, got, expectations, queries)
     started = checks.start_time(got["runtimeinfo"])
-    return Verification(client.base_url, _version(got["buildinfo"]), results, started)
+    version = _version(got["buildinfo"])
+    return Verification(client.base_url, version, results, started, got, tuple(queries))
 
 
 def run_checks(
@@ -227,37 +234,86 @@ def verify_and_report(
     kubernetes: bool = False,
     before_round: Callable[[], None] | None = None,
     cluster: Callable[[], Any] | None = None,
+    report_dir: str | None = None,
+    use_browser: bool = False,
+    failure_logs: evidence.FailureLogs | None = None,
 ) -> Verification:
     """Run the named checks (see ``NAMES``), print the table, write the reports asked for.
 
     ``wait`` polls until green; without it, a failing server only a few scrape
     intervals old is still given the time for its first scrapes. ``before_round``
-    runs before each round (a port-forward restarts there).
+    runs before each round (a port-forward restarts there). ``report_dir`` gets the
+    HTML evidence report (with ``failure_logs``' lines if the round fails); with it or
+    ``use_browser``, verify.ui also checks the targets page in headless Chromium.
     """
     client = prom.client_from_settings(settings.load(config).prometheus, url)
     expect = settings.expectations(config, kubernetes=kubernetes)
     deadline = waiting.parse_wait(wait)
     guide = settings.repo_path(str(settings.section(config, "queries").get("guide") or ""))
+    folder = evidence.prepare(report_dir) if report_dir else None  # unwritable: exit 2 first
+    also = evidence.ALSO_FETCHED if folder else ()
 
     def attempt() -> Verification:
         if before_round is not None:
             before_round()
-        return run_round(names, client, expect, guide, cluster)
+        return run_round(names, client, expect, guide, cluster, also)
 
     outcome = waiting.wait_until_green(attempt, deadline)
     if deadline is None and not outcome.ok:
         interval_s = durations.parse_duration(expect.scrape_interval)
         outcome = waiting.wait_while_young(outcome, attempt, interval_s, checks.utc_now())
-    print_report(outcome, json_path, junit_path)
+    check_ui = "ui" in names and (use_browser or folder is not None)
+    outcome, looked = look_in_browser(config, client, outcome, expect, check_ui, folder)
+    page = None
+    if folder is not None:
+        page = evidence.report_round(
+            folder,
+            outcome,
+            screenshots=looked.screenshots,
+            failure_logs=failure_logs,
+            notes=looked.notes,
+        )
+    print_report(outcome, json_path, junit_path, page)
     return outcome
 
 
-def print_report(outcome: Verification, json_path: str | None, junit_path: str | None) -> None:
-    """Print the table of ``outcome``; write its JSON and JUnit reports where asked."""
+def look_in_browser(
+    config: Any,
+    client: PrometheusClient,
+    outcome: Verification,
+    expect: Expectations,
+    check_ui: bool,
+    folder: Path | None,
+) -> tuple[Verification, browser.Looked]:
+    """``outcome`` with the browser check of the UI (if ``check_ui``); screenshots for a report."""
+    if not check_ui and folder is None:
+        return outcome, browser.Looked()
+    looked = browser.look(
+        outcome,
+        settings.load(config).report,
+        client.credentials.header(),
+        jobs=expect.jobs if check_ui else None,
+        folder=folder,
+    )
+    return replace(outcome, results=browser.merged(outcome, looked)), looked
+
+
+def print_report(
+    outcome: Verification,
+    json_path: str | None,
+    junit_path: str | None,
+    page: Path | None = None,
+) -> None:
+    """Print the table of ``outcome``; write its JSON and JUnit reports where asked.
+
+    With ``page`` (the HTML report), each JUnit test case links to its row there.
+    """
     print(f"Prometheus {outcome.version} at {outcome.url}\n")
     print(report.table(outcome.results))
     found = (outcome.url, outcome.version, outcome.results)
+    if page:
+        print(f"HTML report: {page}")
     if json_path:
         print(f"JSON report: {report.write_json(json_path, *found)}")
     if junit_path:
-        print(f"JUnit report: {report.write_junit(junit_path, *found)}")
+        print(f"JUnit report: {report.write_junit(junit_path, *found, page=page)}")

@@ -11,6 +11,7 @@ fails.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -66,6 +67,23 @@ def first_run(stack: Stack, had_upstream: bool) -> Completed:
     return stack.inv("deploy.local", "verify.all", check=False)
 
 
+@pytest.fixture(scope="module")
+def evidence_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the evidence report goes: $PROMKIT_E2E_REPORT (nox e2e sets it, so CI keeps
+    the report for a reviewer), else a temporary folder."""
+    kept = os.environ.get("PROMKIT_E2E_REPORT")
+    if kept:
+        shutil.rmtree(kept, ignore_errors=True)
+        return Path(kept)
+    return tmp_path_factory.mktemp("evidence")
+
+
+@pytest.fixture(scope="module")
+def evidence_run(stack: Stack, first_run: Completed, evidence_dir: Path) -> Completed:
+    """`inv verify.all --report DIR` on the stack the card's first run brought up."""
+    return stack.inv("verify.all", "--report", str(evidence_dir), check=False)
+
+
 def output(done: Completed) -> str:
     return done.stdout + done.stderr
 
@@ -79,6 +97,37 @@ def test_the_cards_command_is_green_on_the_first_try(
     rows = [line for line in out.splitlines() if re.match(r"^\S+.*\s(PASS|FAIL)\s", line)]
     assert len(rows) >= 12 and all(" PASS " in row for row in rows), rows
     assert "all " in out and " checks pass" in out
+
+
+def _figures(page: str) -> dict[str, str]:
+    """Screenshot file -> its caption, for every screenshot the page shows."""
+    found = {}
+    for figure in page.split("<figure>")[1:]:
+        if '<img src="' in figure:
+            image = figure.split('<img src="', 1)[1].split('"', 1)[0]
+            found[image] = figure.split("<figcaption>", 1)[1].split("</figcaption>", 1)[0]
+    return found
+
+
+def test_the_evidence_report_of_the_stack_shows_content(
+    evidence_run: Completed, evidence_dir: Path
+) -> None:
+    assert evidence_run.returncode == 0, output(evidence_run)
+    assert f"HTML report: {evidence_dir / 'index.html'}" in evidence_run.stdout
+    page = (evidence_dir / "index.html").read_text()
+    checks = page.count('<tr id="check-')
+    assert checks >= 13 and f"all {checks} checks pass" in page
+    assert 'id="check-ui-browser"' in page and PROMETHEUS_VERSION in page
+    figures = _figures(page)
+    wanted = ["targets", "status", "flags"] + [f"graph-{i}" for i in range(5)]
+    assert sorted(figures) == sorted(f"screenshots/{name}.png" for name in wanted), figures
+    for image, caption in figures.items():
+        assert '<span class="PASS">' in caption, caption
+        assert (evidence_dir / image).read_bytes().startswith(b"\x89PNG")
+    assert PROMETHEUS_VERSION in figures["screenshots/status.png"]
+    targets = json.loads((evidence_dir / "answers/targets.json").read_text())["activeTargets"]
+    assert {t["scrapePool"] for t in targets} >= {"fastapi-app", "celery-workers"}
+    assert all(t["health"] == "up" for t in targets)
 
 
 def test_it_got_the_images_it_lacked_and_said_which(

@@ -429,7 +429,7 @@ def test_config_change_rolls_prometheus_and_verify_sees_it(stack: Stack) -> None
 
 
 def test_without_its_binding_prometheus_discovers_nothing_and_verify_says_rbac(
-    stack: Stack,
+    stack: Stack, tmp_path: Path
 ) -> None:
     stack.cluster.kubectl("delete", "clusterrolebinding", "promkit-prometheus")
     # A running Prometheus keeps its authorised watch; a new pod meets the denial.
@@ -452,6 +452,16 @@ def test_without_its_binding_prometheus_discovers_nothing_and_verify_says_rbac(
     ), done.stdout
     logs = str(stack.cluster.kubectl("logs", "-n", MONITORING, pod["metadata"]["name"]))
     assert "forbidden" in logs
+    # The evidence report of the failed round carries the pod's events and the denial.
+    done = stack.inv("verify.targets", "--context", stack.context, "--report", str(tmp_path))
+    assert done.returncode == 1, done.output
+    name = f"pod-{MONITORING}-{pod['metadata']['name']}"
+    assert "forbidden" in (tmp_path / f"logs/log-of-{name}.log").read_text()
+    assert (tmp_path / f"logs/events-of-{name}.log").read_text().strip()
+    assert (
+        f"log of pod {MONITORING}/{pod['metadata']['name']}"
+        in (tmp_path / "index.html").read_text()
+    )
     stack.ok("deploy.k8s", "--context", stack.context)
     done = stack.inv("verify.targets", "--context", stack.context, "--wait", "120")
     assert done.returncode == 0, done.output

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from invoke.context import MockContext
@@ -93,3 +95,26 @@ def test_unknown_context_is_refused_before_any_question(mock_context: Build) -> 
     assert caught.value.code == 2
     assert "Kubernetes context 'nope' is not in your kubeconfig" in str(caught.value.message)
     assert not any(" auth can-i " in cmd for cmd in commands(c))
+
+
+def test_report_holds_the_verdict_and_every_answer(mock_context: Build, tmp_path: Path) -> None:
+    c = mock_context(cluster(**{CAN_I + r"get secrets ": result("yes\n")}))
+    with pytest.raises(Exit):
+        verify.rbac(c, context="kind-promkit", report=str(tmp_path / "evidence"))
+    page = (tmp_path / "evidence/index.html").read_text()
+    assert 'id="check-rbac"' in page and '<span class="FAIL">' in page
+    assert f"{SUBJECT} can get secrets in all namespaces: least privilege says no" in page
+    answers = json.loads((tmp_path / "evidence/answers/auth-can-i.json").read_text())
+    assert answers["get secrets"] is True and answers["list pods"] is True
+    assert answers["* *"] is False and 'href="answers/auth-can-i.json"' in page
+
+
+def test_unwritable_report_is_exit_2_before_kubectl_runs(
+    mock_context: Build, tmp_path: Path
+) -> None:
+    (tmp_path / "file").write_text("")
+    c = mock_context(cluster())
+    with pytest.raises(Exit) as caught:
+        verify.rbac(c, context="kind-promkit", report=str(tmp_path / "file/evidence"))
+    assert caught.value.code == 2 and "cannot write the report to" in str(caught.value.message)
+    assert commands(c) == []

@@ -7,6 +7,7 @@ its job (unreachable, timeout, HTTP error, not Prometheus, bad settings).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from invoke.collection import Collection
 from invoke.context import Context
@@ -24,6 +25,9 @@ HELP = {
     "junit": "also write a JUnit XML report to PATH (one test case per check)",
     "context": "verify the Prometheus of this Kubernetes context, through a managed "
     "kubectl port-forward (expectations from k8s.expect_jobs)",
+    "browser": "verify.ui also checks the targets page in headless Chromium (on with --report)",
+    "report": "also write an HTML evidence report to folder DIR (DIR/index.html, the raw API "
+    "answers, screenshots of the UI, the logs of what failed)",
 }
 
 
@@ -31,24 +35,22 @@ HELP = {
 ALL = ("all",)
 
 
-def _run(c: Context, names: Sequence[str], options: dict[str, str | None]) -> None:
+def _run(c: Context, names: Sequence[str], options: dict[str, Any]) -> None:
     """Verify the URL given (or configured), or the cluster of ``--context`` if given."""
     from promkit import verify
 
-    context = options["context"] or context_on_command_line()
+    context = options.pop("context") or context_on_command_line()
     if tuple(names) == ALL:
         names = verify.NAMES + verify.KUBERNETES_NAMES if context else verify.NAMES
-    url, wait, json_path, junit_path = (options[key] for key in ("url", "wait", "json", "junit"))
     if context:
         from promkit import k8s_stack
 
-        outcome = k8s_stack.verify_cluster(
-            c, context, names, url=url, wait=wait, json_path=json_path, junit_path=junit_path
-        )
+        outcome = k8s_stack.verify_cluster(c, context, names, **options)
     else:
-        outcome = verify.verify_and_report(
-            c.config, names, url=url, wait=wait, json_path=json_path, junit_path=junit_path
-        )
+        from promkit.failure_logs import compose_logs
+
+        logs = compose_logs(c, c.config)
+        outcome = verify.verify_and_report(c.config, names, failure_logs=logs, **options)
     if not outcome.ok:
         raise Exit(code=1)
 
@@ -63,8 +65,11 @@ def _verify_task(names: Sequence[str], doc: str, **task_options: object) -> Call
         json: str | None = None,
         junit: str | None = None,
         context: str | None = None,
+        report: str | None = None,
+        browser: bool = False,
     ) -> None:
-        _run(c, names, {"url": url, "wait": wait, "json": json, "junit": junit, "context": context})
+        given = {"url": url, "wait": wait, "context": context, "use_browser": browser}
+        _run(c, names, {**given, "json_path": json, "junit_path": junit, "report_dir": report})
 
     body.__doc__ = doc
     body.__name__ = body.__qualname__ = str(task_options.get("name", names[0]))
@@ -83,7 +88,10 @@ interval = _verify_task(
 retention = _verify_task(
     ["retention"], "Check the running server keeps data for the expected retention (30d)."
 )
-ui = _verify_task(["ui"], "Check the web UI answers with Prometheus' pages at root and targets.")
+ui = _verify_task(
+    ["ui"],
+    "Check the web UI answers with Prometheus' pages at root and targets (--browser: in Chromium).",
+)
 queries = _verify_task(
     ["queries"], "Run every sample query of the metrics guide and check each returns data."
 )
@@ -107,16 +115,17 @@ all_checks = _verify_task(
     help={
         "context": "the Kubernetes context (default: setting k8s.context)",
         "namespace": "the namespace of Prometheus' ServiceAccount (default: k8s.namespace)",
+        "report": "also write an HTML evidence report to folder DIR (the kubectl answers)",
     }
 )
 @reports_errors
-def rbac(c: Context, context: str | None = None, namespace: str | None = None) -> None:
+def rbac(
+    c: Context, context: str | None = None, namespace: str | None = None, report: str | None = None
+) -> None:
     """Check Prometheus' ServiceAccount may list/watch pods and nothing more (auth can-i)."""
-    from promkit import k8s_stack, report
+    from promkit import k8s_stack
 
-    verdict = k8s_stack.verify_rbac(c, c.config, context, namespace)
-    print(f"{verdict.subject} in context {verdict.context}\n")
-    print(report.table([verdict.result]))
+    verdict = k8s_stack.verify_rbac(c, c.config, context, namespace, report_dir=report)
     if not verdict.result.ok:
         raise Exit(code=1)
 
