@@ -17,7 +17,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from mockctx import promkit_config
 
-from promkit import manifests
+from promkit import kube, manifests
 from promkit.errors import PromkitError, ValidationError
 from promkit.settings import ROOT
 from promkit.tasks import kubernetes
@@ -67,6 +67,17 @@ def by_kind(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, An
 def real_tree() -> manifests.Checked:
     c = real_context()
     return manifests.check(c, c.config)
+
+
+def test_every_pod_carries_the_part_of_label(real_tree: manifests.Checked) -> None:
+    # destroy.k8s deletes by it, and a failed verify --report finds the pods' logs by it.
+    key, value = kube.PART_OF.split("=")
+    deployments = [o for o in real_tree.objects if o["kind"] == "Deployment"]
+    assert len(deployments) == 4
+    for obj in deployments:
+        labels = obj["spec"]["template"]["metadata"]["labels"]
+        assert labels.get(key) == value, obj["metadata"]["name"]
+        assert key not in obj["spec"]["selector"]["matchLabels"]  # selectors are immutable
 
 
 def test_real_tree_has_no_problems(real_tree: manifests.Checked) -> None:
