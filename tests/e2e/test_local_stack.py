@@ -36,7 +36,10 @@ def fresh_copy(dest: Path) -> Path:
     )
     for name in listed.splitlines():
         source = ROOT / name
-        if source.is_file():
+        if source.is_symlink():  # compose/, config/, k8s/ link into src/promkit/data
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            (dest / name).symlink_to(source.readlink())
+        elif source.is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)
     return dest

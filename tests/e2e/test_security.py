@@ -26,7 +26,8 @@ USER = "promkit-e2e"
 PASSWORD = "pk-" + secrets.token_urlsafe(24)
 CREDENTIALS = {"PROMKIT_PROMETHEUS_USERNAME": USER, "PROMKIT_PROMETHEUS_PASSWORD": PASSWORD}
 STACK = Stack("promkit-security", prometheus_port=19190, app_port=18100)
-AUTH_DIR = ROOT / "compose" / ".auth" / STACK.project
+# Resolved as promkit resolves it: the compose folder is a link into the package data.
+AUTH_DIR = (ROOT / "compose").resolve() / ".auth" / STACK.project
 SERVICES = ("prometheus", "app", "worker", "redis", "demo-traffic")
 #: Folders of the working tree that are not the project's files.
 NOT_THE_REPO = {".git", ".nox", ".venv", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
