@@ -12,21 +12,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import sys
 import tarfile
 import tempfile
-import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
-import requests
 import sh
 import yaml
+
+from tests.support import PrometheusServer, config, scrape_config
 
 REPO = Path(__file__).resolve().parents[1]
 #: What promkit deploys, as the wheel holds it (the sdist under src/).
@@ -129,65 +127,23 @@ def install(wheel: Path, venv: Path) -> Path:
     return venv / "bin" / "promkit"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
-def prometheus(workdir: Path) -> Iterator[str]:
-    """A real Prometheus scraping itself every second on a free loopback port: its URL."""
+def prometheus() -> Iterator[str]:
+    """A real Prometheus scraping itself every second on a free loopback port: its URL.
+
+    Debian's /usr/bin/prometheus, or $PROMKIT_PROMETHEUS3_BIN; started and stopped by
+    pid as every test suite does (tests.support).
+    """
     binary = os.environ.get("PROMKIT_PROMETHEUS3_BIN") or "/usr/bin/prometheus"
-    port = free_port()
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "scrape_configs": [
-            {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
-        ],
-    }
-    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
-    argv = [
-        f"--config.file={workdir / 'prometheus.yml'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        f"--storage.tsdb.path={workdir / 'data'}",
-        "--storage.tsdb.retention.time=30d",
-        "--log.level=warn",
-    ]
-    process = sh.Command(binary)(*argv, _bg=True, _bg_exc=False, _out=sys.stdout, _err=sys.stderr)
-    url = f"http://127.0.0.1:{port}"
-    log(f"started {binary} (pid {process.pid}) at {url}")
+    server = PrometheusServer(binary, {}, flags=["--storage.tsdb.retention.time=30d"])
+    server.config = config(scrape_config("prometheus", f"127.0.0.1:{server.port}"), scrape="1s",
+                           evaluation="1s")  # fmt: skip
+    log(f"starting {binary} at {server.url}")
     try:
-        wait_ready(url, process)
-        yield url
+        yield server.start().url
     finally:
-        stop(process)
-
-
-def wait_ready(url: str, process: sh.RunningCommand, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not process.is_alive():
-            fail(f"Prometheus exited before it was ready (code {process.exit_code})")
-        try:
-            if requests.get(f"{url}/-/ready", timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    fail(f"Prometheus at {url} was not ready within {timeout:g}s")
-
-
-def stop(process: sh.RunningCommand) -> None:
-    """SIGTERM by pid, then SIGKILL if it has not exited within 10 s."""
-    if process.is_alive():
-        os.kill(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except sh.TimeoutException:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-    log(f"stopped Prometheus (pid {process.pid})")
+        server.stop()
+        log("stopped Prometheus")
 
 
 def project_folder(folder: Path) -> Path:
@@ -246,7 +202,7 @@ def main() -> None:
         promkit = install(wheel, work / "venv")
         folder = project_folder(work / "project")
         (work / "prometheus").mkdir()
-        with prometheus(work / "prometheus") as url:
+        with prometheus() as url:
             check_promkit(promkit, folder, url)
     log("OK: the wheel's promkit lists its tasks and verifies a real Prometheus")
 
