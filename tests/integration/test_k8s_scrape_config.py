@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -155,11 +154,19 @@ def active_targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[di
 
 
 def settled_targets(server: PrometheusServer) -> list[dict[str, Any]]:
-    """Active targets once discovery settled (all expected ones seen), within 40s."""
-    expected = sum(1 for *_, address in PODS if address)
-    wait_for(f"{expected} active targets", lambda: len(server.targets()) >= expected, 40, 0.5)
-    time.sleep(6)  # the target manager publishes at most every 5s: let it settle
-    return server.targets()
+    """Active targets once discovery has judged the groups, within 40s.
+
+    file_sd hands over the whole file in one update, and the scrape manager applies an
+    update whole, so the first answer naming any active or dropped target is final.
+    """
+
+    def judged() -> list[dict[str, Any]] | None:
+        found = server.api("/api/v1/targets", {"state": "any"})
+        seen = found["activeTargets"] or found["droppedTargets"]
+        return found["activeTargets"] if seen else None
+
+    active: list[dict[str, Any]] = wait_for("discovered targets", judged, 40, 0.5)
+    return active
 
 
 def test_exactly_one_target_per_running_opted_in_pod(active_targets: list[dict[str, Any]]) -> None:
