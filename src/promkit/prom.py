@@ -11,22 +11,19 @@ error, too large, not the Prometheus API, API error, not ready yet).
 from __future__ import annotations
 
 import http.client
-import io
 import json
 import os
 import socket
 import ssl
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
 import urllib3.exceptions
-from requests.adapters import BaseAdapter
-from requests.structures import CaseInsensitiveDict
 
 from promkit.errors import ConfigError, PromkitError
 from promkit.settings import PrometheusSettings
@@ -95,68 +92,6 @@ class APIError(PrometheusError):
 
 
 @dataclass(frozen=True)
-class HttpRequest:
-    """One request as an in-process transport sees it (a GET, or a body-less POST)."""
-
-    url: str
-    headers: Mapping[str, str] = field(repr=False)
-    timeout: float
-    method: str = "GET"
-
-
-@dataclass(frozen=True)
-class HttpResponse:
-    """What an in-process transport answers (any status; a redirect is followed by the client)."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-    def header(self, name: str) -> str:
-        """The value of header ``name`` (case-insensitive), empty if absent."""
-        wanted = name.lower()
-        return next((v for k, v in self.headers.items() if k.lower() == wanted), "")
-
-
-#: A function answering in place of the network, for recorded servers in unit tests.
-Transport = Callable[[HttpRequest], HttpResponse]
-
-
-class _TransportAdapter(BaseAdapter):
-    """Puts a ``Transport`` where requests would open a connection.
-
-    Everything above the wire (redirects, credentials, the body limit) stays
-    requests' and the client's own, so a recorded server exercises the same path.
-    """
-
-    def __init__(self, transport: Transport) -> None:
-        super().__init__()
-        self._transport = transport
-
-    def send(
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: Any = None,
-        *args: Any,  # verify, cert, proxies: nothing to apply them to without a wire
-        **kwargs: Any,
-    ) -> requests.Response:
-        got = self._transport(
-            HttpRequest(str(request.url), dict(request.headers), timeout, request.method or "GET")
-        )
-        response = requests.Response()
-        response.status_code = got.status
-        response.headers = CaseInsensitiveDict(got.headers)
-        response.raw = io.BytesIO(got.body)
-        response.url = str(request.url)
-        response.request = request
-        return response
-
-    def close(self) -> None:
-        """Nothing to release: no connection was opened."""
-
-
-@dataclass(frozen=True)
 class Answer:
     """A page or probe answer: where it ended up, its status, how long it took, its text."""
 
@@ -221,9 +156,7 @@ class _HomeAuth(requests.auth.AuthBase):
         return request
 
 
-def _session(
-    base_url: str, credentials: Credentials, ca_file: str | None, transport: Transport | None
-) -> requests.Session:
+def _session(base_url: str, credentials: Credentials, ca_file: str | None) -> requests.Session:
     """The client's session: its headers, its credentials for home only, its CA bundle."""
     session = requests.Session()
     session.headers.update(_HEADERS)
@@ -231,9 +164,6 @@ def _session(
     session.max_redirects = MAX_REDIRECTS
     if ca_file:
         session.verify = ca_file
-    if transport is not None:
-        for prefix in ("http://", "https://"):
-            session.mount(prefix, _TransportAdapter(transport))
     return session
 
 
@@ -301,7 +231,6 @@ class PrometheusClient:
         *,
         timeout: float = 5.0,
         credentials: Credentials | None = None,
-        transport: Transport | None = None,
         ca_file: str | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
@@ -309,7 +238,7 @@ class PrometheusClient:
         self.timeout = timeout
         self.credentials = credentials or Credentials()
         self.max_body_bytes = max_body_bytes
-        self._session = _session(self.base_url, self.credentials, ca_file, transport)
+        self._session = _session(self.base_url, self.credentials, ca_file)
 
     def close(self) -> None:
         """Close the pooled connections (the client opens new ones if used again)."""
@@ -604,13 +533,11 @@ def client_from_settings(
     url: str | None = None,
     *,
     environ: Mapping[str, str] | None = None,
-    transport: Transport | None = None,
 ) -> PrometheusClient:
     """A client for ``url`` (default ``prometheus.url``) with the timeout, auth and CA settings."""
     return PrometheusClient(
         url or settings.url,
         timeout=settings.timeout,
         credentials=credentials_from_settings(settings, environ),
-        transport=transport,
         ca_file=settings.ca_file,
     )

@@ -20,7 +20,7 @@ from mockctx import promkit_config
 
 from promkit import prom
 from promkit.errors import ConfigError, PromkitError
-from promkit.prom import Credentials, HttpRequest, HttpResponse, PrometheusClient
+from promkit.prom import Credentials, PrometheusClient
 from promkit.settings import PrometheusSettings, load
 from tests.support.loopback import Route, Seen, Server, not_http, reply, self_signed, serving, slow
 from tests.support.ports import free_port
@@ -385,35 +385,6 @@ def test_post_is_not_redirected(serve: Serve) -> None:
     answer = PrometheusClient(server.url).post("/-/reload")
     assert answer.status == 307
     assert [(s.method, s.path) for s in server.seen] == [("POST", "/-/reload")]
-
-
-# -- an in-process transport (recorded servers in other unit tests) -------------------------
-
-
-def test_a_transport_answers_through_the_same_redirects_and_limits() -> None:
-    seen: list[HttpRequest] = []
-
-    def transport(request: HttpRequest) -> HttpResponse:
-        seen.append(request)
-        if request.url.endswith(":9090/"):
-            return HttpResponse(302, {"Location": "/graph"}, b"")
-        return HttpResponse(200, {"Content-Type": "text/html"}, b"<html>" + b"x" * 100)
-
-    c = PrometheusClient(URL, transport=transport, timeout=3)
-    answer = c.fetch("/")
-    assert (answer.url, answer.status, answer.content_type) == (
-        "http://127.0.0.1:9090/graph",
-        200,
-        "text/html",
-    )
-    assert [(r.url, r.timeout, r.method) for r in seen] == [
-        ("http://127.0.0.1:9090/", 3, "GET"),
-        ("http://127.0.0.1:9090/graph", 3, "GET"),
-    ]
-    with pytest.raises(prom.TooLarge):
-        PrometheusClient("http://127.0.0.1:9090", transport=transport, max_body_bytes=50).fetch(
-            "/x"
-        )
 
 
 # -- settings -------------------------------------------------------------------------

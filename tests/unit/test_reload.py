@@ -1,13 +1,14 @@
 """reload.local and the config folder deploy.local mounts: the exact commands, the verdicts.
 
-Docker is a MockContext; Prometheus is a transport answering what 2.42 answered
+Docker is a MockContext; Prometheus a real loopback server answering what 2.42 answered
 (a rejected reload: HTTP 500, ``reloadConfigSuccess: false``, the reason in its log).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,10 @@ from mockctx import commands, result
 from promkit import compose, local_stack
 from promkit.errors import ConfigError, PromkitError, ValidationError
 from promkit.images import APP_IMAGE
-from promkit.prom import Answer, HttpRequest, HttpResponse, PrometheusClient
+from promkit.prom import Answer, PrometheusClient
 from promkit.settings import data_path
 from promkit.tasks import deploy, reload
+from tests.support.loopback import Seen, Server, reply, serving
 
 COMPOSE = f"docker compose --file {data_path('compose/compose.yaml')} --project-name promkit"
 PROM_IMAGE = "prom/prometheus:v3.16.0"
@@ -64,22 +66,30 @@ def docker(**overrides: object) -> dict[str, object]:
     return responses
 
 
-def prometheus(status: int = 200, success: bool = True) -> tuple[PrometheusClient, list[str]]:
-    seen: list[str] = []
+Prometheus = Callable[..., tuple[PrometheusClient, list[Seen]]]
 
-    def transport(request: HttpRequest) -> HttpResponse:
-        path = request.url.split("9090", 1)[1]
-        seen.append(f"{request.method} {path}")
-        if path == "/-/reload":
+
+@pytest.fixture
+def prometheus() -> Iterator[Prometheus]:
+    """A loopback server answering /-/reload and runtimeinfo as 2.42 does: a client for it
+    and the requests it got (``status``: the reload's; ``success``: reloadConfigSuccess)."""
+    with ExitStack() as servers:
+
+        def start(status: int = 200, success: bool = True) -> tuple[PrometheusClient, list[Seen]]:
             body = b"" if status == 200 else b"failed to reload config: one or more errors"
-            return HttpResponse(status, {}, body)
-        runtime = {"reloadConfigSuccess": success, "lastConfigTime": "2026-11-28T02:55:23Z"}
-        return HttpResponse(200, {}, json.dumps({"status": "success", "data": runtime}).encode())
+            runtime = {"reloadConfigSuccess": success, "lastConfigTime": "2026-11-28T02:55:23Z"}
+            answer = json.dumps({"status": "success", "data": runtime}).encode()
+            routes = {"/-/reload": reply(status, body), "*": reply(200, answer)}
+            server: Server = servers.enter_context(serving(routes))
+            client = PrometheusClient(server.url)
+            return client, server.seen
 
-    return PrometheusClient("http://127.0.0.1:9090", transport=transport), seen
+        yield start
 
 
-def test_reload_checks_with_promtool_then_posts_and_reads_the_outcome(mock_context: Build) -> None:
+def test_reload_checks_with_promtool_then_posts_and_reads_the_outcome(
+    mock_context: Build, prometheus: Prometheus
+) -> None:
     c = mock_context(docker())
     client, seen = prometheus()
     line = local_stack.reload(c, c.config, client)
@@ -87,13 +97,16 @@ def test_reload_checks_with_promtool_then_posts_and_reads_the_outcome(mock_conte
         f"Prometheus reloaded {CONFIG_DIR}/prometheus.yml: configuration loaded at "
         "2026-11-28T02:55:23Z"
     )
-    assert seen == ["POST /-/reload", "GET /api/v1/status/runtimeinfo"]
+    assert [f"{r.method} {r.path}" for r in seen] == [
+        "POST /-/reload",
+        "GET /api/v1/status/runtimeinfo",
+    ]
     ran = commands(c)
     assert any("/bin/promtool" in cmd for cmd in ran)
     assert ran[-1] == "docker inspect promkit-prometheus-1"
 
 
-def test_an_invalid_config_is_never_posted(mock_context: Build) -> None:
+def test_an_invalid_config_is_never_posted(mock_context: Build, prometheus: Prometheus) -> None:
     failing = result("  FAILED: parsing YAML file prometheus.yml: yaml: line 2", exited=1)
     c = mock_context(docker(**{r"docker run .*promtool": failing}))
     client, seen = prometheus()
@@ -102,7 +115,9 @@ def test_an_invalid_config_is_never_posted(mock_context: Build) -> None:
     assert seen == []
 
 
-def test_a_rejected_reload_names_prometheus_reason(mock_context: Build) -> None:
+def test_a_rejected_reload_names_prometheus_reason(
+    mock_context: Build, prometheus: Prometheus
+) -> None:
     c = mock_context(docker())
     client, _ = prometheus(status=500, success=False)
     with pytest.raises(PromkitError) as caught:
@@ -134,7 +149,7 @@ def test_reload_task_exits_2_with_one_line(mock_context: Build) -> None:
     ],
 )
 def test_a_container_that_cannot_reload_this_folder_says_to_deploy(
-    mock_context: Build, container: str, message: str
+    mock_context: Build, prometheus: Prometheus, container: str, message: str
 ) -> None:
     c = mock_context(docker(**{r"docker inspect promkit-prometheus-1": result(container)}))
     client, seen = prometheus()
