@@ -25,6 +25,7 @@ from typing import Any
 import requests
 import urllib3.exceptions
 
+from promkit import settings
 from promkit.errors import ConfigError, PromkitError
 from promkit.settings import PrometheusSettings
 
@@ -467,17 +468,7 @@ def _hint_for(status: int) -> str:
 
 def check_url(url: str) -> str:
     """``url`` without a trailing slash, or a ConfigError if it is not an http(s) URL."""
-    parts = urllib.parse.urlsplit(str(url).strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(
-            f"prometheus.url {url!r} is not an http(s) URL: pass e.g. --url http://127.0.0.1:9090"
-        )
-    if parts.username or parts.password:
-        raise ConfigError(
-            "prometheus.url must not contain credentials: set PROMKIT_PROMETHEUS_USERNAME "
-            "and PROMKIT_PROMETHEUS_PASSWORD (or their *_file settings) instead"
-        )
-    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+    return settings.check_url(url, "prometheus.url", "pass e.g. --url http://127.0.0.1:9090")
 
 
 def _read_secret(path: str, key: str) -> str:

@@ -25,6 +25,12 @@ MAX_DEMO_RATE = 5.0
 #: Installed from a wheel, it holds none of them: see ``checkout_path``.
 ROOT = Path(__file__).resolve().parents[2]
 
+#: What a URL setting looks like (its default), for the error saying how to fix one.
+DEFAULT_URLS = {
+    "prometheus.url": "http://127.0.0.1:9090",
+    "compose.app_url": "http://127.0.0.1:8000",
+}
+
 DEFAULTS: dict[str, Any] = {
     "prometheus": {
         "url": "http://127.0.0.1:9090",
@@ -307,22 +313,32 @@ def as_bool(value: Any, key: str) -> bool:
     return found
 
 
-def as_url(value: Any, key: str) -> str:
-    """``value`` as an http(s) URL with a host, or a ConfigError naming ``key``."""
-    from urllib.parse import urlsplit
+_PROMETHEUS_CREDENTIALS = (
+    "set PROMKIT_PROMETHEUS_USERNAME and PROMKIT_PROMETHEUS_PASSWORD (or their *_file "
+    "settings) instead"
+)
 
-    text = as_text(value, key, what="an http:// or https:// URL")
-    parts = urlsplit(text)
+
+def check_url(url: str, name: str, example: str, credentials: str = _PROMETHEUS_CREDENTIALS) -> str:
+    """``url`` (an http(s) URL with a host, no credentials) without a trailing slash, or a
+    ConfigError: ``name`` says what it is, ``example`` how to give a good one.
+
+    The one rule for every URL promkit is given: settings, --url, the app's URL.
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(str(url).strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(
-            f"setting '{key}' must be an http:// or https:// URL with a host, got {value!r}"
-        )
+        raise ConfigError(f"{name} {url!r} is not an http(s) URL: {example}")
     if parts.username or parts.password:
-        raise ConfigError(
-            f"setting '{key}' must not contain credentials: set them with "
-            "prometheus.username_env and password_env (or *_file) instead"
-        )
-    return text.rstrip("/")
+        raise ConfigError(f"{name} must not contain credentials: {credentials}")
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+def as_url(value: Any, key: str) -> str:
+    """Setting ``key`` as an http(s) URL, or a ConfigError naming it."""
+    text = as_text(value, key, what="an http:// or https:// URL")
+    return check_url(text, f"setting '{key}'", f"set {key} to e.g. {DEFAULT_URLS[key]}")
 
 
 def as_offline_mode(value: Any) -> str:

@@ -11,12 +11,12 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import requests
 
 from promkit.errors import ConfigError, PromkitError
 from promkit.prom import reason
+from promkit.settings import check_url
 
 WEBHOOK_PATH = "/webhook/servicedesk"
 DEFAULT_TENANTS: tuple[str, ...] = ("acme", "globex", "initech")
@@ -54,12 +54,8 @@ class TrafficSummary:
 
 def webhook_url(app_url: str) -> str:
     """The webhook endpoint of the app at ``app_url``, or a ConfigError."""
-    parts = urlsplit(str(app_url))
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(
-            f"app url {app_url!r} is not an http(s) URL: use e.g. http://127.0.0.1:8000"
-        )
-    return str(app_url).rstrip("/") + WEBHOOK_PATH
+    example = "use e.g. http://127.0.0.1:8000"
+    return check_url(app_url, "app url", example, "the sample app takes none") + WEBHOOK_PATH
 
 
 def check_limits(count: int, duration_s: float) -> None:

@@ -30,8 +30,13 @@ def test_defaults_load_as_typed_values() -> None:
 @pytest.mark.parametrize(
     ("section", "key", "value", "message"),
     [
-        ("prometheus", "url", "127.0.0.1:9090", "'prometheus.url' must be an http:// or https://"),
-        ("prometheus", "url", "ftp://x", "'prometheus.url' must be an http:// or https://"),
+        (
+            "prometheus",
+            "url",
+            "127.0.0.1:9090",
+            "'prometheus.url' '127.0.0.1:9090' is not an http(s)",
+        ),
+        ("prometheus", "url", "ftp://x", "set prometheus.url to e.g. http://127.0.0.1:9090"),
         ("prometheus", "url", "http://u:p@h:9090", "'prometheus.url' must not contain credentials"),
         ("prometheus", "timeout", 0, "'prometheus.timeout' must be more than 0 seconds"),
         ("prometheus", "timeout", "slow", "'prometheus.timeout' must be a number"),
@@ -43,6 +48,7 @@ def test_defaults_load_as_typed_values() -> None:
         ("compose", "project", "My Stack", "'compose.project' must be a compose project name"),
         ("compose", "auth", "maybe", "'compose.auth' must be true or false"),
         ("compose", "app_url", "", "'compose.app_url' must be an http:// or https:// URL"),
+        ("compose", "app_url", "app:8000", "set compose.app_url to e.g. http://127.0.0.1:8000"),
         ("traffic", "demo_rate", 50, "'traffic.demo_rate' must be from 0 (off) to 5"),
         ("traffic", "count", -1, "'traffic.count' must be at least 1"),
         ("traffic", "duration", 0, "'traffic.duration' must be more than 0 seconds"),
