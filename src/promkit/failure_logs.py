@@ -95,7 +95,8 @@ def kube_logs(c: Context, config: Any, context: str) -> FailureLogs:
     """Collects the events and log tails of the pods involved in a failed round."""
 
     def collect(outcome: Verification) -> dict[str, str]:
-        k8s, lines = settings.load(config).k8s, settings.load(config).report.log_lines
+        loaded = settings.load(config)
+        k8s, lines = loaded.k8s, loaded.report.log_lines
         found = [
             (namespace, pod)
             for namespace in dict.fromkeys((k8s.namespace, k8s.app_namespace))

@@ -246,10 +246,11 @@ def verify_and_report(
     HTML evidence report (with ``failure_logs``' lines if the round fails); with it or
     ``use_browser``, verify.ui also checks the targets page in headless Chromium.
     """
-    client = prom.client_from_settings(settings.load(config).prometheus, url)
-    expect = settings.expectations(config, kubernetes=kubernetes)
+    loaded = settings.load(config)
+    client = prom.client_from_settings(loaded.prometheus, url)
+    expect = loaded.expectations(kubernetes=kubernetes)
     deadline = waiting.parse_wait(wait)
-    guide = settings.repo_path(str(settings.section(config, "queries").get("guide") or ""))
+    guide = settings.repo_path(loaded.queries_guide)
     folder = evidence.prepare(report_dir) if report_dir else None  # unwritable: exit 2 first
     also = evidence.ALSO_FETCHED if folder else ()
 
@@ -263,7 +264,7 @@ def verify_and_report(
         interval_s = durations.parse_duration(expect.scrape_interval)
         outcome = waiting.wait_while_young(outcome, attempt, interval_s, checks.utc_now())
     check_ui = "ui" in names and (use_browser or folder is not None)
-    outcome, looked = look_in_browser(config, client, outcome, expect, check_ui, folder)
+    outcome, looked = look_in_browser(loaded.report, client, outcome, expect, check_ui, folder)
     page = None
     if folder is not None:
         page = evidence.report_round(
@@ -278,7 +279,7 @@ def verify_and_report(
 
 
 def look_in_browser(
-    config: Any,
+    report: settings.ReportSettings,
     client: PrometheusClient,
     outcome: Verification,
     expect: Expectations,
@@ -290,7 +291,7 @@ def look_in_browser(
         return outcome, browser.Looked()
     looked = browser.look(
         outcome,
-        settings.load(config).report,
+        report,
         client.credentials.header(),
         jobs=expect.jobs if check_ui else None,
         folder=folder,
