@@ -128,7 +128,7 @@ def test_redis_down_is_reported_not_hidden_and_nothing_crash_loops() -> None:
     wait_for("queue_depth back", lambda: query("queue_depth"), 2 * SCRAPE_INTERVAL_S + 5, every=1.0)
 
 
-def test_target_dies_is_named_then_recovers_without_touching_prometheus() -> None:
+def test_target_dies_is_named_then_recovers_without_touching_prometheus(tmp_path: Path) -> None:
     prometheus = STACK.inspect("prometheus")
     STACK.compose("stop", "app")
     stopped = time.monotonic()
@@ -149,6 +149,13 @@ def test_target_dies_is_named_then_recovers_without_touching_prometheus() -> Non
         assert "target fastapi-app/app:8000 is DOWN: " in done.stdout
         reason = target["lastError"].split('": ', 1)[-1]  # after 'Get "http://app:8000/metrics"'
         assert reason in " ".join(done.stdout.split()), (reason, done.stdout)
+        # The evidence report of that failure carries the logs of the services involved.
+        reported = STACK.inv("verify.targets", "--report", str(tmp_path), check=False)
+        assert reported.returncode == 1, reported.output
+        logs = tmp_path / "logs"
+        assert (logs / "compose-service-prometheus.log").read_text().strip()
+        assert (logs / "compose-service-app.log").is_file(), sorted(logs.iterdir())
+        assert "compose service app" in (tmp_path / "index.html").read_text()
     finally:
         STACK.compose("start", "app")
     STACK.inv("verify.targets", "--wait", "60")
