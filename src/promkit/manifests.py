@@ -2,8 +2,10 @@
 
 ``kubectl kustomize`` renders the kustomization; every object is validated
 against the Kubernetes JSON schemas that kubernetes-validate ships; promtool checks
-the Prometheus config carried by the rendered ConfigMap; and the hardening rules
-below turn each weakness into one line naming the object, the container and the fix.
+the Prometheus config and rule files carried by the rendered ConfigMap, laid out as the
+Prometheus pod mounts them; and the hardening rules below turn each weakness into one
+line naming the object, the container and the fix. A rule file that does not load stops
+everything at once: one line naming the file it was generated from and the line.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import yaml
 from invoke.context import Context
 
-from promkit import runner
+from promkit import rules, runner
 from promkit.errors import ConfigError, PromkitError, ValidationError
 from promkit.settings import load, repo_path, section
 
@@ -145,6 +147,125 @@ def prometheus_configs(objects: list[Object]) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class ConfigFolder:
+    """A Prometheus ConfigMap as the pod sees /etc/prometheus: path -> text."""
+
+    owner: str  # "ConfigMap namespace/name"
+    files: dict[str, str]
+    #: Where each file came from: the ConfigMap key, and the file kustomize read, if found.
+    sources: dict[str, str]
+    problems: list[str] = field(default_factory=list)
+
+
+def _config_volume_items(objects: list[Object], configmap: str) -> list[Object] | None:
+    """The ``items`` of the Prometheus Deployment's volume of ``configmap``; None: all keys."""
+    for obj, spec in _pod_specs(objects):
+        if obj.get("kind") != "Deployment":
+            continue
+        for volume in spec.get("volumes") or []:
+            source = volume.get("configMap") or {}
+            if source.get("name") == configmap:
+                items = source.get("items")
+                return list(items) if items else None
+    return None
+
+
+def config_folders(objects: list[Object], kustomization: Path) -> list[ConfigFolder]:
+    """Every ConfigMap carrying prometheus.yml, laid out as the Deployment mounts it."""
+    generated = generator_sources(kustomization)
+    folders = []
+    for obj in objects:
+        data = obj.get("data") or {}
+        if obj.get("kind") != "ConfigMap" or CONFIG_KEY not in data:
+            continue
+        name = str((obj.get("metadata") or {}).get("name", ""))
+        items = _config_volume_items(objects, name)
+        paths = {k: k for k in data} if items is None else {i["key"]: i["path"] for i in items}
+        owner = describe(obj)
+        problems = [
+            f"{owner}: key {key} is not mounted by the Deployment's config volume (add an "
+            f"item for it, e.g. path rules/{key})"
+            for key in data
+            if key not in paths
+        ]
+        problems += [
+            f"{owner}: the Deployment mounts key {key}, which the ConfigMap does not carry"
+            for key in paths
+            if key not in data
+        ]
+        files = {path: str(data[key]) for key, path in paths.items() if key in data}
+        sources = {
+            path: _source_name(generated, name, key, owner)
+            for key, path in paths.items()
+            if key in data
+        }
+        folders.append(ConfigFolder(owner, files, sources, problems))
+    return folders
+
+
+def _source_name(
+    generated: dict[tuple[str, str], Path], configmap: str, key: str, owner: str
+) -> str:
+    for (generator, generated_key), path in generated.items():
+        if generated_key == key and generator in configmap:
+            return str(path)
+    return f"{owner} key {key}"
+
+
+def generator_sources(kustomization: Path) -> dict[tuple[str, str], Path]:
+    """(configMapGenerator name, key) -> the file it reads, in ``kustomization``'s tree."""
+    found: dict[tuple[str, str], Path] = {}
+    seen: set[Path] = set()
+    todo = [kustomization.resolve()]
+    while todo:
+        folder = todo.pop()
+        if folder in seen or not (folder / "kustomization.yaml").is_file():
+            continue
+        seen.add(folder)
+        try:
+            spec = yaml.safe_load((folder / "kustomization.yaml").read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            continue  # kubectl kustomize already rendered it: nothing to name then
+        for generator in spec.get("configMapGenerator") or []:
+            for entry in generator.get("files") or []:
+                key, _, file = str(entry).rpartition("=")
+                found[(str(generator.get("name")), key or Path(file).name)] = folder / file
+        todo += [(folder / str(r)).resolve() for r in spec.get("resources") or []]
+    return found
+
+
+def check_rule_files(folders: list[ConfigFolder]) -> None:
+    """A RuleFileError (one line: source file and line) for a carried rule file that does
+    not load."""
+    for folder in folders:
+        for path in _rule_paths(folder):
+            rules.load_rule_text(Path(folder.sources[path]), folder.files[path])
+
+
+def _rule_paths(folder: ConfigFolder) -> list[str]:
+    """The files of ``folder`` its prometheus.yml's ``rule_files`` globs match."""
+    with tempfile.TemporaryDirectory(prefix="promkit-config-") as tmp:
+        root = _write_folder(Path(tmp), folder)
+        matched = rules.rule_file_paths(root / CONFIG_KEY)
+        return [path.relative_to(root).as_posix() for path in matched]
+
+
+def _write_folder(root: Path, folder: ConfigFolder) -> Path:
+    for path, text in folder.files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    return root
+
+
+def _unloaded_problems(folder: ConfigFolder, loaded: list[str]) -> list[str]:
+    return [
+        f"{folder.owner}: {path} is mounted but {CONFIG_KEY}'s rule_files does not load it"
+        for path in folder.files
+        if path != CONFIG_KEY and path not in loaded and path.endswith((".yml", ".yaml"))
+    ]
+
+
 def prometheus_image(objects: list[Object]) -> str:
     """The image of the ``prometheus`` container, or empty if there is none."""
     for obj, container in _containers(objects):
@@ -184,19 +305,32 @@ def _version_key(promtool: Path) -> tuple[int, ...]:
     return tuple(int(n) if n.isdigit() else -1 for n in numbers)
 
 
-def promtool_problems(c: Context, promtool: str, configs: dict[str, str]) -> list[str]:
-    """``promtool check config`` on each rendered config, from a temporary folder."""
-    if not configs:
+def promtool_problems(c: Context, promtool: str, folders: list[ConfigFolder]) -> list[str]:
+    """``promtool check config`` on each rendered config, ``promtool check rules`` on the
+    rule files it loads: written to a temporary folder as the pod mounts them."""
+    if not folders:
         return [f"no ConfigMap carries {CONFIG_KEY}: the Prometheus Deployment has no config"]
     problems = []
-    with tempfile.TemporaryDirectory(prefix="promkit-config-") as folder:
-        for owner, text in configs.items():
-            path = Path(folder) / CONFIG_KEY
-            path.write_text(text)
-            done = runner.run(c, [promtool, "check", "config", str(path)], check=False)
-            if not done.ok:
-                reason = _promtool_reason(done.stdout + "\n" + done.stderr, promtool)
-                problems.append(f"{owner}: {CONFIG_KEY} is invalid: {reason.replace(folder, '.')}")
+    for folder in folders:
+        with tempfile.TemporaryDirectory(prefix="promkit-config-") as tmp:
+            problems += folder.problems + _folder_problems(c, promtool, folder, Path(tmp))
+    return problems
+
+
+def _folder_problems(c: Context, promtool: str, folder: ConfigFolder, root: Path) -> list[str]:
+    _write_folder(root, folder)
+    loaded = [p.relative_to(root).as_posix() for p in rules.rule_file_paths(root / CONFIG_KEY)]
+    problems = _unloaded_problems(folder, loaded)
+    steps = [("config", [CONFIG_KEY], f"{CONFIG_KEY} is invalid")]
+    if loaded:
+        steps.append(("rules", loaded, f"rule files {', '.join(loaded)} are invalid"))
+    for kind, paths, what in steps:
+        done = runner.run(
+            c, [promtool, "check", kind, *(str(root / p) for p in paths)], check=False
+        )
+        if not done.ok:
+            reason = _promtool_reason(done.stdout + "\n" + done.stderr, promtool)
+            problems.append(f"{folder.owner}: {what}: {reason.replace(str(root), '.')}")
     return problems
 
 
@@ -335,9 +469,11 @@ def check(c: Context, config: Any) -> Checked:
     k8s = load(config).k8s
     kustomization = kustomization_dir(config)
     objects = render(c, kustomization)
+    folders = config_folders(objects, kustomization)
+    check_rule_files(folders)  # a broken rule file: its one line, before anything else
     problems = schema_problems(objects, k8s.kubernetes_version)
     promtool = promtool_path(config, prometheus_image(objects))
-    problems += promtool_problems(c, promtool, prometheus_configs(objects))
+    problems += promtool_problems(c, promtool, folders)
     problems += hardening_problems(objects, allow_exposed_services=k8s.allow_exposed_services)
     return Checked(kustomization, objects, problems)
 
