@@ -321,13 +321,14 @@ def _folder_problems(c: Context, promtool: str, folder: ConfigFolder, root: Path
     _write_folder(root, folder)
     loaded = [p.relative_to(root).as_posix() for p in rules.rule_file_paths(root / CONFIG_KEY)]
     problems = _unloaded_problems(folder, loaded)
-    steps = [("config", [CONFIG_KEY], f"{CONFIG_KEY} is invalid")]
+    # --syntax-only: the rule files get their own run (one problem line each, not two), and
+    # files from other volumes (secrets) are not in this folder.
+    steps = [(["config", "--syntax-only"], [CONFIG_KEY], f"{CONFIG_KEY} is invalid")]
     if loaded:
-        steps.append(("rules", loaded, f"rule files {', '.join(loaded)} are invalid"))
-    for kind, paths, what in steps:
-        done = runner.run(
-            c, [promtool, "check", kind, *(str(root / p) for p in paths)], check=False
-        )
+        steps.append((["rules"], loaded, f"rule files {', '.join(loaded)} are invalid"))
+    for command, paths, what in steps:
+        argv = [promtool, "check", *command, *(str(root / p) for p in paths)]
+        done = runner.run(c, argv, check=False)
         if not done.ok:
             reason = _promtool_reason(done.stdout + "\n" + done.stderr, promtool)
             problems.append(f"{folder.owner}: {what}: {reason.replace(str(root), '.')}")
@@ -341,8 +342,13 @@ def _promtool_reason(output: str, promtool: str) -> str:
             f"{promtool} was built without Kubernetes discovery (Debian's is): set k8s.promtool "
             "to a Prometheus 3 promtool (scripts/build-prometheus3.sh builds one)"
         )
-    failed = [line.strip() for line in output.splitlines() if "FAILED" in line]
-    return _shorten((failed[-1] if failed else runner.last_line(output)).removeprefix("FAILED: "))
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    failed = [i for i, line in enumerate(lines) if "FAILED" in line]
+    if not failed:
+        return _shorten(runner.last_line(output))
+    reason = lines[failed[-1]].removeprefix("FAILED:").strip()
+    # `check rules` prints a bare "FAILED:" with its errors on the lines below.
+    return _shorten(reason or "; ".join(lines[failed[-1] + 1 :]) or "FAILED")
 
 
 # --- hardening ---------------------------------------------------------------------------

@@ -127,7 +127,7 @@ def test_deploy_validates_dry_runs_applies_then_waits(
     kubernetes.deploy(c, context="dev")
     ran = commands(c)
     assert ran[:2] == ["kubectl config get-contexts -o name", f"kubectl kustomize {K8S}"]
-    assert ran[2].startswith(f"{PROMTOOL} check config /tmp/")
+    assert ran[2].startswith(f"{PROMTOOL} check config --syntax-only /tmp/")
     assert ran[3].startswith(f"{PROMTOOL} check rules /tmp/")
     assert ran[3].endswith("/rules/sample-service.rules.yml")
     assert ran[4:] == [
