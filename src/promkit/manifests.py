@@ -159,7 +159,7 @@ class ConfigFolder:
 
 
 def _config_volume_items(objects: list[Object], configmap: str) -> list[Object] | None:
-    """The ``items`` of the Prometheus Deployment's volume of ``configmap``; None: all keys."""
+    """The ``items`` of the Deployment volume of ``configmap``; None: every key, by name."""
     for obj, spec in _pod_specs(objects):
         if obj.get("kind") != "Deployment":
             continue
@@ -167,7 +167,7 @@ def _config_volume_items(objects: list[Object], configmap: str) -> list[Object] 
             source = volume.get("configMap") or {}
             if source.get("name") == configmap:
                 items = source.get("items")
-                return list(items) if items else None
+                return [i for i in items if isinstance(i, dict)] if items else None
     return None
 
 
@@ -180,28 +180,36 @@ def config_folders(objects: list[Object], kustomization: Path) -> list[ConfigFol
         if obj.get("kind") != "ConfigMap" or CONFIG_KEY not in data:
             continue
         name = str((obj.get("metadata") or {}).get("name", ""))
-        items = _config_volume_items(objects, name)
-        paths = {k: k for k in data} if items is None else {i["key"]: i["path"] for i in items}
         owner = describe(obj)
-        problems = [
-            f"{owner}: key {key} is not mounted by the Deployment's config volume (add an "
-            f"item for it, e.g. path rules/{key})"
-            for key in data
-            if key not in paths
-        ]
-        problems += [
-            f"{owner}: the Deployment mounts key {key}, which the ConfigMap does not carry"
-            for key in paths
-            if key not in data
-        ]
-        files = {path: str(data[key]) for key, path in paths.items() if key in data}
-        sources = {
-            path: _source_name(generated, name, key, owner)
-            for key, path in paths.items()
-            if key in data
-        }
+        paths, problems = _mounted_paths(owner, data, _config_volume_items(objects, name))
+        files = {path: str(data[key]) for key, path in paths.items()}
+        sources = {path: _source_name(generated, name, key, owner) for key, path in paths.items()}
         folders.append(ConfigFolder(owner, files, sources, problems))
     return folders
+
+
+def _mounted_paths(
+    owner: str, data: dict[str, Any], items: list[Object] | None
+) -> tuple[dict[str, str], list[str]]:
+    """ConfigMap key -> the path the pod sees it at, and a line for each key or item amiss."""
+    if items is None:
+        return {key: key for key in data}, []
+    wanted = {str(i.get("key")): str(i.get("path") or i.get("key")) for i in items}
+    problems = [
+        f"{owner}: key {key} is not mounted by the Deployment's config volume (add an "
+        f"item for it, e.g. path rules/{key})"
+        for key in data
+        if key not in wanted
+    ]
+    problems += [
+        f"{owner}: the Deployment mounts key {key}, which the ConfigMap does not carry"
+        for key in wanted
+        if key not in data
+    ]
+    # Kubernetes refuses such paths; never write outside the temporary folder either.
+    unsafe = {k for k, p in wanted.items() if p.startswith("/") or ".." in p.split("/")}
+    problems += [f"{owner}: key {key} is mounted at {wanted[key]!r}" for key in sorted(unsafe)]
+    return {k: p for k, p in wanted.items() if k in data and k not in unsafe}, problems
 
 
 def _source_name(
@@ -262,7 +270,7 @@ def _unloaded_problems(folder: ConfigFolder, loaded: list[str]) -> list[str]:
     return [
         f"{folder.owner}: {path} is mounted but {CONFIG_KEY}'s rule_files does not load it"
         for path in folder.files
-        if path != CONFIG_KEY and path not in loaded and path.endswith((".yml", ".yaml"))
+        if path not in loaded and (path.startswith("rules/") or ".rules." in path)
     ]
 
 

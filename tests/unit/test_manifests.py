@@ -318,6 +318,18 @@ def test_a_mounted_key_the_configmap_lacks_is_a_problem(tmp_path: Path) -> None:
     ]
 
 
+def test_a_path_outside_the_config_folder_is_a_problem_and_never_written(
+    tmp_path: Path,
+) -> None:
+    escape = ITEM.replace("path: rules/", "path: ../../")
+    (folder,) = folders_of(broken_copy(tmp_path, {PROM: replace(ITEM, escape)}))
+    assert folder.problems == [
+        f"{folder.owner}: key sample-service.rules.yml is mounted at "
+        "'../../sample-service.rules.yml'"
+    ]
+    assert sorted(folder.files) == ["prometheus.yml"]
+
+
 def test_a_rule_file_that_does_not_load_stops_the_check_naming_its_source_line(
     tmp_path: Path,
 ) -> None:
