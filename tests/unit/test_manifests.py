@@ -344,12 +344,12 @@ def test_a_rule_file_that_does_not_load_stops_the_check_naming_its_source_line(
 
 
 def test_a_rule_file_promtool_rejects_is_one_problem(tmp_path: Path) -> None:
-    edit = replace("summary: Always firing", 'summary: "{{ $labels.job " Always firing')
+    edit = replace("summary: Always firing", "summary: Always {{ $labels.job firing")
     problems = problems_of(broken_copy(tmp_path, {RULES: edit}))
     assert len(problems) == 1, problems
     assert re.fullmatch(
         r"ConfigMap monitoring/prometheus-config-\w+: rule files rules/sample-service.rules.yml "
-        r'are invalid: .*"Watchdog": annotation "summary": template: .*unclosed action.*',
+        r'are invalid: .*"Watchdog": annotation "summary": template: .*function "firing" not defined',
         problems[0],
     ), problems[0]
 
