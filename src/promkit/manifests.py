@@ -22,7 +22,7 @@ import yaml
 from invoke.context import Context
 
 from promkit import rules, runner
-from promkit.errors import ConfigError, PromkitError, ValidationError
+from promkit.errors import ConfigError, PromkitError, ValidationError, refuse_listed
 from promkit.settings import load, repo_path, section
 
 #: The ConfigMap key the Prometheus Deployment mounts as /etc/prometheus/prometheus.yml.
@@ -495,14 +495,7 @@ def check(c: Context, config: Any) -> Checked:
 def validate(c: Context, config: Any) -> Checked:
     """``check``, printing each problem on its own line; a ValidationError if there are any."""
     checked = check(c, config)
-    for problem in checked.problems:
-        print(problem)
-    if checked.problems:
-        count = len(checked.problems)
-        raise ValidationError(
-            f"{checked.kustomization} has {count} problem{'s' if count > 1 else ''} (listed "
-            "above): fix them, then run `inv check.manifests`"
-        )
+    refuse_listed(checked.problems, f"{checked.kustomization} has", "inv check.manifests")
     return checked
 
 

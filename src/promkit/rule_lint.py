@@ -16,7 +16,7 @@ from typing import Any
 from invoke.context import Context
 
 from promkit import manifests, rules, runner
-from promkit.errors import PromkitError, ValidationError
+from promkit.errors import PromkitError, ValidationError, refuse_listed
 from promkit.settings import checkout_path, load, repo_path
 
 #: The sample service's metrics as scraped once (tests/integration/test_exposition.py).
@@ -141,14 +141,7 @@ def lint(c: Context, config: Any, exposition: str | None = None) -> Linted:
 def check(c: Context, config: Any, exposition: str | None = None) -> Linted:
     """``lint``, printing each problem on its own line; a ValidationError if there are any."""
     linted = lint(c, config, exposition)
-    for problem in linted.problems:
-        print(problem)
-    if linted.problems:
-        count = len(linted.problems)
-        raise ValidationError(
-            f"the rule files have {count} problem{'s' if count > 1 else ''} (listed above): "
-            "fix them, then run `inv check.rules` again"
-        )
+    refuse_listed(linted.problems, "the rule files have", "inv check.rules")
     if not linted.files:
         raise ValidationError(
             f"no rule files found: no config of {config_folder(config)} loads one"

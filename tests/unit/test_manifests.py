@@ -349,7 +349,8 @@ def test_a_rule_file_promtool_rejects_is_one_problem(tmp_path: Path) -> None:
     assert len(problems) == 1, problems
     assert re.fullmatch(
         r"ConfigMap monitoring/prometheus-config-\w+: rule files rules/sample-service.rules.yml "
-        r'are invalid: .*"Watchdog": annotation "summary": template: .*function "firing" not defined',
+        r'are invalid: .*"Watchdog": annotation "summary": template: '
+        r'.*function "firing" not defined',
         problems[0],
     ), problems[0]
 

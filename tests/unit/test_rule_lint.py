@@ -112,7 +112,7 @@ def test_check_rules_lists_promtool_stray_files_and_unknown_metrics_then_exits_2
     assert exc.value.code == 2
     assert exc.value.message == (
         "promkit: the rule files have 3 problems (listed above): fix them, then run "
-        "`inv check.rules` again"
+        "`inv check.rules`"
     )
     out = capsys.readouterr().out.splitlines()
     line = rule_file.read_text().split("\n").index("      - alert: QueueGrowing") + 1
