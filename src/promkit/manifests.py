@@ -155,6 +155,8 @@ class ConfigFolder:
     files: dict[str, str]
     #: Where each file came from: the ConfigMap key, and the file kustomize read, if found.
     sources: dict[str, str]
+    #: The files its prometheus.yml's ``rule_files`` globs match.
+    rule_files: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
 
@@ -184,7 +186,7 @@ def config_folders(objects: list[Object], kustomization: Path) -> list[ConfigFol
         paths, problems = _mounted_paths(owner, data, _config_volume_items(objects, name))
         files = {path: str(data[key]) for key, path in paths.items()}
         sources = {path: _source_name(generated, name, key, owner) for key, path in paths.items()}
-        folders.append(ConfigFolder(owner, files, sources, problems))
+        folders.append(ConfigFolder(owner, files, sources, _rule_paths(files), problems))
     return folders
 
 
@@ -247,30 +249,33 @@ def check_rule_files(folders: list[ConfigFolder]) -> None:
     """A RuleFileError (one line: source file and line) for a carried rule file that does
     not load."""
     for folder in folders:
-        for path in _rule_paths(folder):
+        for path in folder.rule_files:
             rules.load_rule_text(Path(folder.sources[path]), folder.files[path])
 
 
-def _rule_paths(folder: ConfigFolder) -> list[str]:
-    """The files of ``folder`` its prometheus.yml's ``rule_files`` globs match."""
+def _rule_paths(files: dict[str, str]) -> list[str]:
+    """The ``files`` (path -> text) that prometheus.yml's ``rule_files`` globs match."""
     with tempfile.TemporaryDirectory(prefix="promkit-config-") as tmp:
-        root = _write_folder(Path(tmp), folder)
-        matched = rules.rule_file_paths(root / CONFIG_KEY)
+        root = _write_folder(Path(tmp), files)
+        try:
+            matched = rules.rule_file_paths(root / CONFIG_KEY)
+        except ValidationError:
+            return []  # not YAML: `promtool check config` names the problem
         return [path.relative_to(root).as_posix() for path in matched]
 
 
-def _write_folder(root: Path, folder: ConfigFolder) -> Path:
-    for path, text in folder.files.items():
+def _write_folder(root: Path, files: dict[str, str]) -> Path:
+    for path, text in files.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(text)
     return root
 
 
-def _unloaded_problems(folder: ConfigFolder, loaded: list[str]) -> list[str]:
+def _unloaded_problems(folder: ConfigFolder) -> list[str]:
     return [
         f"{folder.owner}: {path} is mounted but {CONFIG_KEY}'s rule_files does not load it"
         for path in folder.files
-        if path not in loaded and (path.startswith("rules/") or ".rules." in path)
+        if path not in folder.rule_files and (path.startswith("rules/") or ".rules." in path)
     ]
 
 
@@ -326,21 +331,28 @@ def promtool_problems(c: Context, promtool: str, folders: list[ConfigFolder]) ->
 
 
 def _folder_problems(c: Context, promtool: str, folder: ConfigFolder, root: Path) -> list[str]:
-    _write_folder(root, folder)
-    loaded = [p.relative_to(root).as_posix() for p in rules.rule_file_paths(root / CONFIG_KEY)]
-    problems = _unloaded_problems(folder, loaded)
+    _write_folder(root, folder.files)
     # --syntax-only: the rule files get their own run (one problem line each, not two), and
     # files from other volumes (secrets) are not in this folder.
-    steps = [(["config", "--syntax-only"], [CONFIG_KEY], f"{CONFIG_KEY} is invalid")]
-    if loaded:
-        steps.append((["rules"], loaded, f"rule files {', '.join(loaded)} are invalid"))
-    for command, paths, what in steps:
-        argv = [promtool, "check", *command, *(str(root / p) for p in paths)]
-        done = runner.run(c, argv, check=False)
-        if not done.ok:
-            reason = _promtool_reason(done.stdout + "\n" + done.stderr, promtool)
-            problems.append(f"{folder.owner}: {what}: {reason.replace(str(root), '.')}")
+    config = [promtool, "check", "config", "--syntax-only", str(root / CONFIG_KEY)]
+    problems = _promtool_problem(c, config, f"{CONFIG_KEY} is", root, folder.owner)
+    if not problems:  # else which files it loads is unknown: no cascade of lines
+        problems = _unloaded_problems(folder)
+    if folder.rule_files:
+        loaded = folder.rule_files
+        argv = [promtool, "check", "rules", *(str(root / path) for path in loaded)]
+        what = f"rule files {', '.join(loaded)} are"
+        problems += _promtool_problem(c, argv, what, root, folder.owner)
     return problems
+
+
+def _promtool_problem(c: Context, argv: list[str], what: str, root: Path, owner: str) -> list[str]:
+    """``OWNER: WHAT invalid: REASON`` if promtool ``argv`` (on files in ``root``) fails."""
+    done = runner.run(c, argv, check=False)
+    if done.ok:
+        return []
+    reason = _promtool_reason(done.stdout + "\n" + done.stderr, argv[0])
+    return [f"{owner}: {what} invalid: {reason.replace(str(root), '.')}"]
 
 
 def _promtool_reason(output: str, promtool: str) -> str:

@@ -355,6 +355,13 @@ def test_a_rule_file_promtool_rejects_is_one_problem(tmp_path: Path) -> None:
     ), problems[0]
 
 
+def test_a_config_that_is_not_yaml_is_one_problem_not_a_cascade(tmp_path: Path) -> None:
+    edit = replace("global:", "global: [")
+    problems = problems_of(broken_copy(tmp_path, {"config/prometheus/prometheus-k8s.yml": edit}))
+    assert len(problems) == 1, problems
+    assert "prometheus.yml is invalid: parsing YAML file ./prometheus.yml" in problems[0]
+
+
 def test_unknown_kind_is_reported(tmp_path: Path) -> None:
     edit = replace("kind: NetworkPolicy", "kind: NetworkPolicie")
     problems = problems_of(broken_copy(tmp_path, {"k8s/prometheus/networkpolicy.yaml": edit}))
