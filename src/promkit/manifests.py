@@ -272,10 +272,23 @@ def _write_folder(root: Path, files: dict[str, str]) -> Path:
 
 
 def _unloaded_problems(folder: ConfigFolder) -> list[str]:
-    return [
+    """Rule files mounted but not loaded, and those beside the config's source file that its
+    ``rule_files`` would load there but the ConfigMap does not carry."""
+    problems = [
         f"{folder.owner}: {path} is mounted but {CONFIG_KEY}'s rule_files does not load it"
         for path in folder.files
         if path not in folder.rule_files and (path.startswith("rules/") or ".rules." in path)
+    ]
+    source = Path(folder.sources.get(CONFIG_KEY, ""))
+    if not source.is_file():
+        return problems  # not generated from a file promkit found: nothing to compare
+    carried = {str(Path(s).resolve()) for s in folder.sources.values()}
+    return problems + [
+        f"{folder.owner}: {path} is loaded by {source.name}'s rule_files beside it but the "
+        "ConfigMap does not carry it (add it to the configMapGenerator and the Deployment's "
+        "config volume)"
+        for path in rules.rule_file_paths(source)
+        if str(path.resolve()) not in carried
     ]
 
 

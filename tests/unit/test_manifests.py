@@ -309,6 +309,22 @@ def test_a_rule_file_the_deployment_does_not_mount_is_a_problem(tmp_path: Path) 
     assert sorted(folder.files) == ["prometheus.yml"]
 
 
+def test_a_rule_file_beside_the_config_that_the_configmap_lacks_is_a_problem(
+    tmp_path: Path,
+) -> None:
+    tree = broken_copy(tmp_path, {})
+    extra = tmp_path / "config/prometheus/rules/more.rules.yml"
+    extra.write_text("groups: []\n")
+    problems = problems_of(tree)
+    assert len(problems) == 1, problems
+    assert re.fullmatch(
+        rf"ConfigMap monitoring/prometheus-config-\w+: {re.escape(str(extra.resolve()))} is "
+        r"loaded by prometheus-k8s.yml's rule_files beside it but the ConfigMap does not "
+        r"carry it \(add it to the configMapGenerator and the Deployment's config volume\)",
+        problems[0],
+    ), problems[0]
+
+
 def test_a_mounted_key_the_configmap_lacks_is_a_problem(tmp_path: Path) -> None:
     extra = ITEM.replace("sample-service.rules.yml", "other.rules.yml")
     (folder,) = folders_of(broken_copy(tmp_path, {PROM: replace(ITEM, ITEM + extra)}))
