@@ -13,6 +13,8 @@ nox.options.error_on_external_run = True
 SAMPLE_APP_REQUIREMENTS = "sample_app/requirements.txt"
 #: What scripts/check_package.py needs (sh and requests pinned as in the test extra).
 PACKAGE_TOOLS = ("build==1.6.1",)
+#: Where the tests session keeps promtool's results of the rule tests (reports/ is ignored).
+RULE_TESTS_JUNIT = "reports/rule-tests.xml"
 
 
 def _install(session: nox.Session, *extras: str) -> None:
@@ -22,7 +24,7 @@ def _install(session: nox.Session, *extras: str) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Ruff, mypy --strict, and check.manifests (schemas, promtool, hardening) over k8s/."""
+    """Ruff, mypy --strict, check.manifests (schemas, promtool, hardening) and check.rules."""
     # mypy reads bench/, tests/support and scripts/ too: they import sh and the sample
     # app's prometheus_client, so the test extras and the app's requirements come along.
     _install(session, "lint", "test")
@@ -31,14 +33,17 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
     session.run("inv", "check.manifests")
+    session.run("inv", "check.rules")
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Unit and integration tests (a real Prometheus, Redis and the sample app as processes)."""
+    """Unit and integration tests (real Prometheus, Redis, sample app), then the rule tests."""
+    # promtool's unit tests of the rules; their JUnit lands beside the other reports.
     _install(session, "test")
     session.install("-r", SAMPLE_APP_REQUIREMENTS)
     session.run("pytest", "tests/unit", "tests/integration", *session.posargs)
+    session.run("inv", "check.rule-tests", "--junit", RULE_TESTS_JUNIT)
 
 
 @nox.session

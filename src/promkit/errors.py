@@ -19,3 +19,18 @@ class ConfigError(PromkitError):
 
 class ValidationError(PromkitError):
     """A file promkit would deploy (compose file, Prometheus config, manifest) is invalid."""
+
+
+def refuse_listed(problems: list[str], what_has: str, command: str) -> None:
+    """Print each problem on its own line, then raise a ValidationError counting them.
+
+    ``what_has`` starts the message (``k8s/ has``), ``command`` is what to run once fixed.
+    """
+    for problem in problems:
+        print(problem)
+    if problems:
+        count = len(problems)
+        raise ValidationError(
+            f"{what_has} {count} problem{'s' if count > 1 else ''} (listed above): fix them, "
+            f"then run `{command}`"
+        )

@@ -1,7 +1,8 @@
 """Deploy, inspect and remove the local docker compose stack.
 
-Validation comes first and touches nothing running: the compose file is rendered,
-the project's own image must exist, and promtool checks the Prometheus config.
+Validation comes first and touches nothing running: the rule files the Prometheus
+config loads must load (before any command runs), the compose file is rendered, the
+project's own image must exist, and promtool checks the Prometheus config.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from invoke.context import Context
 
-from promkit import auth, compose, images, ports, runner, settings
+from promkit import auth, compose, images, ports, rules, runner, settings
 from promkit.errors import ConfigError, PromkitError, ValidationError
 from promkit.images import image_exists
 from promkit.settings import repo_path, section
@@ -96,6 +97,7 @@ def validate(c: Context, config: Any, *, dry_run: bool = False) -> Plan:
     loaded = settings.load(config)
     rate = loaded.traffic.demo_rate
     project = project_with_env(config)
+    check_rule_files(prometheus_config(config))
     project = replace(project, env={**project.env, DEMO_RATE_VAR: f"{rate or 1:g}"})
     compose.require_engine(c)
     model = compose.rendered_config(c, project)
@@ -113,6 +115,11 @@ def validate(c: Context, config: Any, *, dry_run: bool = False) -> Plan:
         return Plan(project, found, scale=scale)
     client = authenticated_client(config, project)
     return Plan(project, found, config_file, client, scale)
+
+
+def check_rule_files(config_file: Path) -> None:
+    """Every rule file ``config_file`` loads parses: else a RuleFileError naming file:line."""
+    rules.check_rule_files(rules.rule_file_paths(config_file))
 
 
 def require_free_ports(c: Context, project: compose.Project, model: dict[str, Any]) -> None:
@@ -424,6 +431,7 @@ def reload(c: Context, config: Any, client: PrometheusClient) -> str:
     compose.require_engine(c)
     images = compose.service_images(compose.rendered_config(c, project))
     config_file = prometheus_config(config)
+    check_rule_files(config_file)
     check_prometheus_config(c, config_file, images.get("prometheus", ""), action="reloaded")
     require_reloadable(running_prometheus(c, project), Path(project.env[CONFIG_DIR_VAR]))
     if auth_enabled(project):

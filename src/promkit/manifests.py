@@ -2,8 +2,10 @@
 
 ``kubectl kustomize`` renders the kustomization; every object is validated
 against the Kubernetes JSON schemas that kubernetes-validate ships; promtool checks
-the Prometheus config carried by the rendered ConfigMap; and the hardening rules
-below turn each weakness into one line naming the object, the container and the fix.
+the Prometheus config and rule files carried by the rendered ConfigMap, laid out as the
+Prometheus pod mounts them; and the hardening rules below turn each weakness into one
+line naming the object, the container and the fix. A rule file that does not load stops
+everything at once: one line naming the file it was generated from and the line.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from typing import Any
 import yaml
 from invoke.context import Context
 
-from promkit import runner
-from promkit.errors import ConfigError, PromkitError, ValidationError
+from promkit import rules, runner
+from promkit.errors import ConfigError, PromkitError, ValidationError, refuse_listed
 from promkit.settings import load, repo_path, section
 
 #: The ConfigMap key the Prometheus Deployment mounts as /etc/prometheus/prometheus.yml.
@@ -145,6 +147,151 @@ def prometheus_configs(objects: list[Object]) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class ConfigFolder:
+    """A Prometheus ConfigMap as the pod sees /etc/prometheus: path -> text."""
+
+    owner: str  # "ConfigMap namespace/name"
+    files: dict[str, str]
+    #: Where each file came from: the ConfigMap key, and the file kustomize read, if found.
+    sources: dict[str, str]
+    #: The files its prometheus.yml's ``rule_files`` globs match.
+    rule_files: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def _config_volume_items(objects: list[Object], configmap: str) -> list[Object] | None:
+    """The ``items`` of the Deployment volume of ``configmap``; None: every key, by name."""
+    for obj, spec in _pod_specs(objects):
+        if obj.get("kind") != "Deployment":
+            continue
+        for volume in spec.get("volumes") or []:
+            source = volume.get("configMap") or {}
+            if source.get("name") == configmap:
+                items = source.get("items")
+                return [i for i in items if isinstance(i, dict)] if items else None
+    return None
+
+
+def config_folders(objects: list[Object], kustomization: Path) -> list[ConfigFolder]:
+    """Every ConfigMap carrying prometheus.yml, laid out as the Deployment mounts it."""
+    generated = generator_sources(kustomization)
+    folders = []
+    for obj in objects:
+        data = obj.get("data") or {}
+        if obj.get("kind") != "ConfigMap" or CONFIG_KEY not in data:
+            continue
+        name = str((obj.get("metadata") or {}).get("name", ""))
+        owner = describe(obj)
+        paths, problems = _mounted_paths(owner, data, _config_volume_items(objects, name))
+        files = {path: str(data[key]) for key, path in paths.items()}
+        sources = {path: _source_name(generated, name, key, owner) for key, path in paths.items()}
+        folders.append(ConfigFolder(owner, files, sources, _rule_paths(files), problems))
+    return folders
+
+
+def _mounted_paths(
+    owner: str, data: dict[str, Any], items: list[Object] | None
+) -> tuple[dict[str, str], list[str]]:
+    """ConfigMap key -> the path the pod sees it at, and a line for each key or item amiss."""
+    if items is None:
+        return {key: key for key in data}, []
+    wanted = {str(i.get("key")): str(i.get("path") or i.get("key")) for i in items}
+    problems = [
+        f"{owner}: key {key} is not mounted by the Deployment's config volume (add an "
+        f"item for it, e.g. path rules/{key})"
+        for key in data
+        if key not in wanted
+    ]
+    problems += [
+        f"{owner}: the Deployment mounts key {key}, which the ConfigMap does not carry"
+        for key in wanted
+        if key not in data
+    ]
+    # Kubernetes refuses such paths; never write outside the temporary folder either.
+    unsafe = {k for k, p in wanted.items() if p.startswith("/") or ".." in p.split("/")}
+    problems += [f"{owner}: key {key} is mounted at {wanted[key]!r}" for key in sorted(unsafe)]
+    return {k: p for k, p in wanted.items() if k in data and k not in unsafe}, problems
+
+
+def _source_name(
+    generated: dict[tuple[str, str], Path], configmap: str, key: str, owner: str
+) -> str:
+    for (generator, generated_key), path in generated.items():
+        if generated_key == key and generator in configmap:
+            return str(path)
+    return f"{owner} key {key}"
+
+
+def generator_sources(kustomization: Path) -> dict[tuple[str, str], Path]:
+    """(configMapGenerator name, key) -> the file it reads, in ``kustomization``'s tree."""
+    found: dict[tuple[str, str], Path] = {}
+    seen: set[Path] = set()
+    todo = [kustomization.resolve()]
+    while todo:
+        folder = todo.pop()
+        if folder in seen or not (folder / "kustomization.yaml").is_file():
+            continue
+        seen.add(folder)
+        try:
+            spec = yaml.safe_load((folder / "kustomization.yaml").read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            continue  # kubectl kustomize already rendered it: nothing to name then
+        for generator in spec.get("configMapGenerator") or []:
+            for entry in generator.get("files") or []:
+                key, _, file = str(entry).rpartition("=")
+                found[(str(generator.get("name")), key or Path(file).name)] = folder / file
+        todo += [(folder / str(r)).resolve() for r in spec.get("resources") or []]
+    return found
+
+
+def check_rule_files(folders: list[ConfigFolder]) -> None:
+    """A RuleFileError (one line: source file and line) for a carried rule file that does
+    not load."""
+    for folder in folders:
+        for path in folder.rule_files:
+            rules.load_rule_text(Path(folder.sources[path]), folder.files[path])
+
+
+def _rule_paths(files: dict[str, str]) -> list[str]:
+    """The ``files`` (path -> text) that prometheus.yml's ``rule_files`` globs match."""
+    with tempfile.TemporaryDirectory(prefix="promkit-config-") as tmp:
+        root = _write_folder(Path(tmp), files)
+        try:
+            matched = rules.rule_file_paths(root / CONFIG_KEY)
+        except ValidationError:
+            return []  # not YAML: `promtool check config` names the problem
+        return [path.relative_to(root).as_posix() for path in matched]
+
+
+def _write_folder(root: Path, files: dict[str, str]) -> Path:
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    return root
+
+
+def _unloaded_problems(folder: ConfigFolder) -> list[str]:
+    """Rule files mounted but not loaded, and those beside the config's source file that its
+    ``rule_files`` would load there but the ConfigMap does not carry."""
+    problems = [
+        f"{folder.owner}: {path} is mounted but {CONFIG_KEY}'s rule_files does not load it"
+        for path in folder.files
+        if path not in folder.rule_files and (path.startswith("rules/") or ".rules." in path)
+    ]
+    source = Path(folder.sources.get(CONFIG_KEY, ""))
+    if not source.is_file():
+        return problems  # not generated from a file promkit found: nothing to compare
+    carried = {str(Path(s).resolve()) for s in folder.sources.values()}
+    return problems + [
+        f"{folder.owner}: {path} is loaded by {source.name}'s rule_files beside it but the "
+        "ConfigMap does not carry it (add it to the configMapGenerator and the Deployment's "
+        "config volume)"
+        for path in rules.rule_file_paths(source)
+        if str(path.resolve()) not in carried
+    ]
+
+
 def prometheus_image(objects: list[Object]) -> str:
     """The image of the ``prometheus`` container, or empty if there is none."""
     for obj, container in _containers(objects):
@@ -184,20 +331,41 @@ def _version_key(promtool: Path) -> tuple[int, ...]:
     return tuple(int(n) if n.isdigit() else -1 for n in numbers)
 
 
-def promtool_problems(c: Context, promtool: str, configs: dict[str, str]) -> list[str]:
-    """``promtool check config`` on each rendered config, from a temporary folder."""
-    if not configs:
+def promtool_problems(c: Context, promtool: str, folders: list[ConfigFolder]) -> list[str]:
+    """``promtool check config`` on each rendered config, ``promtool check rules`` on the
+    rule files it loads: written to a temporary folder as the pod mounts them."""
+    if not folders:
         return [f"no ConfigMap carries {CONFIG_KEY}: the Prometheus Deployment has no config"]
     problems = []
-    with tempfile.TemporaryDirectory(prefix="promkit-config-") as folder:
-        for owner, text in configs.items():
-            path = Path(folder) / CONFIG_KEY
-            path.write_text(text)
-            done = runner.run(c, [promtool, "check", "config", str(path)], check=False)
-            if not done.ok:
-                reason = _promtool_reason(done.stdout + "\n" + done.stderr, promtool)
-                problems.append(f"{owner}: {CONFIG_KEY} is invalid: {reason.replace(folder, '.')}")
+    for folder in folders:
+        with tempfile.TemporaryDirectory(prefix="promkit-config-") as tmp:
+            problems += folder.problems + _folder_problems(c, promtool, folder, Path(tmp))
     return problems
+
+
+def _folder_problems(c: Context, promtool: str, folder: ConfigFolder, root: Path) -> list[str]:
+    _write_folder(root, folder.files)
+    # --syntax-only: the rule files get their own run (one problem line each, not two), and
+    # files from other volumes (secrets) are not in this folder.
+    config = [promtool, "check", "config", "--syntax-only", str(root / CONFIG_KEY)]
+    problems = _promtool_problem(c, config, f"{CONFIG_KEY} is", root, folder.owner)
+    if not problems:  # else which files it loads is unknown: no cascade of lines
+        problems = _unloaded_problems(folder)
+    if folder.rule_files:
+        loaded = folder.rule_files
+        argv = [promtool, "check", "rules", *(str(root / path) for path in loaded)]
+        what = f"rule files {', '.join(loaded)} are"
+        problems += _promtool_problem(c, argv, what, root, folder.owner)
+    return problems
+
+
+def _promtool_problem(c: Context, argv: list[str], what: str, root: Path, owner: str) -> list[str]:
+    """``OWNER: WHAT invalid: REASON`` if promtool ``argv`` (on files in ``root``) fails."""
+    done = runner.run(c, argv, check=False)
+    if done.ok:
+        return []
+    reason = _promtool_reason(done.stdout + "\n" + done.stderr, argv[0])
+    return [f"{owner}: {what} invalid: {reason.replace(str(root), '.')}"]
 
 
 def _promtool_reason(output: str, promtool: str) -> str:
@@ -207,8 +375,13 @@ def _promtool_reason(output: str, promtool: str) -> str:
             f"{promtool} was built without Kubernetes discovery (Debian's is): set k8s.promtool "
             "to a Prometheus 3 promtool (scripts/build-prometheus3.sh builds one)"
         )
-    failed = [line.strip() for line in output.splitlines() if "FAILED" in line]
-    return _shorten((failed[-1] if failed else runner.last_line(output)).removeprefix("FAILED: "))
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    failed = [i for i, line in enumerate(lines) if "FAILED" in line]
+    if not failed:
+        return _shorten(runner.last_line(output))
+    reason = lines[failed[-1]].removeprefix("FAILED:").strip()
+    # `check rules` prints a bare "FAILED:" with its errors on the lines below.
+    return _shorten(reason or "; ".join(lines[failed[-1] + 1 :]) or "FAILED")
 
 
 # --- hardening ---------------------------------------------------------------------------
@@ -335,9 +508,11 @@ def check(c: Context, config: Any) -> Checked:
     k8s = load(config).k8s
     kustomization = kustomization_dir(config)
     objects = render(c, kustomization)
+    folders = config_folders(objects, kustomization)
+    check_rule_files(folders)  # a broken rule file: its one line, before anything else
     problems = schema_problems(objects, k8s.kubernetes_version)
     promtool = promtool_path(config, prometheus_image(objects))
-    problems += promtool_problems(c, promtool, prometheus_configs(objects))
+    problems += promtool_problems(c, promtool, folders)
     problems += hardening_problems(objects, allow_exposed_services=k8s.allow_exposed_services)
     return Checked(kustomization, objects, problems)
 
@@ -345,14 +520,7 @@ def check(c: Context, config: Any) -> Checked:
 def validate(c: Context, config: Any) -> Checked:
     """``check``, printing each problem on its own line; a ValidationError if there are any."""
     checked = check(c, config)
-    for problem in checked.problems:
-        print(problem)
-    if checked.problems:
-        count = len(checked.problems)
-        raise ValidationError(
-            f"{checked.kustomization} has {count} problem{'s' if count > 1 else ''} (listed "
-            "above): fix them, then run `inv check.manifests`"
-        )
+    refuse_listed(checked.problems, f"{checked.kustomization} has", "inv check.manifests")
     return checked
 
 

@@ -62,6 +62,14 @@ class RuleGroup:
     interval: str | None = None
 
 
+#: The fields Prometheus accepts (it unmarshals rule files strictly: any other is an error).
+_FILE_KEYS = frozenset({"groups"})
+_GROUP_KEYS = frozenset({"name", "interval", "query_offset", "limit", "labels", "rules"})
+_RULE_KEYS = frozenset(
+    {"record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations"}
+)
+
+
 def _fail(path: Path, node: yaml.Node | None, reason: str) -> RuleFileError:
     line = f":{node.start_mark.line + 1}" if node is not None else ""
     return RuleFileError(
@@ -84,7 +92,9 @@ def _compose(path: Path, text: str) -> yaml.Node | None:
         raise RuleFileError(f"rule file {path}: not YAML ({exc}); fix it") from None
 
 
-def _items(path: Path, node: yaml.Node, what: str) -> dict[str, yaml.Node]:
+def _items(
+    path: Path, node: yaml.Node, what: str, allowed: frozenset[str] | None = None
+) -> dict[str, yaml.Node]:
     if not isinstance(node, yaml.MappingNode):
         raise _fail(path, node, f"{what} must be a mapping")
     items: dict[str, yaml.Node] = {}
@@ -93,6 +103,9 @@ def _items(path: Path, node: yaml.Node, what: str) -> dict[str, yaml.Node]:
             raise _fail(path, key, f"{what} has a key that is not a string")
         if key.value in items:
             raise _fail(path, key, f"{what} sets {key.value!r} twice")
+        if allowed is not None and key.value not in allowed:
+            known = ", ".join(sorted(allowed))
+            raise _fail(path, key, f"{what} has an unknown field {key.value!r} (known: {known})")
         items[key.value] = value
     return items
 
@@ -123,7 +136,7 @@ def _labels(path: Path, node: yaml.Node | None, what: str) -> dict[str, str]:
 
 
 def _rule(path: Path, group: str, node: yaml.Node) -> Rule:
-    items = _items(path, node, f"a rule of group {group!r}")
+    items = _items(path, node, f"a rule of group {group!r}", _RULE_KEYS)
     kinds = [kind for kind in ("record", "alert") if kind in items]
     if len(kinds) != 1:
         raise _fail(path, node, f"a rule of group {group!r} needs exactly one of record, alert")
@@ -149,7 +162,7 @@ def _rule(path: Path, group: str, node: yaml.Node) -> Rule:
 
 
 def _group(path: Path, node: yaml.Node) -> RuleGroup:
-    items = _items(path, node, "a rule group")
+    items = _items(path, node, "a rule group", _GROUP_KEYS)
     name = _scalar(path, items.get("name"), "a group's name")
     if name is None:
         raise _fail(path, node, "a rule group has no name")
@@ -162,13 +175,18 @@ def load_rule_text(path: Path, text: str) -> tuple[RuleGroup, ...]:
     root = _compose(path, text)
     if root is None:
         return ()
-    groups = _sequence(path, _items(path, root, "a rule file").get("groups"), "groups")
-    loaded = tuple(_group(path, group) for group in groups)
-    names = [group.name for group in loaded]
-    twice = sorted({name for name in names if names.count(name) > 1})
-    if twice:
-        raise _fail(path, None, f"group {twice[0]!r} is defined twice")
-    return loaded
+    groups = _sequence(path, _items(path, root, "a rule file", _FILE_KEYS).get("groups"), "groups")
+    loaded: list[RuleGroup] = []
+    for node in groups:
+        group = _group(path, node)
+        if any(earlier.name == group.name for earlier in loaded):
+            raise _fail(
+                path,
+                node,
+                f"group {group.name!r} is defined twice (group names must be unique in a file)",
+            )
+        loaded.append(group)
+    return tuple(loaded)
 
 
 def load_rule_file(path: Path) -> tuple[RuleGroup, ...]:
@@ -197,9 +215,7 @@ def rule_file_paths(config_file: Path) -> list[Path]:
 
 def repo_groups(config_file: Path) -> tuple[RuleGroup, ...]:
     """Every rule group the Prometheus config ``config_file`` loads."""
-    return tuple(
-        group for path in rule_file_paths(config_file) for group in load_rule_file(path)
-    )
+    return tuple(group for path in rule_file_paths(config_file) for group in load_rule_file(path))
 
 
 def check_rule_files(paths: Sequence[Path]) -> None:

@@ -8,12 +8,15 @@ volume afterwards.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import pytest
 from stack_helpers import Stack, stdout_of
 
+from promkit.settings import ROOT
 from tests.support import Completed, taken_port
 
 pytestmark = pytest.mark.e2e
@@ -82,6 +85,25 @@ def test_an_out_of_range_demo_rate_is_one_line() -> None:
     done = STACK.inv("deploy.local", check=False, env=STACK.env(INVOKE_TRAFFIC_DEMO_RATE="50"))
     line = one_line_error(done)
     assert "setting 'traffic.demo_rate' must be from 0 (off) to 5" in line
+    assert leftovers() == []
+
+
+def test_a_rule_file_that_does_not_parse_is_one_line_with_its_line_and_nothing_starts(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "prometheus"
+    shutil.copytree(ROOT / "config" / "prometheus", folder)
+    rule_file = folder / "rules" / "sample-service.rules.yml"
+    text = rule_file.read_text()
+    rule_file.write_text(text.replace("expr: up == 0", "expr: up == 0)"))
+    line = text.split("\n").index("        expr: up == 0") + 1
+    env = STACK.env(INVOKE_COMPOSE_PROMETHEUS_CONFIG=str(folder / "prometheus.yml"))
+    done = STACK.inv("deploy.local", check=False, env=env)
+    error = one_line_error(done)
+    assert error.startswith(
+        f"promkit: rule file {rule_file}:{line}: alert TargetDown's expr does not parse"
+    ), error
+    assert "nothing was changed" in error
     assert leftovers() == []
 
 

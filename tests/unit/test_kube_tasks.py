@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import sys
 import textwrap
@@ -56,6 +57,7 @@ def cluster(mock_context: Build, rendered: str) -> Callable[..., MockContext]:
             r"^kubectl config get-contexts -o name$": result("kind-dev\ndev\n"),
             rf"^kubectl kustomize {K8S}$": result(rendered),
             rf"^{PROMTOOL} check config ": result(" SUCCESS: prometheus.yml is valid"),
+            rf"^{PROMTOOL} check rules ": result(" SUCCESS: 7 rules found"),
             rf"^{KCTL} get namespace ": result("namespace/monitoring\nnamespace/promkit-sample\n"),
             rf"^{KCTL} apply ": result("configured"),
             rf"^{KCTL} rollout status ": result("successfully rolled out"),
@@ -125,8 +127,10 @@ def test_deploy_validates_dry_runs_applies_then_waits(
     kubernetes.deploy(c, context="dev")
     ran = commands(c)
     assert ran[:2] == ["kubectl config get-contexts -o name", f"kubectl kustomize {K8S}"]
-    assert ran[2].startswith(f"{PROMTOOL} check config /tmp/")
-    assert ran[3:] == [
+    assert ran[2].startswith(f"{PROMTOOL} check config --syntax-only /tmp/")
+    assert ran[3].startswith(f"{PROMTOOL} check rules /tmp/")
+    assert ran[3].endswith("/rules/sample-service.rules.yml")
+    assert ran[4:] == [
         f"{KCTL} get namespace monitoring promkit-sample --ignore-not-found -o name",
         f"{KCTL} apply -k {K8S} --dry-run=server",
         f"{KCTL} apply -k {K8S}",
@@ -142,7 +146,7 @@ def test_deploy_is_idempotent(cluster: Build) -> None:
     kubernetes.deploy(c, context="dev")
     first = commands(c)
     kubernetes.deploy(c, context="dev")
-    assert commands(c)[len(first) :][3:] == first[3:]
+    assert commands(c)[len(first) :][4:] == first[4:]  # the promtool runs name temporary folders
 
 
 def test_deploy_creates_missing_namespaces_before_the_server_dry_run(cluster: Build) -> None:
@@ -218,6 +222,30 @@ def test_deploy_stops_when_promtool_rejects_the_config(cluster: Build) -> None:
     with pytest.raises(Exit, match="has 1 problem"):
         kubernetes.deploy(c, context="dev")
     assert not any(cmd.startswith(KCTL) for cmd in commands(c))
+
+
+def test_a_rule_file_that_does_not_parse_stops_deploy_before_any_kubectl_call(
+    cluster: Build, tmp_path: Path
+) -> None:
+    shutil.copytree(K8S, tmp_path / "k8s")
+    shutil.copytree(data_path("config/prometheus"), tmp_path / "config/prometheus")
+    rule_file = tmp_path / "config/prometheus/rules/sample-service.rules.yml"
+    text = rule_file.read_text()
+    assert "expr: up == 0" in text
+    rule_file.write_text(text.replace("expr: up == 0", "expr: up == == 0"))
+    line = text[: text.index("expr: up == 0")].count("\n") + 1
+    tree = tmp_path / "k8s"
+    rendered = run(["kubectl", "kustomize", str(tree)], check=True).stdout
+    c = cluster({rf"^kubectl kustomize {tree}$": result(rendered)}, kustomization=str(tree))
+    with pytest.raises(Exit) as exc:
+        kubernetes.deploy(c, context="dev")
+    assert exc.value.code == 2
+    message = str(exc.value.message)
+    assert "\n" not in message
+    assert message.startswith(
+        f"promkit: rule file {rule_file.resolve()}:{line}: alert TargetDown's expr"
+    )
+    assert commands(c) == ["kubectl config get-contexts -o name", f"kubectl kustomize {tree}"]
 
 
 def test_deploy_stops_when_the_server_dry_run_fails(cluster: Build) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from invoke.context import MockContext
@@ -110,6 +112,27 @@ def test_invalid_prometheus_config_stops_before_anything_runs(mock_context: Buil
     assert "is invalid, nothing was deployed" in str(exc.value.message)
     assert '"15x" is not a valid duration' in str(exc.value.message)
     assert not any(" up " in cmd for cmd in commands(c))
+
+
+def test_a_rule_file_that_does_not_parse_stops_before_any_command(
+    mock_context: Build, tmp_path: Path
+) -> None:
+    folder = tmp_path / "prometheus"
+    shutil.copytree(data_path("config/prometheus"), folder)
+    rule_file = folder / "rules/sample-service.rules.yml"
+    text = rule_file.read_text()
+    rule_file.write_text(text.replace("expr: up == 0", "expr: up ==== 0"))
+    line = text[: text.index("expr: up == 0")].count("\n") + 1
+    c = mock_context(healthy_stack(), compose={"prometheus_config": str(folder / "prometheus.yml")})
+    with pytest.raises(Exit) as exc:
+        deploy.local(c)
+    assert exc.value.code == 2
+    message = str(exc.value.message)
+    assert "\n" not in message
+    assert message.startswith(
+        f"promkit: rule file {rule_file}:{line}: alert TargetDown's expr does not parse"
+    )
+    assert commands(c) == []
 
 
 def test_invalid_compose_file_stops_with_composes_reason(mock_context: Build) -> None:

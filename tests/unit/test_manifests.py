@@ -17,7 +17,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from mockctx import promkit_config
 
-from promkit import kube, manifests
+from promkit import kube, manifests, rules
 from promkit.errors import PromkitError, ValidationError
 from promkit.settings import ROOT
 from promkit.tasks import kubernetes
@@ -271,6 +271,111 @@ def test_bad_relabel_regex_is_caught_by_promtool(tmp_path: Path) -> None:
         r"error parsing regexp: missing closing \).*",
         problems[0],
     ), problems[0]
+
+
+# --- the rule files the ConfigMap carries ------------------------------------------------
+
+RULES = "config/prometheus/rules/sample-service.rules.yml"
+ITEM = (
+    "              - key: sample-service.rules.yml\n"
+    "                path: rules/sample-service.rules.yml\n"
+)
+
+
+def folders_of(kustomization: Path) -> list[manifests.ConfigFolder]:
+    return manifests.config_folders(manifests.render(real_context(), kustomization), kustomization)
+
+
+def test_the_configmap_carries_the_rules_where_rule_files_finds_them() -> None:
+    (folder,) = folders_of(ROOT / "k8s")
+    assert folder.owner.startswith("ConfigMap monitoring/prometheus-config-")
+    assert sorted(folder.files) == ["prometheus.yml", "rules/sample-service.rules.yml"]
+    assert folder.files["rules/sample-service.rules.yml"] == (ROOT / RULES).read_text()
+    assert folder.sources == {
+        "prometheus.yml": str((ROOT / "config/prometheus/prometheus-k8s.yml").resolve()),
+        "rules/sample-service.rules.yml": str((ROOT / RULES).resolve()),
+    }
+    assert folder.problems == []
+    manifests.check_rule_files([folder])
+
+
+def test_a_rule_file_the_deployment_does_not_mount_is_a_problem(tmp_path: Path) -> None:
+    tree = broken_copy(tmp_path, {PROM: replace(ITEM, "")})
+    (folder,) = folders_of(tree)
+    assert folder.problems == [
+        f"{folder.owner}: key sample-service.rules.yml is not mounted by the Deployment's "
+        "config volume (add an item for it, e.g. path rules/sample-service.rules.yml)"
+    ]
+    assert sorted(folder.files) == ["prometheus.yml"]
+
+
+def test_a_rule_file_beside_the_config_that_the_configmap_lacks_is_a_problem(
+    tmp_path: Path,
+) -> None:
+    tree = broken_copy(tmp_path, {})
+    extra = tmp_path / "config/prometheus/rules/more.rules.yml"
+    extra.write_text("groups: []\n")
+    problems = problems_of(tree)
+    assert len(problems) == 1, problems
+    assert re.fullmatch(
+        rf"ConfigMap monitoring/prometheus-config-\w+: {re.escape(str(extra.resolve()))} is "
+        r"loaded by prometheus-k8s.yml's rule_files beside it but the ConfigMap does not "
+        r"carry it \(add it to the configMapGenerator and the Deployment's config volume\)",
+        problems[0],
+    ), problems[0]
+
+
+def test_a_mounted_key_the_configmap_lacks_is_a_problem(tmp_path: Path) -> None:
+    extra = ITEM.replace("sample-service.rules.yml", "other.rules.yml")
+    (folder,) = folders_of(broken_copy(tmp_path, {PROM: replace(ITEM, ITEM + extra)}))
+    assert folder.problems == [
+        f"{folder.owner}: the Deployment mounts key other.rules.yml, which the ConfigMap "
+        "does not carry"
+    ]
+
+
+def test_a_path_outside_the_config_folder_is_a_problem_and_never_written(
+    tmp_path: Path,
+) -> None:
+    escape = ITEM.replace("path: rules/", "path: ../../")
+    (folder,) = folders_of(broken_copy(tmp_path, {PROM: replace(ITEM, escape)}))
+    assert folder.problems == [
+        f"{folder.owner}: key sample-service.rules.yml is mounted at "
+        "'../../sample-service.rules.yml'"
+    ]
+    assert sorted(folder.files) == ["prometheus.yml"]
+
+
+def test_a_rule_file_that_does_not_load_stops_the_check_naming_its_source_line(
+    tmp_path: Path,
+) -> None:
+    tree = broken_copy(tmp_path, {RULES: replace("expr: up == 0", "expr: up == 0 +")})
+    source = (tmp_path / RULES).resolve()
+    line = source.read_text().split("\n").index("        expr: up == 0 +") + 1
+    with pytest.raises(rules.RuleFileError) as exc:
+        problems_of(tree)
+    assert str(exc.value).startswith(
+        f"rule file {source}:{line}: alert TargetDown's expr does not parse"
+    ), exc.value
+
+
+def test_a_rule_file_promtool_rejects_is_one_problem(tmp_path: Path) -> None:
+    edit = replace("summary: Always firing", "summary: Always {{ $labels.job firing")
+    problems = problems_of(broken_copy(tmp_path, {RULES: edit}))
+    assert len(problems) == 1, problems
+    assert re.fullmatch(
+        r"ConfigMap monitoring/prometheus-config-\w+: rule files rules/sample-service.rules.yml "
+        r'are invalid: .*"Watchdog": annotation "summary": template: '
+        r'.*function "firing" not defined',
+        problems[0],
+    ), problems[0]
+
+
+def test_a_config_that_is_not_yaml_is_one_problem_not_a_cascade(tmp_path: Path) -> None:
+    edit = replace("global:", "global: [")
+    problems = problems_of(broken_copy(tmp_path, {"config/prometheus/prometheus-k8s.yml": edit}))
+    assert len(problems) == 1, problems
+    assert "prometheus.yml is invalid: parsing YAML file ./prometheus.yml" in problems[0]
 
 
 def test_unknown_kind_is_reported(tmp_path: Path) -> None:

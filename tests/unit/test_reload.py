@@ -7,6 +7,7 @@ Docker is a MockContext; Prometheus a real loopback server answering what 2.42 a
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -113,6 +114,21 @@ def test_an_invalid_config_is_never_posted(mock_context: Build, prometheus: Prom
     with pytest.raises(ValidationError, match=r"is invalid, nothing was reloaded: FAILED: parsing"):
         local_stack.reload(c, c.config, client)
     assert seen == []
+
+
+def test_a_rule_file_that_does_not_parse_is_never_posted(
+    mock_context: Build, prometheus: Prometheus, tmp_path: Path
+) -> None:
+    folder = tmp_path / "prometheus"
+    shutil.copytree(CONFIG_DIR, folder)
+    rule_file = folder / "rules/sample-service.rules.yml"
+    rule_file.write_text(rule_file.read_text().replace("    rules:\n", "    rules:\n  - {\n", 1))
+    c = mock_context(docker(), compose={"prometheus_config": str(folder / "prometheus.yml")})
+    client, seen = prometheus()
+    with pytest.raises(ValidationError, match=rf"^rule file {rule_file}:\d+: not YAML"):
+        local_stack.reload(c, c.config, client)
+    assert seen == []
+    assert not any("promtool" in cmd or "docker inspect" in cmd for cmd in commands(c))
 
 
 def test_a_rejected_reload_names_prometheus_reason(

@@ -17,6 +17,7 @@ def namespace() -> Collection:
         images,
         kubernetes,
         reload,
+        rules,
         status,
         traffic,
         verify,
@@ -25,7 +26,10 @@ def namespace() -> Collection:
     ns = Collection()
     for module in (deploy, destroy, images, status, verify, reload, auth):
         ns.add_collection(module.ns)
-    ns.add_collection(Collection("check", manifests=kubernetes.manifests))
+    check = Collection("check", manifests=kubernetes.manifests)
+    check.add_task(rules.rules, name="rules")
+    check.add_task(rules.rule_tests, name="rule-tests")
+    ns.add_collection(check)
     ns.add_collection(Collection("k8s", kubernetes.port_forward))
     ns.add_task(traffic.traffic)
     ns.configure(DEFAULTS)

@@ -1,0 +1,33 @@
+"""check.rules and check.rule-tests: the repo's rule files, offline (promkit.rule_lint)."""
+
+from __future__ import annotations
+
+from invoke.context import Context
+from invoke.tasks import task
+
+from promkit.tasks.common import reports_errors
+
+
+@task(help={"exposition": "the sample service's recorded metrics (sample_app/exposition.prom)"})
+@reports_errors
+def rules(c: Context, exposition: str | None = None) -> None:
+    """Check the rule files: promtool, and every metric they select exists somewhere."""
+    from promkit import rule_lint
+
+    linted = rule_lint.check(c, c.config, exposition)
+    print(
+        f"{len(linted.files)} rule file(s), {linted.rule_count} rules: promtool accepts them "
+        "and every metric they select is exposed, recorded or made by Prometheus"
+    )
+
+
+@task(help={"junit": "also write promtool's results as JUnit XML to this file (promtool 3.x)"})
+@reports_errors
+def rule_tests(c: Context, junit: str | None = None) -> None:
+    """Run promtool's unit tests of the rules (tests/rules/*.test.yml)."""
+    from promkit import rule_lint
+
+    files = rule_lint.rule_tests(c, c.config, junit)
+    print(
+        f"promtool test rules: {len(files)} file(s) pass" + (f"; JUnit in {junit}" if junit else "")
+    )
