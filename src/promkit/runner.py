@@ -104,9 +104,11 @@ def run(
     if dry_run:
         print(f"[dry-run] {command}")
         return Completed(argv, 0)
+    # Invoke turns echo off for hide=True; "both" hides the same streams and keeps --echo.
+    hidden = "both" if hide is True else hide
     try:
         result = c.run(
-            command, warn=True, hide=hide, env=dict(env or {}), timeout=timeout, in_stream=False
+            command, warn=True, hide=hidden, env=dict(env or {}), timeout=timeout, in_stream=False
         )
     except CommandTimedOut as exc:
         raise PromkitError(f"`{command}` did not finish within {exc.timeout:g}s") from None

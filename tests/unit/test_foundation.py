@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from invoke.context import MockContext
+from invoke.config import Config
+from invoke.context import Context, MockContext
 from mockctx import commands, promkit_config, result
 
 from promkit import runner
@@ -55,6 +56,15 @@ def test_run_echoes_nothing_and_runs_nothing_in_dry_run(
     done = runner.run(c, ["docker", "compose", "down", "--volumes"], dry_run=True)
     assert done.ok and commands(c) == []
     assert capsys.readouterr().out == "[dry-run] docker compose down --volumes\n"
+
+
+def test_run_echoes_a_hidden_command_under_echo_and_hides_its_output(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    c = Context(Config(overrides={"run": {"echo": True, "echo_format": "+ {command}"}}))
+    done = runner.run(c, ["echo", "the output"])
+    assert done.stdout == "the output\n"
+    assert capfd.readouterr().out == "+ echo 'the output'\n"
 
 
 def test_run_quotes_arguments_instead_of_using_a_shell_string(mock_context: Build) -> None:
