@@ -8,6 +8,7 @@ targets UP) and, for ``--report``, a screenshot of each page that shows content.
 
 from __future__ import annotations
 
+import base64
 import os
 import sys
 import time
@@ -29,10 +30,11 @@ if TYPE_CHECKING:
 
     from promkit.verify import Verification
 
-WINDOW = (1280, 900)
+#: The window: tall enough that a graph page with its legend needs no resize (3.x: ~1030).
+WINDOW = (1280, 1200)
 #: The tallest a screenshot gets (a targets page of many pools is cut there).
 MAX_HEIGHT = 4000
-_POLL_S = 0.1
+_POLL_S = 0.05
 # Elements present before an in-app navigation are remembered (in the page, not in the
 # DOM, which the app owns) and never count for the next page: only what its route rendered.
 #: (texts of the fresh content elements, of the fresh alerts); none until a fresh owner
@@ -55,6 +57,9 @@ _NAVIGATE_JS = (
     " if (s) document.querySelectorAll(s).forEach(e => seen.add(e));"
     "history.pushState(null, '', arguments[0]);"
     "window.dispatchEvent(new PopStateEvent('popstate', {state: null}));"
+)
+_HEIGHTS_JS = (
+    "return [document.documentElement.scrollHeight, window.innerHeight, window.outerHeight];"
 )
 _POOLS_JS = (
     "return Array.from(document.querySelectorAll(arguments[0])).map(p => {"
@@ -108,6 +113,7 @@ def session(report: ReportSettings, headers: Mapping[str, str]) -> Iterator[WebD
         reason = " ".join(str(exc.msg or exc).split())[:200]
         raise BrowserMissing(f"headless Chromium did not start: {reason}: {_INSTALL}") from None
     try:
+        driver.set_window_size(*WINDOW)  # what screenshot restores (the option's differs)
         if headers:
             driver.execute_cdp_cmd("Network.enable", {})
             driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": dict(headers)})
@@ -177,7 +183,6 @@ def render(
 ) -> Rendered:
     """Show one page and wait (up to ``timeout_s``) until its elements show their text."""
     console_errors(driver)  # what earlier pages logged is theirs
-    driver.set_window_size(*WINDOW)
     url = urljoin(base, spec.path)
     open_page(driver, base, url, spec, flavour)
     texts, alerts = _texts(driver, spec, timeout_s)
@@ -189,10 +194,27 @@ def render(
 
 
 def screenshot(driver: WebDriver) -> bytes:
-    """A PNG of the whole page (up to MAX_HEIGHT pixels tall)."""
-    height = int(driver.execute_script("return document.documentElement.scrollHeight") or 0)
-    driver.set_window_size(WINDOW[0], max(WINDOW[1], min(height, MAX_HEIGHT)))
-    return bytes(driver.get_screenshot_as_png())
+    """A PNG of the whole page (up to MAX_HEIGHT pixels tall); the window is WINDOW after.
+
+    Only a page taller than the window's viewport resizes it (a resize lays the page out
+    anew), by as much as the page overflows it.
+    """
+    height, viewport, window = driver.execute_script(_HEIGHTS_JS)
+    if int(height) <= int(viewport):
+        return _capture(driver)
+    driver.set_window_size(WINDOW[0], min(int(height) + int(window) - int(viewport), MAX_HEIGHT))
+    try:
+        return _capture(driver)
+    finally:
+        driver.set_window_size(*WINDOW)
+
+
+def _capture(driver: WebDriver) -> bytes:
+    """A PNG of the window, encoded for speed (about twice as fast, a larger file)."""
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "optimizeForSpeed": True}
+    )
+    return base64.b64decode(shot["data"])
 
 
 @dataclass
