@@ -13,6 +13,10 @@ from xml.etree import ElementTree
 
 import pytest
 
+from promkit import browser, ui_pages
+from promkit.settings import DEFAULTS, ReportSettings
+from promkit.ui_pages import PageSpec
+
 pytestmark = pytest.mark.integration
 
 
@@ -159,6 +163,23 @@ def test_each_graph_page_shows_its_own_query_not_the_one_before(all_report: Path
     assert "up{" in workers and "celery-workers" in workers and "fastapi-app" not in workers, (
         workers
     )
+
+
+def test_a_page_shows_its_own_elements_not_those_the_page_before_left(fast: Any) -> None:
+    """On 3.x the second page is reached inside the app, whose router renders it later."""
+    version = fast.api("/api/v1/status/buildinfo")["version"]
+    flavour = ui_pages.flavour_for(version)
+    paths = DEFAULTS["report"]
+    report = ReportSettings(str(paths["chromium"]), str(paths["chromedriver"]), 15, 50)
+    status, flags = (PageSpec(key, key, key, "table td") for key in ("status", "flags"))
+    with browser.session(report, {}) as driver:
+        base = browser.ui_base(driver, fast.url, {})
+        first = browser.render(driver, base, status, flavour, 15)
+        second = browser.render(driver, base, flags, flavour, 15)
+    assert any(version in text for text in first.texts), first.texts
+    config_file = fast.api("/api/v1/status/flags")["config.file"]
+    assert any(config_file in text for text in second.texts), second.texts
+    assert not any(version in text for text in second.texts), second.texts
 
 
 def test_browser_check_sees_every_job_and_names_the_down_one(
