@@ -38,6 +38,12 @@ class Flavour:
     graph_alert: str
     #: (part of a browser console error, why it is harmless): reported, not failed.
     tolerated: tuple[tuple[str, str], ...] = ()
+    #: A single-page app: after the first page, the browser navigates inside it (its
+    #: router renders the next route) instead of loading the whole UI again.
+    in_app: bool = False
+    #: The element showing a graph page's expression: its text must be this page's query
+    #: before the legend counts (after in-app navigation, the previous query's may linger).
+    graph_expr: str = ""
 
 
 _DEBIAN_POPPER = (
@@ -51,6 +57,8 @@ MANTINE = Flavour(
     graph_path="query?g0.expr={expr}&g0.tab=graph&g0.range_input=15m",
     graph_drawn=".uplot .u-legend .u-label",
     graph_alert='[role="alert"]',
+    in_app=True,
+    graph_expr=".cm-content",
 )
 CLASSIC = Flavour(
     name="classic UI of Prometheus 2.x",
@@ -85,6 +93,10 @@ class PageSpec:
     expect: str = ""
     #: Elements shown instead of the content (an error, "no data"): no use waiting longer.
     alert: str = ""
+    #: An element proving the content is this page's (its text must be ``own``, whitespace
+    #: aside): the graph page's expression editor showing its query ("" for none).
+    owner: str = ""
+    own: str = ""
 
 
 def pages_for(
@@ -104,7 +116,9 @@ def pages_for(
         path = flavour.graph_path.format(expr=quote(query.promql, safe=""))
         title = f"Graph: {query.name}"
         drawn, alert = flavour.graph_drawn, flavour.graph_alert
-        pages.append(PageSpec(f"graph-{index}", title, path, drawn, alert=alert))
+        own = query.promql if flavour.graph_expr else ""
+        spec = PageSpec(f"graph-{index}", title, path, drawn, "", alert, flavour.graph_expr, own)
+        pages.append(spec)
     return pages
 
 

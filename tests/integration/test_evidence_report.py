@@ -13,6 +13,10 @@ from xml.etree import ElementTree
 
 import pytest
 
+from promkit import browser, ui_pages
+from promkit.settings import DEFAULTS, ReportSettings
+from promkit.ui_pages import PageSpec
+
 pytestmark = pytest.mark.integration
 
 
@@ -83,6 +87,12 @@ GUIDE = """# Guide
 up{job="fastapi-app"}
 ```
 
+### Workers are scraped
+
+```promql
+up{job="celery-workers"}
+```
+
 ### Nothing recorded
 
 ```promql
@@ -116,32 +126,60 @@ def _captions(folder: Path) -> dict[str, str]:
     return found
 
 
-def test_report_screenshots_each_page_that_shows_content(
-    fast: Any, it: Any, tmp_path: Path
-) -> None:
-    guide = tmp_path / "guide.md"
+@pytest.fixture(scope="module")
+def all_report(fast: Any, it: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``inv verify.all --report DIR`` with the guide above: DIR."""
+    where = tmp_path_factory.mktemp("all-report")
+    guide = where / "guide.md"
     guide.write_text(GUIDE)
-    folder = tmp_path / "report"
+    folder = where / "report"
     # selenium-manager pointed at a program that fails: it must never be needed.
     env = it.env(INVOKE_QUERIES_GUIDE=str(guide), SE_MANAGER_PATH="/bin/false")
     done = it.inv("verify.all", "--url", fast.url, "--report", str(folder), env=env)
-    out = it.output(done)
-    assert done.returncode == 1, out  # the interval is 1s, and job "gone" is DOWN
+    assert done.returncode == 1, it.output(done)  # the interval is 1s, and job "gone" is DOWN
+    return folder
+
+
+def test_report_screenshots_each_page_that_shows_content(fast: Any, all_report: Path) -> None:
     version = fast.api("/api/v1/status/buildinfo")["version"]
-    captions = _captions(folder)
-    for shot in ("targets", "status", "flags", "graph-0"):
+    captions = _captions(all_report)
+    for shot in ("targets", "status", "flags", "graph-0", "graph-1"):
         caption = captions[f"screenshots/{shot}.png"]
         assert '<span class="PASS">' in caption, caption
-        png = (folder / f"screenshots/{shot}.png").read_bytes()
+        png = (all_report / f"screenshots/{shot}.png").read_bytes()
         assert png.startswith(b"\x89PNG") and len(png) > 10_000
     assert version in captions["screenshots/status.png"]
-    assert (
-        "up{" in captions["screenshots/graph-0.png"]
-        and "fastapi-app" in captions["screenshots/graph-0.png"]
-    )
     # A graph with no data is not kept as evidence of anything.
     empty = captions["Graph: Nothing recorded"]
-    assert '<span class="FAIL">' in empty and not (folder / "screenshots/graph-1.png").exists()
+    assert '<span class="FAIL">' in empty and not (all_report / "screenshots/graph-2.png").exists()
+
+
+def test_each_graph_page_shows_its_own_query_not_the_one_before(all_report: Path) -> None:
+    captions = _captions(all_report)
+    # What the caption quotes is the legend the page showed (the URL names its query too).
+    app = captions["screenshots/graph-0.png"].split(" shows ", 1)[1]
+    workers = captions["screenshots/graph-1.png"].split(" shows ", 1)[1]
+    assert "up{" in app and "fastapi-app" in app and "celery-workers" not in app, app
+    assert "up{" in workers and "celery-workers" in workers and "fastapi-app" not in workers, (
+        workers
+    )
+
+
+def test_a_page_shows_its_own_elements_not_those_the_page_before_left(fast: Any) -> None:
+    """On 3.x the second page is reached inside the app, whose router renders it later."""
+    version = fast.api("/api/v1/status/buildinfo")["version"]
+    flavour = ui_pages.flavour_for(version)
+    paths = DEFAULTS["report"]
+    report = ReportSettings(str(paths["chromium"]), str(paths["chromedriver"]), 15, 50)
+    status, flags = (PageSpec(key, key, key, "table td") for key in ("status", "flags"))
+    with browser.session(report, {}) as driver:
+        base = browser.ui_base(driver, fast.url, {})
+        first = browser.render(driver, base, status, flavour, 15)
+        second = browser.render(driver, base, flags, flavour, 15)
+    assert any(version in text for text in first.texts), first.texts
+    config_file = fast.api("/api/v1/status/flags")["config.file"]
+    assert any(config_file in text for text in second.texts), second.texts
+    assert not any(version in text for text in second.texts), second.texts
 
 
 def test_browser_check_sees_every_job_and_names_the_down_one(

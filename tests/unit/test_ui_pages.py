@@ -31,6 +31,14 @@ def test_pages_expect_what_the_api_said() -> None:
     assert "&g0.tab=graph" in pages["graph-0"].path and pages["graph-0"].alert
 
 
+def test_graph_pages_of_the_single_page_ui_must_show_their_own_query() -> None:
+    query = DocumentedQuery("Up", 'up{job="a"}', 3)
+    mantine = {p.key: p for p in ui_pages.pages_for(MANTINE, {}, [query])}["graph-0"]
+    classic = {p.key: p for p in ui_pages.pages_for(CLASSIC, {}, [query])}["graph-0"]
+    assert MANTINE.in_app and (mantine.owner, mantine.own) == (".cm-content", 'up{job="a"}')
+    assert not CLASSIC.in_app and (classic.owner, classic.own) == ("", "")
+
+
 def test_both_generations_of_the_targets_page_are_read() -> None:
     mantine = targets_page((("fastapi-app", "fastapi-app\nShow config\n1 / 1 up\nUP"),))
     classic = targets_page((("celery-workers (0/2 up)", "celery-workers (0/2 up) show less"),))
