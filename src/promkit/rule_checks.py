@@ -108,7 +108,8 @@ def _server_rule(raw: Any) -> ServerRule:
 def server_groups(rules_data: Any) -> dict[str, ServerGroup]:
     """The groups of a ``/api/v1/rules`` answer by name (the first, if a name repeats)."""
     found: dict[str, ServerGroup] = {}
-    for raw in _list(_mapping(rules_data, "rules data").get("groups") or [], "data.groups"):
+    groups = _mapping(rules_data, "rules data").get("groups")
+    for raw in _list([] if groups is None else groups, "data.groups"):
         item = _mapping(raw, "a rule group")
         name = _text(item.get("name")) or "?"
         found.setdefault(
@@ -154,7 +155,8 @@ def _evaluation_line(
             f"evaluation intervals ({every} each): is its evaluation stuck? check Prometheus' logs"
         )
     return True, (
-        f"group {group.name}: {len(group.rules)} rules, evaluated {age:.0f}s ago (every {every})"
+        f"group {group.name}: {len(group.rules)} rule{'' if len(group.rules) == 1 else 's'}, "
+        f"evaluated {age:.0f}s ago (every {every})"
     )
 
 
