@@ -120,7 +120,7 @@ def test_a_rule_whose_evaluation_fails_is_named_with_its_error(version: str) -> 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_a_group_not_evaluated_yet_is_named(version: str) -> None:
     result = faults(version)[0]
-    assert result.evidence[1] == "group faults.hourly has not been evaluated yet (every 1h)"
+    assert result.evidence[1] == "group faults.daily has not been evaluated yet (every 1d)"
     # The group with the failing rule was evaluated: only its rule is named.
     assert result.evidence[2].startswith("group faults.recording: 2 rules, evaluated ")
     assert result.evidence[3].startswith("group faults.alerts: 1 rule, evaluated ")
@@ -176,7 +176,7 @@ def test_the_watchdog_renamed_on_the_server_is_not_loaded(version: str) -> None:
     # The repo's groups are not there at all: each is named with what the server loads.
     assert results[0].evidence[0] == (
         "group sample-service.recording (sample-service.rules.yml) is not loaded on the "
-        "server (it loads: faults.alerts, faults.hourly, faults.recording): its rule_files "
+        "server (it loads: faults.alerts, faults.daily, faults.recording): its rule_files "
         "must match the file there; reload or redeploy Prometheus"
     )
 
