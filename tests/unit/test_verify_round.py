@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -169,6 +170,26 @@ def test_an_http_error_in_any_fetch_is_raised(recorded_server: Recorded) -> None
     client, _ = recorded_server(broken="/api/v1/status/flags")
     with pytest.raises(prom.HTTPFailure, match="HTTP 500 for /api/v1/status/flags"):
         verify.run_round(verify.NAMES, client, EXPECT, GUIDE, repo=REPO)
+
+
+def test_rules_without_the_repos_rules_is_a_config_error(recorded_server: Recorded) -> None:
+    client, seen = recorded_server()
+    with pytest.raises(ConfigError, match=r"verify\.rules needs the repo's rules"):
+        verify.run_round(["rules"], client, EXPECT, None)
+    assert seen == []
+
+
+def test_rules_declared_absent_ask_no_selector(recorded_server: Recorded) -> None:
+    client, seen = recorded_server()
+    expect = dataclasses.replace(EXPECT, rules=False)
+    results = verify.run_checks(["rules"], client, expect, None)
+    assert [(r.name, r.ok) for r in results] == [("rules", True)]
+    assert "/api/v1/rules" in seen and not [p for p in seen if "query" in p]
+
+
+def test_the_rules_of_a_missing_config_file_are_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"check compose\.prometheus_config"):
+        verify.repo_rules(tmp_path / "prometheus.yml")
 
 
 def test_unknown_check_name_is_a_config_error(recorded_server: Recorded) -> None:
