@@ -214,6 +214,7 @@ def _judge(
 def _judge_rules(
     got: dict[str, Any], expect: Expectations, repo: RepoRules | None
 ) -> list[CheckResult]:
+    repo = repo if expect.rules else None  # expect.rules false: nothing was looked up
     selectors = repo.selectors() if repo is not None else ()
     answers = {selector: got[f"selector:{i}"] for i, selector in enumerate(selectors)}
     started = checks.start_time(got["runtimeinfo"])

@@ -184,7 +184,7 @@ def test_rules_without_the_repos_rules_is_a_config_error(recorded_server: Record
 def test_rules_declared_absent_ask_no_selector(recorded_server: Recorded) -> None:
     client, seen = recorded_server()
     expect = dataclasses.replace(EXPECT, rules=False)
-    results = verify.run_checks(["rules"], client, expect, None)
+    results = verify.run_round(["rules"], client, expect, None, repo=REPO).results
     assert [(r.name, r.ok) for r in results] == [("rules", True)]
     assert "/api/v1/rules" in seen and not [p for p in seen if "query" in p]
 
