@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+# checks' defensive payload readers, so a rules answer of the wrong shape is exit 2 alike.
 from promkit.checks import AC7, CheckResult, _list, _mapping, _number, _parse_time, _text
 from promkit.durations import format_duration
 from promkit.rules import Rule, RuleGroup, metric_names, selectors
