@@ -179,9 +179,18 @@ def prometheus_config(
 
 
 @contextmanager
-def prometheus(binary: str, config: Mapping[str, object], ready_s: float = 60.0) -> Iterator[str]:
-    """A real Prometheus on a free loopback port with its own TSDB; yields its URL once ready."""
-    server = PrometheusServer(binary, config, flags=["--storage.tsdb.retention.time=30d"])
+def prometheus(
+    binary: str,
+    config: Mapping[str, object],
+    ready_s: float = 60.0,
+    files: Mapping[str, str] | None = None,
+) -> Iterator[str]:
+    """A real Prometheus on a free loopback port with its own TSDB; yields its URL once ready.
+
+    ``files``: further files beside its config (rule files), by relative path.
+    """
+    flags = ["--storage.tsdb.retention.time=30d"]
+    server = PrometheusServer(binary, config, flags=flags, files=files or {})
     try:
         server.start(timeout=ready_s)
     except MissingBinary as exc:

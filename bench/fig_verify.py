@@ -39,6 +39,9 @@ from promkit.wait import Progress, wait_until_green
 from tests.support import free_port, inv_argv, run, wait_for
 
 JOBS = (JobExpectation("fastapi-app", 1), JobExpectation("celery-workers", 1))
+#: The repo's rules, which verify.all (verify.rules) expects the green server to run.
+REPO = verify.repo_rules(settings.repo_path(settings.DEFAULTS["compose"]["prometheus_config"]))
+RULE_FILES = {f"rules/{path.name}": path.read_text() for path in {g.file for g in REPO.groups}}
 
 
 def expectations(interval: str) -> Expectations:
@@ -73,7 +76,7 @@ ONE_SECOND_ENV = {"INVOKE_EXPECT_SCRAPE_INTERVAL": "1s", "INVOKE_EXPECT_EVALUATI
 
 @contextmanager
 def green_server(binary: str, figure: str) -> Iterator[tuple[str, verify.Verification]]:
-    """A Prometheus scraping the two exporters every second, once all 12 checks pass.
+    """A Prometheus scraping the two exporters every second, once all 15 checks pass.
 
     One-second scrapes, so the documented queries have data within seconds. Yields its
     URL and the green round.
@@ -82,13 +85,18 @@ def green_server(binary: str, figure: str) -> Iterator[tuple[str, verify.Verific
         exporter("app", free_port()) as app,
         exporter("worker", free_port()) as worker,
         prometheus(
-            binary, prometheus_config({"fastapi-app": [app], "celery-workers": [worker]}, "1s")
+            binary,
+            {
+                **prometheus_config({"fastapi-app": [app], "celery-workers": [worker]}, "1s"),
+                "rule_files": ["rules/*.rules.yml"],
+            },
+            files=RULE_FILES,
         ) as url,
     ):
         log(f"figure {figure}: waiting for {url} to be green")
         expect = expectations("1s")
         green = wait_until_green(
-            lambda: verify.run_round(verify.NAMES, client(url), expect, GUIDE),
+            lambda: verify.run_round(verify.NAMES, client(url), expect, GUIDE, repo=REPO),
             60.0,
             progress=quiet(),
         )
@@ -102,7 +110,9 @@ def figure1(binary: str, runs: int) -> list[Row]:
     expect = expectations("1s")
     env = dict(os.environ, **ONE_SECOND_ENV)
     with green_server(binary, "1") as (url, green):
-        inproc = timed_ms(lambda: verify.run_round(verify.NAMES, client(url), expect, GUIDE), runs)
+        inproc = timed_ms(
+            lambda: verify.run_round(verify.NAMES, client(url), expect, GUIDE, repo=REPO), runs
+        )
         # Interleaved, so load from elsewhere on the machine hits all alike. `inv
         # --version` is Invoke starting without tasks.py: the difference of each pair
         # is what promkit adds to a bare Invoke start.

@@ -50,6 +50,8 @@ JUDGED: dict[str, tuple[str, ...]] = {
     "persistence": ("runtimeinfo", "tsdb", "lowest"),
     "discovery": ("cluster", "targets", "config"),
     "rbac": ("auth-can-i",),
+    "rules": ("rules", "runtimeinfo"),
+    "watchdog": ("rules",),
 }
 
 
@@ -173,6 +175,8 @@ def judged_keys(
     if result.name.startswith("query: "):
         wanted = result.name.removeprefix("query: ")
         return [f"query:{i}" for i, q in enumerate(queries) if q.name == wanted]
+    if result.name == "rule selectors":  # one count(<selector>) answer per selector
+        return [k for k in available if k.startswith("selector:")]
     keys = JUDGED.get(result.name)
     return [k for k in (keys if keys is not None else available) if k in available]
 

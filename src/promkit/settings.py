@@ -52,6 +52,9 @@ DEFAULTS: dict[str, Any] = {
         "retention": "30d",
         "health_latency_ms": 50.0,
         "scrape_duration_ms": 100.0,
+        # verify.rules checks the rule groups compose.prometheus_config loads; false
+        # declares a deployment without rules (verify.rules then passes, saying so).
+        "rules": True,
     },
     "queries": {
         # The guide whose sample queries verify.queries executes.
@@ -167,6 +170,8 @@ class Expectations:
     scrape_duration_ms: float = 100.0
     #: The pod-discovery job (k8s.discovery_job), for verify.discovery.
     discovery_job: str = "kubernetes-pods"
+    #: Whether the deployment has rules (expect.rules): verify.rules checks them if so.
+    rules: bool = True
 
 
 _EXACT = re.compile(r"^\s*(?:=|exactly\s+)(\d+)\s*$")
@@ -472,6 +477,7 @@ def _expect(config: Any) -> Expectations:
         retention=as_duration(s.get("retention"), "expect.retention"),
         health_latency_ms=as_float(s.get("health_latency_ms"), "expect.health_latency_ms"),
         scrape_duration_ms=as_float(s.get("scrape_duration_ms"), "expect.scrape_duration_ms"),
+        rules=as_bool(s.get("rules"), "expect.rules"),
     )
 
 

@@ -15,22 +15,35 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-from promkit import browser, checks, discovery, durations, evidence, prom, report, settings
+from promkit import (
+    browser,
+    checks,
+    discovery,
+    durations,
+    evidence,
+    prom,
+    report,
+    rule_checks,
+    rules,
+    settings,
+)
 from promkit import wait as waiting
 from promkit.checks import CheckResult
 from promkit.errors import ConfigError, PromkitError
 from promkit.prom import Answer, APIError, PrometheusClient
 from promkit.queries import DocumentedQuery, load_guide
+from promkit.rule_checks import RepoRules, SelectorAnswer
 from promkit.settings import Expectations
 
 #: Every check group, in report order; ``verify.all`` runs them all in one round.
-NAMES: tuple[str, ...] = ("health", "targets", "interval", "retention", "ui", "queries")
+NAMES: tuple[str, ...] = ("health", "targets", "interval", "retention", "ui", "queries", "rules")
 #: Checks that read the cluster too: in ``verify.all --context`` only.
 KUBERNETES_NAMES: tuple[str, ...] = ("discovery",)
 #: Checks run only when asked for: red on a healthy server's very first start.
 EXTRA_NAMES: tuple[str, ...] = ("persistence",)
 
-#: What each group needs fetched (``queries`` adds one fetch per documented query).
+#: What each group needs fetched (``queries`` adds one fetch per documented query,
+#: ``rules`` one per distinct selector of the repo's rules).
 _NEEDS: dict[str, tuple[str, ...]] = {
     "health": ("healthy", "ready", "buildinfo", "runtimeinfo"),
     "targets": ("targets", "config"),
@@ -38,6 +51,7 @@ _NEEDS: dict[str, tuple[str, ...]] = {
     "retention": ("runtimeinfo", "flags"),
     "ui": ("ui",),
     "queries": (),
+    "rules": ("rules",),
     "persistence": ("runtimeinfo", "tsdb", "lowest"),
     "discovery": ("targets", "config", "cluster"),
 }
@@ -68,6 +82,8 @@ class Verification:
     payloads: Mapping[str, Any] = field(default_factory=dict, repr=False)
     #: The documented queries behind the "query:N" payloads.
     queries: tuple[DocumentedQuery, ...] = ()
+    #: The selectors behind the "selector:N" payloads (verify.rules).
+    selectors: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -104,11 +120,21 @@ def _run_query(client: PrometheusClient, query: DocumentedQuery) -> tuple[Any, s
         return None, f"{exc.error_type}: {exc.error}"
 
 
+def _count_selector(client: PrometheusClient, selector: str) -> SelectorAnswer:
+    # A selector the server refuses is the rule's fault: a check failure naming it, not exit 2.
+    promql = rule_checks.count_query(selector)
+    try:
+        return SelectorAnswer(selector, promql, data=client.query(promql))
+    except APIError as exc:
+        return SelectorAnswer(selector, promql, error=f"{exc.error_type}: {exc.error}")
+
+
 def _fetchers(
     client: PrometheusClient,
     keys: set[str],
     queries: Sequence[DocumentedQuery],
     cluster: Callable[[], Any] | None = None,
+    selectors: Sequence[str] = (),
 ) -> dict[str, Callable[[], Any]]:
     every: dict[str, Callable[[], Any]] = {
         "healthy": lambda: client.probe("/-/healthy"),
@@ -121,12 +147,15 @@ def _fetchers(
         "ui": lambda: fetch_ui(client),
         "tsdb": client.tsdb_status,
         "lowest": lambda: client.query(LOWEST_TIMESTAMP_QUERY),
+        "rules": client.rules,
     }
     if cluster is not None:  # run_round refuses discovery without one
         every["cluster"] = cluster
     chosen = {key: every[key] for key in sorted(keys)}
     for index, query in enumerate(queries):
         chosen[f"query:{index}"] = lambda q=query: _run_query(client, q)  # type: ignore[misc]
+    for index, selector in enumerate(selectors):
+        chosen[f"selector:{index}"] = lambda s=selector: _count_selector(client, s)  # type: ignore[misc]
     return chosen
 
 
@@ -146,6 +175,7 @@ def _judge(
     got: dict[str, Any],
     expect: Expectations,
     queries: Sequence[DocumentedQuery],
+    repo: RepoRules | None = None,
 ) -> list[CheckResult]:
     results: list[CheckResult] = []
     if "health" in names:
@@ -176,7 +206,30 @@ def _judge(
                 got["cluster"], got["targets"], got["config"], expect.discovery_job
             )
         )
+    if "rules" in names:
+        results += _judge_rules(got, expect, repo)
     return results
+
+
+def _judge_rules(
+    got: dict[str, Any], expect: Expectations, repo: RepoRules | None
+) -> list[CheckResult]:
+    repo = repo if expect.rules else None  # expect.rules false: nothing was looked up
+    selectors = repo.selectors() if repo is not None else ()
+    answers = {selector: got[f"selector:{i}"] for i, selector in enumerate(selectors)}
+    started = checks.start_time(got["runtimeinfo"])
+    interval_s = durations.parse_duration(expect.evaluation_interval)
+    return rule_checks.check_all(got["rules"], repo, answers, started, checks.utc_now(), interval_s)
+
+
+def repo_rules(config_file: Path) -> RepoRules:
+    """The rule groups the Prometheus config ``config_file`` loads (a RuleFileError: exit 2)."""
+    if not config_file.is_file():
+        raise ConfigError(
+            f"verify.rules reads the rules of {config_file}, which is not a file: "
+            "check compose.prometheus_config"
+        )
+    return RepoRules(config_file, rules.repo_groups(config_file))
 
 
 def _version(buildinfo: Any) -> str:
@@ -191,11 +244,13 @@ def run_round(
     guide_path: Path | None = None,
     cluster: Callable[[], Any] | None = None,
     also: Iterable[str] = (),
+    repo: RepoRules | None = None,
 ) -> Verification:
     """Fetch what the named checks need (concurrently, each endpoint once), then judge it.
 
     ``cluster`` reads the cluster's pods and workloads (verify.discovery needs it);
-    ``also`` names further answers to fetch for a report (e.g. "config", "flags").
+    ``also`` names further answers to fetch for a report (e.g. "config", "flags");
+    ``repo`` holds the rule groups verify.rules expects (unless expect.rules is false).
     """
     chosen = check_names(names)
     if "discovery" in chosen and cluster is None:
@@ -205,12 +260,25 @@ def run_round(
         if guide_path is None:
             raise ConfigError("verify.queries needs the metrics guide: set queries.guide")
         queries = load_guide(guide_path)
+    selectors = _rule_selectors(chosen, expectations, repo)
     keys = {key for name in chosen for key in _NEEDS[name]} | {"buildinfo", "runtimeinfo", *also}
-    got = fetch_all(_fetchers(client, keys, queries, cluster))
-    results = _judge(chosen, got, expectations, queries)
+    got = fetch_all(_fetchers(client, keys, queries, cluster, selectors))
+    results = _judge(chosen, got, expectations, queries, repo)
     started = checks.start_time(got["runtimeinfo"])
     version = _version(got["buildinfo"])
-    return Verification(client.base_url, version, results, started, got, tuple(queries))
+    found = (tuple(queries), selectors)
+    return Verification(client.base_url, version, results, started, got, *found)
+
+
+def _rule_selectors(
+    chosen: Sequence[str], expectations: Expectations, repo: RepoRules | None
+) -> tuple[str, ...]:
+    """The selectors verify.rules looks up, or a ConfigError if it has no rules to judge."""
+    if "rules" not in chosen or not expectations.rules:
+        return ()
+    if repo is None:
+        raise ConfigError("verify.rules needs the repo's rules: set compose.prometheus_config")
+    return repo.selectors()
 
 
 def run_checks(
@@ -253,11 +321,14 @@ def verify_and_report(
     guide = settings.repo_path(loaded.queries_guide)
     folder = evidence.prepare(report_dir) if report_dir else None  # unwritable: exit 2 first
     also = evidence.ALSO_FETCHED if folder else ()
+    repo = None
+    if "rules" in names and expect.rules:  # on --context too: its ConfigMap ships these rules
+        repo = repo_rules(settings.repo_path(loaded.compose.prometheus_config))
 
     def attempt() -> Verification:
         if before_round is not None:
             before_round()
-        return run_round(names, client, expect, guide, cluster, also)
+        return run_round(names, client, expect, guide, cluster, also, repo)
 
     outcome = waiting.wait_until_green(attempt, deadline)
     if deadline is None and not outcome.ok:

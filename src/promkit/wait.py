@@ -143,8 +143,18 @@ def wait_until_green(
 YOUNG_INTERVALS = 3
 #: Checks a young server may still fail only because it has not scraped enough yet;
 #: configuration checks (interval, retention, ui) do not change by waiting. Discovery
-#: needs its first pod list (a few seconds after the start).
-FIXED_BY_SCRAPES = ("runs", "health", "jobs", "targets", "discovery")
+#: needs its first pod list (a few seconds after the start); rule groups their first
+#: evaluation (and recorded series, their inputs' first scrapes).
+FIXED_BY_SCRAPES = (
+    "runs",
+    "health",
+    "jobs",
+    "targets",
+    "discovery",
+    "rules",
+    "rule selectors",
+    "watchdog",
+)
 
 
 def time_may_fix(results: Sequence[CheckResult]) -> bool:

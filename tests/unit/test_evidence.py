@@ -22,7 +22,7 @@ RESULTS = [
     CheckResult("runs", "AC1 Prometheus runs", True, ["Prometheus 3.16.0 up since ..."]),
     CheckResult("targets", "AC6 targets UP", False, ["target app/<script>alert(1)</script> DOWN"]),
     CheckResult("query: Error rate", "AC7 queries return data", True, ["1 series: {} 0.5"]),
-    CheckResult("rules", "AC9 rules load", True, ["a check this module never heard of"]),
+    CheckResult("speed", "AC9 fast enough", True, ["a check this module never heard of"]),
 ]
 PAYLOADS = {
     "buildinfo": {"version": "3.16.0"},
@@ -65,7 +65,7 @@ def test_the_page_shows_the_server_every_check_and_links_what_each_judged(tmp_pa
     parsed = Parsed(page.read_text())
     text = " ".join(parsed.text)
     assert page == tmp_path / "index.html"
-    assert {"check-runs", "check-targets", "check-query-error-rate", "check-rules"} <= set(
+    assert {"check-runs", "check-targets", "check-query-error-rate", "check-speed"} <= set(
         parsed.ids
     )
     assert "http://x" in text and "3.16.0" in text and "2026-12-02 07:00:00 UTC" in text
@@ -103,8 +103,16 @@ def test_each_check_links_only_the_answers_it_judged() -> None:
     files = ["buildinfo", "runtimeinfo", "targets", "config", "query:0"]
     assert evidence.judged_keys(RESULTS[0], files, [QUERY]) == ["buildinfo", "runtimeinfo"]
     assert evidence.judged_keys(RESULTS[2], files, [QUERY]) == ["query:0"]
-    # A check added later (verify.rules, say) links every answer until it is mapped.
+    # A check added later (verify.speed, say) links every answer until it is mapped.
     assert evidence.judged_keys(RESULTS[3], files, [QUERY]) == files
+
+
+def test_rule_checks_link_the_rules_and_each_selector_answer() -> None:
+    files = ["runtimeinfo", "rules", "selector:0", "selector:1", "query:0"]
+    selectors = CheckResult("rule selectors", "AC7 queries return data", True, [])
+    watchdog = CheckResult("watchdog", "alerting works (Watchdog fires)", True, [])
+    assert evidence.judged_keys(selectors, files, [QUERY]) == ["selector:0", "selector:1"]
+    assert evidence.judged_keys(watchdog, files, [QUERY]) == ["rules"]
 
 
 def test_a_failed_round_gets_its_logs_and_a_green_one_none(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ def test_defaults_load_as_typed_values() -> None:
     assert loaded.traffic.demo_rate == 2.0
     assert loaded.k8s.context is None and loaded.k8s.namespace == "monitoring"
     assert loaded.expectations(kubernetes=True).discovery_job == "kubernetes-pods"
+    assert loaded.expect.rules is True and loaded.expectations(kubernetes=True).rules is True
 
 
 @pytest.mark.parametrize(
@@ -47,6 +48,7 @@ def test_defaults_load_as_typed_values() -> None:
         ("compose", "wait_timeout", 1.5, "'compose.wait_timeout' must be a whole number"),
         ("compose", "project", "My Stack", "'compose.project' must be a compose project name"),
         ("compose", "auth", "maybe", "'compose.auth' must be true or false"),
+        ("expect", "rules", "some", "'expect.rules' must be true or false"),
         ("compose", "app_url", "", "'compose.app_url' must be an http:// or https:// URL"),
         ("compose", "app_url", "app:8000", "set compose.app_url to e.g. http://127.0.0.1:8000"),
         ("traffic", "demo_rate", 50, "'traffic.demo_rate' must be from 0 (off) to 5"),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,7 +22,9 @@ from promkit.settings import DEFAULTS, Expectations, JobExpectation, repo_path
 from tests.support.loopback import Answer, Route, Seen, Server, answering, serving
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "prometheus-2.42" / "green"
+RULES = FIXTURES.parent / "rules-green"
 GUIDE = repo_path(DEFAULTS["queries"]["guide"])
+REPO = verify.repo_rules(repo_path(DEFAULTS["compose"]["prometheus_config"]))
 # The wiring is under test, not latency (test_checks judges that): an in-process loopback
 # server on a busy machine may answer /-/ready in more than the default 50 ms.
 EXPECT = Expectations(
@@ -45,6 +49,10 @@ def recorded_answers(delay: float, broken: str | None, seen: list[str]) -> Route
         json.loads((FIXTURES / f"query-{i}.json").read_text())["name"]: i for i in range(1, 6)
     }
     guide = {q.promql: q.name for q in load_guide(GUIDE)}
+    counts = {
+        json.loads(path.read_text())["promql"]: json.loads(path.read_text())["answer"]
+        for path in RULES.glob("selector-*.json")
+    }
     lock = threading.Lock()
 
     def answer(request: Seen) -> Answer:
@@ -58,8 +66,12 @@ def recorded_answers(delay: float, broken: str | None, seen: list[str]) -> Route
             return Answer(200, b"Prometheus Server is Healthy.")
         if plain in API:
             return Answer(200, (FIXTURES / f"{API[plain]}.json").read_bytes())
+        if plain == "/api/v1/rules":
+            return Answer(200, evaluated_now((RULES / "rules.json").read_text()))
         if plain == "/api/v1/query":
             promql = parse_qs(urlsplit(request.path).query)["query"][0]
+            if promql in counts:
+                return Answer(200, json.dumps(counts[promql]).encode())
             index = queries[guide[promql]]
             recorded = json.loads((FIXTURES / f"query-{index}.json").read_text())["answer"]
             return Answer(200, json.dumps(recorded).encode())
@@ -74,6 +86,17 @@ def recorded_answers(delay: float, broken: str | None, seen: list[str]) -> Route
         return Answer(404, b"404 page not found")
 
     return answering(answer)
+
+
+def evaluated_now(rules_json: str) -> bytes:
+    """The recorded rules answer (1s evaluations) as a 15s-interval server's, evaluated a
+    second ago: the check reads the age, and a loaded machine may take seconds per round."""
+    answer = json.loads(rules_json)
+    now = datetime.now(UTC) - timedelta(seconds=1)
+    for group in answer["data"]["groups"]:
+        group["lastEvaluation"] = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        group["interval"] = 15
+    return json.dumps(answer).encode()
 
 
 @pytest.fixture
@@ -96,7 +119,7 @@ def recorded_server() -> Iterator[Recorded]:
 
 def test_all_checks_pass_on_the_recorded_green_server(recorded_server: Recorded) -> None:
     client, seen = recorded_server()
-    outcome = verify.run_round(verify.NAMES, client, EXPECT, GUIDE)
+    outcome = verify.run_round(verify.NAMES, client, EXPECT, GUIDE, repo=REPO)
     assert outcome.ok, [r for r in outcome.results if not r.ok]
     assert outcome.version == "2.42.0+ds"
     assert [r.name for r in outcome.results] == [
@@ -112,19 +135,26 @@ def test_all_checks_pass_on_the_recorded_green_server(recorded_server: Recorded)
         "query: Queue depth",
         "query: Success rate by tenant",
         "query: Request rate",
+        "rules",
+        "rule selectors",
+        "watchdog",
     ]
     # Every endpoint is fetched once per round, however many checks read it.
     api_calls = [p for p in seen if p.startswith("/api/v1/status") or p == "/api/v1/targets"]
     assert sorted(api_calls) == sorted(API)
+    # One count() per distinct selector of the repo's rules, each asked once.
+    counted = [p for p in seen if p.startswith("/api/v1/query?query=count")]
+    assert len(counted) == len(set(counted)) == len(REPO.selectors()) == 6
+    assert outcome.selectors == REPO.selectors()
 
 
 def test_fetches_run_concurrently(recorded_server: Recorded) -> None:
     client, seen = recorded_server(delay=0.2)
     started = time.monotonic()
-    verify.run_round(verify.NAMES, client, EXPECT, GUIDE)
+    verify.run_round(verify.NAMES, client, EXPECT, GUIDE, repo=REPO)
     elapsed = time.monotonic() - started
-    # 16 requests of 0.2s each (UI pages are sequential): far less than 3.2s serially.
-    assert len(seen) >= 16 and elapsed < 1.6
+    # 23 requests of 0.2s each (UI pages are sequential): far less than 4.6s serially.
+    assert len(seen) >= 23 and elapsed < 1.6
 
 
 def test_only_what_a_check_needs_is_fetched(recorded_server: Recorded) -> None:
@@ -141,7 +171,27 @@ def test_only_what_a_check_needs_is_fetched(recorded_server: Recorded) -> None:
 def test_an_http_error_in_any_fetch_is_raised(recorded_server: Recorded) -> None:
     client, _ = recorded_server(broken="/api/v1/status/flags")
     with pytest.raises(prom.HTTPFailure, match="HTTP 500 for /api/v1/status/flags"):
-        verify.run_round(verify.NAMES, client, EXPECT, GUIDE)
+        verify.run_round(verify.NAMES, client, EXPECT, GUIDE, repo=REPO)
+
+
+def test_rules_without_the_repos_rules_is_a_config_error(recorded_server: Recorded) -> None:
+    client, seen = recorded_server()
+    with pytest.raises(ConfigError, match=r"verify\.rules needs the repo's rules"):
+        verify.run_round(["rules"], client, EXPECT, None)
+    assert seen == []
+
+
+def test_rules_declared_absent_ask_no_selector(recorded_server: Recorded) -> None:
+    client, seen = recorded_server()
+    expect = dataclasses.replace(EXPECT, rules=False)
+    results = verify.run_round(["rules"], client, expect, None, repo=REPO).results
+    assert [(r.name, r.ok) for r in results] == [("rules", True)]
+    assert "/api/v1/rules" in seen and not [p for p in seen if "query" in p]
+
+
+def test_the_rules_of_a_missing_config_file_are_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"check compose\.prometheus_config"):
+        verify.repo_rules(tmp_path / "prometheus.yml")
 
 
 def test_unknown_check_name_is_a_config_error(recorded_server: Recorded) -> None:

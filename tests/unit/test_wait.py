@@ -175,6 +175,9 @@ def result(name: str, ok: bool) -> CheckResult:
         (["retention"], False),
         (["targets", "interval"], False),
         (["ui"], False),
+        # A rule group not evaluated yet, a recorded series or a Watchdog not there yet.
+        (["rules", "rule selectors", "watchdog"], True),
+        (["rules", "retention"], False),
         ([], False),
     ],
 )

@@ -95,6 +95,10 @@ ui = _verify_task(
 queries = _verify_task(
     ["queries"], "Run every sample query of the metrics guide and check each returns data."
 )
+rules = _verify_task(
+    ["rules"],
+    "Check the repo's rule groups are loaded, evaluated, healthy, match series; Watchdog fires.",
+)
 discovery = _verify_task(
     ["discovery"],
     "Check each annotated pod has exactly one target (--context); explain each missing one.",
@@ -138,6 +142,7 @@ ns = Collection(
     retention,
     ui,
     queries,
+    rules,
     discovery,
     persistence,
     rbac,

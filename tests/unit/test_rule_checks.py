@@ -1,0 +1,264 @@
+"""verify.rules' pure checks over rules answers recorded from real 2.42 and 3.16 servers.
+
+``rules-green`` is the repo's rules over the app and worker exporters; ``rules-faults``
+is tests/fixtures/rules/faults.rules.yml (recorded by tests/fixtures/record.py).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from promkit import checks, rule_checks, rules
+from promkit.checks import UnexpectedPayload
+from promkit.rule_checks import RepoRules, SelectorAnswer
+from promkit.settings import DEFAULTS, repo_path
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+VERSIONS = ["prometheus-2.42", "prometheus-3.16"]
+CONFIG = repo_path(DEFAULTS["compose"]["prometheus_config"])
+REPO = RepoRules(CONFIG, rules.repo_groups(CONFIG))
+FAULTS_CONFIG = FIXTURES / "rules" / "prometheus.yml"
+FAULTS = RepoRules(FAULTS_CONFIG, rules.load_rule_file(FIXTURES / "rules" / "faults.rules.yml"))
+
+
+def recorded(version: str, scenario: str, name: str) -> Any:
+    return json.loads((FIXTURES / version / scenario / f"{name}.json").read_text())["data"]
+
+
+def answers(version: str, scenario: str) -> dict[str, SelectorAnswer]:
+    found = {}
+    for path in (FIXTURES / version / scenario).glob("selector-*.json"):
+        raw = json.loads(path.read_text())
+        selector = raw["promql"].removeprefix("count(").removesuffix(")")
+        found[selector] = SelectorAnswer(selector, raw["promql"], data=raw["answer"]["data"])
+    return found
+
+
+def one_series(selector: str) -> SelectorAnswer:
+    data = {"resultType": "vector", "result": [{"metric": {}, "value": [0, "1"]}]}
+    return SelectorAnswer(selector, f"count({selector})", data=data)
+
+
+def started(version: str, scenario: str) -> datetime:
+    moment = checks.start_time(recorded(version, scenario, "runtimeinfo"))
+    assert moment is not None
+    return moment
+
+
+def last_evaluation(rules_data: Any) -> datetime:
+    groups = rule_checks.server_groups(rules_data).values()
+    return max(g.last_evaluation for g in groups if g.last_evaluation is not None)
+
+
+def green(version: str, **changes: Any) -> list[checks.CheckResult]:
+    data = recorded(version, "rules-green", "rules")
+    now = changes.pop("now", last_evaluation(data) + timedelta(seconds=1))
+    return rule_checks.check_all(
+        data,
+        changes.pop("repo", REPO),
+        changes.pop("answers", answers(version, "rules-green")),
+        changes.pop("started", started(version, "rules-green")),
+        now,
+        15.0,
+    )
+
+
+def faults(version: str, repo: RepoRules = FAULTS) -> list[checks.CheckResult]:
+    data = recorded(version, "rules-faults", "rules")
+    found = {s: one_series(s) for s in repo.selectors()}
+    found |= {s: a for s, a in answers(version, "rules-faults").items() if s in found}
+    now = last_evaluation(data) + timedelta(seconds=1)
+    return rule_checks.check_all(data, repo, found, started(version, "rules-faults"), now, 15.0)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_repos_rules_pass_on_the_recorded_green_server(version: str) -> None:
+    results = green(version)
+    assert [(r.name, r.criterion, r.ok) for r in results] == [
+        ("rules", "rules loaded and evaluating", True),
+        ("rule selectors", "AC7 queries return data", True),
+        ("watchdog", "alerting works (Watchdog fires)", True),
+    ]
+    # The recorder evaluates every second: each group was evaluated within the last 2s.
+    assert [line.split(",")[0] for line in results[0].evidence] == [
+        "group sample-service.recording: 3 rules",
+        "group sample-service.alerts: 4 rules",
+    ]
+    assert all(line.endswith("(every 1s), all healthy") for line in results[0].evidence)
+    assert results[1].evidence[1] == (
+        "record service:enhancement_error_ratio:rate5m: "
+        'enhancement_requests_total{status="failure"} matches 2 series'
+    )
+    assert len(results[1].evidence) == 7
+    assert (
+        results[2]
+        .evidence[0]
+        .startswith("alert Watchdog (group sample-service.alerts) is firing since 2026-")
+    )
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_rule_whose_evaluation_fails_is_named_with_its_error(version: str) -> None:
+    result = faults(version)[0]
+    assert not result.ok
+    first = result.evidence[0]
+    assert first.startswith(
+        "record tenant:enhancement_requests:doubled (group faults.recording) fails to "
+        'evaluate: found duplicate series for the match group {tenant_id="acme"} on the '
+        "right hand-side of the operation: ["
+    ), first
+    assert first.endswith(
+        "many-to-many matching not allowed: matching labels must be unique on one side"
+    )
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_group_not_evaluated_yet_is_named(version: str) -> None:
+    result = faults(version)[0]
+    assert result.evidence[1] == "group faults.daily has not been evaluated yet (every 1d)"
+    # The group with the failing rule was evaluated: only its rule is named.
+    assert result.evidence[2].startswith("group faults.recording: 2 rules, evaluated ")
+    assert result.evidence[3].startswith("group faults.alerts: 1 rule, evaluated ")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_selector_matching_nothing_names_the_rule_and_the_selector(version: str) -> None:
+    result = faults(version)[1]
+    assert not result.ok
+    assert result.evidence[0] == (
+        "record service:no_such:rate1m (faults.rules.yml:9): its selector no_such_metric_total "
+        "matches no series: is its metric scraped (inv verify.targets), with traffic "
+        "(inv traffic)?"
+    )
+    assert len([line for line in result.evidence if "matches no series" in line]) == 1
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_recorded_series_missing_says_which_rule_records_it(version: str) -> None:
+    found = answers(version, "rules-green")
+    empty = {"resultType": "vector", "result": []}
+    selector = "service:enhancement_error_ratio:rate5m"
+    found[selector] = SelectorAnswer(selector, f"count({selector})", data=empty)
+    result = green(version, answers=found)[1]
+    assert not result.ok
+    assert result.evidence[0] == (
+        "alert HighErrorRate (sample-service.rules.yml:37): its selector "
+        "service:enhancement_error_ratio:rate5m matches no series (recorded by the rule "
+        "service:enhancement_error_ratio:rate5m: its inputs have no data yet?): is its metric "
+        "scraped (inv verify.targets), with traffic (inv traffic)?"
+    )
+
+
+def test_a_selector_the_server_refuses_is_named_with_its_error() -> None:
+    found = answers("prometheus-2.42", "rules-green")
+    found["up"] = SelectorAnswer("up", "count(up)", error="bad_data: parse error")
+    result = green("prometheus-2.42", answers=found)[1]
+    assert result.evidence[0] == (
+        "alert TargetDown (sample-service.rules.yml:30): looking up its selector up failed: "
+        "bad_data: parse error"
+    )
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_watchdog_renamed_on_the_server_is_not_loaded(version: str) -> None:
+    results = faults(version, REPO)
+    watchdog = results[2]
+    assert not watchdog.ok
+    assert watchdog.evidence == [
+        "alert Watchdog (sample-service.rules.yml:24) is not loaded on the server: no alert "
+        "is named Watchdog"
+    ]
+    # The repo's groups are not there at all: each is named with what the server loads.
+    assert results[0].evidence[0] == (
+        "group sample-service.recording (sample-service.rules.yml) is not loaded on the "
+        "server (it loads: faults.alerts, faults.daily, faults.recording): its rule_files "
+        "must match the file there; reload or redeploy Prometheus"
+    )
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_rules_without_a_watchdog_fail_saying_how_to_add_one(version: str) -> None:
+    watchdog = faults(version)[2]
+    assert watchdog.evidence == [
+        f"the rules of {FAULTS_CONFIG} define no Watchdog alert: add one that always fires "
+        "(alert: Watchdog, expr: vector(1)) to prove alerting works"
+    ]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_watchdog_not_firing_is_named_with_its_state(version: str) -> None:
+    data = recorded(version, "rules-green", "rules")
+    for group in data["groups"]:
+        for rule in group["rules"]:
+            if rule["name"] == "Watchdog":
+                rule["state"] = "inactive"
+    now = last_evaluation(data) + timedelta(seconds=1)
+    found = answers(version, "rules-green")
+    results = rule_checks.check_all(data, REPO, found, None, now, 15.0)
+    assert results[2].evidence == [
+        "alert Watchdog (group sample-service.alerts) is inactive, expected firing"
+    ]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_group_evaluated_long_ago_is_stale(version: str) -> None:
+    data = recorded(version, "rules-green", "rules")
+    result = green(version, now=last_evaluation(data) + timedelta(minutes=5))[0]
+    assert not result.ok
+    assert result.evidence[0].startswith("group sample-service.recording was last evaluated 30")
+    assert result.evidence[0].endswith(
+        "s ago, over 2 evaluation intervals (1s each): is its evaluation stuck? check "
+        "Prometheus' logs"
+    )
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_group_evaluated_before_the_server_started_fails(version: str) -> None:
+    data = recorded(version, "rules-green", "rules")
+    later = last_evaluation(data) + timedelta(seconds=0.5)
+    result = green(version, started=later)[0]
+    assert not result.ok
+    assert any(
+        line.startswith("group sample-service.") and ", before the server started at " in line
+        for line in result.evidence
+    )
+
+
+def test_a_config_loading_no_rules_fails_with_a_hint() -> None:
+    results = green("prometheus-2.42", repo=RepoRules(Path("/etc/x/prometheus.yml"), ()))
+    assert [(r.name, r.ok) for r in results] == [("rules", False)]
+    assert results[0].evidence == [
+        "the Prometheus config /etc/x/prometheus.yml loads no rule groups (no rule_files, or "
+        "they match no file): add rule_files (e.g. rules/*.rules.yml), or set expect.rules: "
+        "false if this deployment has no rules"
+    ]
+
+
+def test_expect_rules_false_passes_saying_nothing_was_checked() -> None:
+    results = green("prometheus-2.42", repo=None, answers={})
+    assert [(r.name, r.ok) for r in results] == [("rules", True)]
+    assert results[0].evidence == [
+        "no rules expected (expect.rules is false), not checked: the server has 2 groups"
+    ]
+
+
+def test_a_rules_answer_of_the_wrong_shape_is_unexpected() -> None:
+    with pytest.raises(UnexpectedPayload, match=r"data\.groups is not a list"):
+        rule_checks.check_all({"groups": {}}, REPO, {}, None, datetime.now(), 15.0)
+
+
+def test_each_distinct_selector_is_looked_up_once() -> None:
+    assert REPO.selectors() == (
+        "enhancement_requests_total",
+        'enhancement_requests_total{status="failure"}',
+        "enhancement_duration_seconds_bucket",
+        "up",
+        "service:enhancement_error_ratio:rate5m",
+        "queue_depth",
+    )
+    assert rule_checks.count_query("up") == "count(up)"
