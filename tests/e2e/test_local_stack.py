@@ -98,7 +98,10 @@ def test_the_cards_command_is_green_on_the_first_try(
     out = output(first_run)
     assert f"Prometheus {PROMETHEUS_VERSION} at http://127.0.0.1:29090" in out
     rows = [line for line in out.splitlines() if re.match(r"^\S+.*\s(PASS|FAIL)\s", line)]
-    assert len(rows) >= 12 and all(" PASS " in row for row in rows), rows
+    assert len(rows) == 15 and all(" PASS " in row for row in rows), rows
+    # The rules rows: the repo's rules loaded and evaluating, their selectors, the Watchdog.
+    for name in ("rules", "rule selectors", "watchdog"):
+        assert any(row.startswith(f"{name} ") for row in rows), (name, rows)
     assert "all " in out and " checks pass" in out
 
 
@@ -119,7 +122,7 @@ def test_the_evidence_report_of_the_stack_shows_content(
     assert f"HTML report: {evidence_dir / 'index.html'}" in evidence_run.stdout
     page = (evidence_dir / "index.html").read_text()
     checks = page.count('<tr id="check-')
-    assert checks >= 13 and f"all {checks} checks pass" in page
+    assert checks == 16 and f"all {checks} checks pass" in page  # verify.all's 15 + ui browser
     assert 'id="check-ui-browser"' in page and PROMETHEUS_VERSION in page
     figures = _figures(page)
     wanted = ["targets", "status", "flags"] + [f"graph-{i}" for i in range(5)]

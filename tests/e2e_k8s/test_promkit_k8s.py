@@ -129,6 +129,8 @@ def test_deploy_then_verify_all_on_one_command_line(stack: Stack) -> None:
     assert done.returncode == 0, f"deploy.k8s verify.all exited {done.returncode}:\n{done.output}"
     results = {r["name"]: r for r in json.loads(report.read_text())["results"]}
     assert all(r["ok"] for r in results.values()), done.stdout
+    # The ConfigMap's rules: loaded and evaluating, their selectors matching, the Watchdog.
+    assert {"rules", "rule selectors", "watchdog", "discovery"} <= set(results), sorted(results)
     assert f"[port-forward] kubectl --context {stack.context} port-forward" in done.stdout
     # The pod runs Prometheus 3.16 with its UI compiled in.
     assert "Prometheus 3.16.0 at http://127.0.0.1:" in done.stdout
