@@ -443,6 +443,10 @@ class PrometheusClient:
         """``/api/v1/status/tsdb``: head block statistics (series, oldest and newest sample)."""
         return self.api("/api/v1/status/tsdb")
 
+    def rules(self) -> Any:
+        """The data of /api/v1/rules: every rule group the server loaded, with health and last evaluation."""  # noqa: E501
+        return self.api("/api/v1/rules")
+
     def query(self, promql: str) -> Any:
         """Run an instant query; invalid PromQL raises ``APIError`` with ``bad_data``."""
         return self.api("/api/v1/query", {"query": promql})
