@@ -206,10 +206,10 @@ def parse_args(args: Sequence[str]) -> dict[str, str]:
         following = words[index + 1] if index + 1 < len(words) else "--"
         if equals:
             flags[name] = value
+        elif name.startswith("no-"):  # only a boolean flag has a --no- form
+            flags[name.removeprefix("no-")] = "false"
         elif not following.startswith("-"):
             flags[name] = following
-        elif name.startswith("no-"):
-            flags[name.removeprefix("no-")] = "false"
         else:
             flags[name] = "true"
     return flags
@@ -300,7 +300,7 @@ def _group_differences(group: RuleGroup, served: Mapping[str, Any]) -> Iterator[
         if key in theirs:
             yield from _rule_differences(f"{where}.{key}", rule, theirs[key])
         else:
-            yield f"{where}.{key}: only in the repo ({rule.group}, line {rule.line})"
+            yield f"{where}.{key}: only in the repo ({group.file}:{rule.line})"
     for key in theirs.keys() - mine.keys():
         yield f"{where}.{key}: only on the server: {theirs[key].get('query', '')}"
 
