@@ -130,6 +130,28 @@ def rbac(
         raise Exit(code=1)
 
 
+@task(
+    help={
+        "url": "Prometheus base URL (default: setting prometheus.url; with --context, a "
+        "port-forward to svc/prometheus unless --url is given too)",
+        "context": "compare with the kustomization (k8s.kustomization) instead of the compose "
+        "stack, on the Prometheus of this Kubernetes context",
+    }
+)
+@reports_errors
+def drift(c: Context, url: str | None = None, context: str | None = None) -> None:
+    """Compare the server's config, flags, rules and last reload with the repo's files."""
+    from promkit import drift_sources, k8s_stack
+
+    context = context or context_on_command_line()
+    found = (
+        k8s_stack.drift_cluster(c, context, url) if context else drift_sources.drift_local(c, url)
+    )
+    print(found.text())
+    if not found.ok:
+        raise Exit(code=1)
+
+
 ns = Collection(
     "verify",
     health,
@@ -141,5 +163,6 @@ ns = Collection(
     discovery,
     persistence,
     rbac,
+    drift,
     all_checks,
 )
