@@ -27,6 +27,8 @@ _NAMED_LISTS = {"scrape_configs": "job_name"}
 _SIZE = re.compile(r"^(\d+)(B|KB|KiB|MB|MiB|GB|GiB|TB|TiB|PB|PiB|EB|EiB)$")
 _SIZE_POWERS: dict[str, int] = {"B": 0, "K": 1, "M": 2, "G": 3, "T": 4, "P": 5, "E": 6}
 _RULE_KINDS = {"recording": "record", "alerting": "alert"}
+#: Global settings every scrape job takes unless it sets its own (in every Prometheus 2.x/3.x).
+_INHERITED = ("scrape_interval", "scrape_timeout")
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,30 @@ def config_differences(
     ``config_dir`` is the server's config folder, against which Prometheus made the
     repo's relative paths (rule_files, credentials files) absolute.
     """
-    return list(_compare("", repo, served, config_dir))
+    return list(_compare("", with_inherited(repo), served, config_dir))
+
+
+def _global(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    found = config.get("global")
+    return found if isinstance(found, Mapping) else {}
+
+
+def with_inherited(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``config`` with each job's interval and timeout set from ``global`` where it sets none.
+
+    That is what Prometheus does (and serves), so a job the server scrapes on another
+    timeout than the repo's global one is named, though the repo's job names none.
+    """
+    inherited = {
+        key: value
+        for key, value in _global(config).items()
+        if key in _INHERITED and value is not None
+    }
+    jobs = config.get("scrape_configs")
+    if not inherited or not isinstance(jobs, list):
+        return config
+    filled = [{**inherited, **job} if isinstance(job, Mapping) else job for job in jobs]
+    return {**config, "scrape_configs": filled}
 
 
 # --- flags -------------------------------------------------------------------------------
@@ -287,12 +312,14 @@ def _rule_differences(where: str, repo: Rule, served: Mapping[str, Any]) -> Iter
     yield from _label_differences(where, repo.labels, served.get("labels"))
 
 
-def _group_differences(group: RuleGroup, served: Mapping[str, Any]) -> Iterator[str]:
+def _group_differences(
+    group: RuleGroup, served: Mapping[str, Any], evaluation: str | None
+) -> Iterator[str]:
     where = f"groups[{group.name}]"
-    if group.interval is not None:
-        running = _seconds(served.get("interval"))
-        if durations.parse_duration(group.interval) != running:
-            yield _changed(f"{where}.interval", group.interval, durations.format_duration(running))
+    interval = group.interval or evaluation
+    running = _seconds(served.get("interval"))
+    if interval is not None and durations.parse_duration(interval) != running:
+        yield _changed(f"{where}.interval", interval, durations.format_duration(running))
     mine = _keyed_rules([(r.kind, r.name, r) for r in group.rules])
     rules = [r for r in served.get("rules") or [] if isinstance(r, Mapping)]
     theirs = _keyed_rules([_served_rule(rule) for rule in rules])
@@ -311,9 +338,12 @@ def _served_rule(rule: Mapping[str, Any]) -> tuple[str, str, Any]:
     return _RULE_KINDS.get(kind, kind), str(rule.get("name")), rule
 
 
-def rule_differences(repo: Sequence[RuleGroup], served: Any) -> list[str]:
+def rule_differences(
+    repo: Sequence[RuleGroup], served: Any, evaluation_interval: str | None = None
+) -> list[str]:
     """Each rule group, rule, expr, ``for``, label and interval that differs (``served``
-    is the data of /api/v1/rules)."""
+    is the data of /api/v1/rules; a group without interval of its own is evaluated every
+    ``evaluation_interval``, the repo's global one)."""
     theirs = {str(group.get("name")): group for group in _served_groups(served)}
     lines: list[str] = []
     for group in repo:
@@ -321,7 +351,7 @@ def rule_differences(repo: Sequence[RuleGroup], served: Any) -> list[str]:
         if found is None:
             lines.append(f"groups[{group.name}]: only in the repo ({group.file})")
         else:
-            lines += _group_differences(group, found)
+            lines += _group_differences(group, found, evaluation_interval)
     for name, extra in theirs.items():
         lines.append(f"groups[{name}]: only on the server ({extra.get('file', '?')})")
     return lines
@@ -343,6 +373,11 @@ def reload_differences(runtimeinfo: Any) -> list[str]:
     ]
 
 
+def _evaluation_interval(config: Mapping[str, Any]) -> str | None:
+    value = _global(config).get("evaluation_interval")
+    return str(value) if value is not None else None
+
+
 def differences(repo: RepoView, server: ServerView) -> list[str]:
     """Every difference between what the repo deploys and what the server runs, one line
     each: the last reload first, then flags, config and rules."""
@@ -352,7 +387,7 @@ def differences(repo: RepoView, server: ServerView) -> list[str]:
         *reload_differences(server.runtimeinfo),
         *flag_differences(repo.args, server.flags),
         *config_differences(repo.config, server.config, config_dir),
-        *rule_differences(repo.groups, server.rules),
+        *rule_differences(repo.groups, server.rules, _evaluation_interval(repo.config)),
     ]
 
 

@@ -171,11 +171,14 @@ def test_durations_compare_as_durations(repo_value: str, served_value: str) -> N
 def test_a_changed_timeout_names_the_job_and_both_values() -> None:
     served = copy.deepcopy(SERVED_CONFIG)
     served["scrape_configs"][1]["scrape_timeout"] = "5s"
-    config = copy.deepcopy(REPO_CONFIG)
-    config["scrape_configs"][1]["scrape_timeout"] = "10s"
-    assert drift.config_differences(config, served, DIR) == [
+    # The repo's job sets no timeout: it takes the global 10s, as Prometheus' jobs do.
+    assert "scrape_timeout" not in REPO_CONFIG["scrape_configs"][1]
+    assert drift.config_differences(REPO_CONFIG, served, DIR) == [
         "scrape_configs[fastapi-app].scrape_timeout: repo 10s, server 5s"
     ]
+    config = copy.deepcopy(REPO_CONFIG)
+    config["scrape_configs"][1]["scrape_timeout"] = "5s"
+    assert drift.config_differences(config, served, DIR) == []
 
 
 def test_jobs_are_matched_by_name_not_position() -> None:
@@ -359,8 +362,17 @@ def test_a_group_interval_the_repo_sets_is_compared() -> None:
     assert drift.rule_differences(groups, served) == []
 
 
+def test_a_group_without_interval_is_evaluated_at_the_global_interval() -> None:
+    served = copy.deepcopy(SERVED_RULES)
+    served["groups"][0]["interval"] = 60
+    assert drift.rule_differences(repo().groups, served, "15s") == [
+        "groups[sample-service.alerts].interval: repo 15s, server 1m"
+    ]
+    assert drift.rule_differences(repo().groups, SERVED_RULES, "15s") == []
+
+
 def test_rules_not_in_prometheus_shape_are_bad_input() -> None:
-    with pytest.raises(UnexpectedPayload, match="data.groups"):
+    with pytest.raises(UnexpectedPayload, match=r"data\.groups"):
         drift.rule_differences(repo().groups, {"groups": "no"})
 
 
