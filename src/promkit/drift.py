@@ -190,7 +190,7 @@ def config_differences(
     ``config_dir`` is the server's config folder, against which Prometheus made the
     repo's relative paths (rule_files, credentials files) absolute.
     """
-    return list(_compare("", with_inherited(repo), served, config_dir))
+    return list(_compare("", with_inherited(repo, served), served, config_dir))
 
 
 def _global(config: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -198,22 +198,34 @@ def _global(config: Mapping[str, Any]) -> Mapping[str, Any]:
     return found if isinstance(found, Mapping) else {}
 
 
-def with_inherited(config: Mapping[str, Any]) -> Mapping[str, Any]:
-    """``config`` with each job's interval and timeout set from ``global`` where it sets none.
+def with_inherited(config: Mapping[str, Any], served: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``config`` with the global interval and timeout on each job that sets none, where the
+    served job has its own (one the server's global does not explain).
 
-    That is what Prometheus does (and serves), so a job the server scrapes on another
-    timeout than the repo's global one is named, though the repo's job names none.
+    Prometheus' jobs take these from ``global``: a job the server scrapes on another
+    timeout is named though the repo's job sets none, and a changed global is named
+    once, not again for every job that inherits it.
     """
-    inherited = {
-        key: value
-        for key, value in _global(config).items()
-        if key in _INHERITED and value is not None
-    }
-    jobs = config.get("scrape_configs")
-    if not inherited or not isinstance(jobs, list):
+    inherited = {k: v for k, v in _global(config).items() if k in _INHERITED and v is not None}
+    jobs, served_jobs = config.get("scrape_configs"), served.get("scrape_configs")
+    if not inherited or not isinstance(jobs, list) or not isinstance(served_jobs, list):
         return config
-    filled = [{**inherited, **job} if isinstance(job, Mapping) else job for job in jobs]
-    return {**config, "scrape_configs": filled}
+    theirs, served_global = _by_name(served_jobs, "job_name"), _global(served)
+
+    def fill(job: Any) -> Any:
+        other = theirs.get(str(job.get("job_name"))) if isinstance(job, Mapping) else None
+        if other is None:
+            return job
+        own = {
+            key: value
+            for key, value in inherited.items()
+            if key not in job
+            and key in other
+            and not same_value(other[key], served_global.get(key))
+        }
+        return {**job, **own}
+
+    return {**config, "scrape_configs": [fill(job) for job in jobs]}
 
 
 # --- flags -------------------------------------------------------------------------------
@@ -313,11 +325,14 @@ def _rule_differences(where: str, repo: Rule, served: Mapping[str, Any]) -> Iter
 
 
 def _group_differences(
-    group: RuleGroup, served: Mapping[str, Any], evaluation: str | None
+    group: RuleGroup, served: Mapping[str, Any], evaluation: tuple[str | None, str | None]
 ) -> Iterator[str]:
     where = f"groups[{group.name}]"
-    interval = group.interval or evaluation
     running = _seconds(served.get("interval"))
+    interval = group.interval
+    inherited, served_default = evaluation
+    if interval is None and not (served_default and same_value(served_default, f"{running:g}s")):
+        interval = inherited  # the server's group has an interval of its own
     if interval is not None and durations.parse_duration(interval) != running:
         yield _changed(f"{where}.interval", interval, durations.format_duration(running))
     mine = _keyed_rules([(r.kind, r.name, r) for r in group.rules])
@@ -339,11 +354,15 @@ def _served_rule(rule: Mapping[str, Any]) -> tuple[str, str, Any]:
 
 
 def rule_differences(
-    repo: Sequence[RuleGroup], served: Any, evaluation_interval: str | None = None
+    repo: Sequence[RuleGroup],
+    served: Any,
+    evaluation: tuple[str | None, str | None] = (None, None),
 ) -> list[str]:
-    """Each rule group, rule, expr, ``for``, label and interval that differs (``served``
-    is the data of /api/v1/rules; a group without interval of its own is evaluated every
-    ``evaluation_interval``, the repo's global one)."""
+    """Each rule group, rule, expr, ``for``, label and interval that differs.
+
+    ``served`` is the data of /api/v1/rules; ``evaluation`` the repo's and the server's
+    global evaluation_interval, which a group without an interval of its own takes.
+    """
     theirs = {str(group.get("name")): group for group in _served_groups(served)}
     lines: list[str] = []
     for group in repo:
@@ -351,7 +370,7 @@ def rule_differences(
         if found is None:
             lines.append(f"groups[{group.name}]: only in the repo ({group.file})")
         else:
-            lines += _group_differences(group, found, evaluation_interval)
+            lines += _group_differences(group, found, evaluation)
     for name, extra in theirs.items():
         lines.append(f"groups[{name}]: only on the server ({extra.get('file', '?')})")
     return lines
@@ -383,11 +402,12 @@ def differences(repo: RepoView, server: ServerView) -> list[str]:
     each: the last reload first, then flags, config and rules."""
     config_file = str(server.flags.get("config.file") or "")
     config_dir = posixpath.dirname(config_file) if posixpath.isabs(config_file) else ""
+    evaluation = (_evaluation_interval(repo.config), _evaluation_interval(server.config))
     return [
         *reload_differences(server.runtimeinfo),
         *flag_differences(repo.args, server.flags),
         *config_differences(repo.config, server.config, config_dir),
-        *rule_differences(repo.groups, server.rules, _evaluation_interval(repo.config)),
+        *rule_differences(repo.groups, server.rules, evaluation),
     ]
 
 

@@ -181,6 +181,16 @@ def test_a_changed_timeout_names_the_job_and_both_values() -> None:
     assert drift.config_differences(config, served, DIR) == []
 
 
+def test_a_changed_global_is_named_once_not_for_every_job_inheriting_it() -> None:
+    served = copy.deepcopy(SERVED_CONFIG)
+    served["global"]["scrape_interval"] = "1m"
+    for job in served["scrape_configs"]:
+        job["scrape_interval"] = "1m"
+    assert drift.config_differences(REPO_CONFIG, served, DIR) == [
+        "global.scrape_interval: repo 15s, server 1m"
+    ]
+
+
 def test_jobs_are_matched_by_name_not_position() -> None:
     served = copy.deepcopy(SERVED_CONFIG)
     served["scrape_configs"].reverse()
@@ -365,10 +375,14 @@ def test_a_group_interval_the_repo_sets_is_compared() -> None:
 def test_a_group_without_interval_is_evaluated_at_the_global_interval() -> None:
     served = copy.deepcopy(SERVED_RULES)
     served["groups"][0]["interval"] = 60
-    assert drift.rule_differences(repo().groups, served, "15s") == [
+    assert drift.rule_differences(repo().groups, served, ("15s", "15s")) == [
         "groups[sample-service.alerts].interval: repo 15s, server 1m"
     ]
-    assert drift.rule_differences(repo().groups, SERVED_RULES, "15s") == []
+    assert drift.rule_differences(repo().groups, SERVED_RULES, ("15s", "15s")) == []
+    # A server evaluating every group at its own global 1m: that global is named, once.
+    everywhere = copy.deepcopy(served)
+    everywhere["groups"][1]["interval"] = 60
+    assert drift.rule_differences(repo().groups, everywhere, ("15s", "1m")) == []
 
 
 def test_rules_not_in_prometheus_shape_are_bad_input() -> None:
