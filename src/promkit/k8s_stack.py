@@ -236,8 +236,8 @@ def drift_cluster(c: Context, context: str, url: str | None = None) -> Drift:
     to svc/prometheus, or at ``url``)."""
     from promkit import drift_sources, prom
 
-    repo = drift_sources.k8s_repo(c, c.config)
     checked = kube.require_context(c, context)
+    repo = drift_sources.k8s_repo(c, c.config)
     loaded = load(c.config)
     if url:
         return drift_sources.compare(repo, prom.client_from_settings(loaded.prometheus, url))
