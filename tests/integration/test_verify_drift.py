@@ -174,3 +174,42 @@ def test_bad_input_is_one_line_and_exit_2(
     assert done.stderr.startswith(f"promkit: rule file {repo / RULES}:"), done.output
     assert "expr does not parse" in done.stderr
     assert len(done.output.strip().splitlines()) == 1, done.output
+
+
+KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters:
+- name: alpha
+  cluster: {server: "https://127.0.0.1:1"}
+users:
+- name: alpha
+  user: {token: not-a-real-token}
+contexts:
+- name: alpha
+  context: {cluster: alpha, user: alpha}
+current-context: alpha
+"""
+
+
+def test_with_a_context_the_rendered_kustomization_is_the_repo_side(
+    processes: Any, prometheus_bin: str, it: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "kubeconfig").write_text(KUBECONFIG)
+    env = it.env(KUBECONFIG=str(tmp_path / "kubeconfig"))
+    unknown = it.inv("verify.drift", "--context", "beta", env=env)
+    assert unknown.returncode == 2, unknown.output
+    assert unknown.stderr.startswith("promkit: Kubernetes context 'beta' is not in your kubeconfig")
+    assert len(unknown.output.strip().splitlines()) == 1, unknown.output
+    # --url too: the server there, held to what k8s/ renders (a compose config, here).
+    server = start(processes, prometheus_bin)
+    done = it.inv("verify.drift", "--context", "alpha", "--url", server.url, env=env)
+    assert done.returncode == 1, done.output
+    lines = done.stdout.splitlines()
+    assert "scrape_configs[kubernetes-pods]: only in the repo" in lines
+    assert "scrape_configs[fastapi-app]: only on the server" in lines
+    assert (
+        "--config.file: repo /etc/prometheus/prometheus.yml, server "
+        f"{server.workdir / 'prometheus.yml'}"
+    ) in lines
+    assert not any(line.startswith("--storage.tsdb.retention.time") for line in lines), lines
