@@ -197,9 +197,7 @@ def rule_file_paths(config_file: Path) -> list[Path]:
 
 def repo_groups(config_file: Path) -> tuple[RuleGroup, ...]:
     """Every rule group the Prometheus config ``config_file`` loads."""
-    return tuple(
-        group for path in rule_file_paths(config_file) for group in load_rule_file(path)
-    )
+    return tuple(group for path in rule_file_paths(config_file) for group in load_rule_file(path))
 
 
 def check_rule_files(paths: Sequence[Path]) -> None:
