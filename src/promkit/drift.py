@@ -18,6 +18,7 @@ from typing import Any
 
 from promkit import durations
 from promkit.checks import UnexpectedPayload
+from promkit.errors import ValidationError
 from promkit.rules import Rule, RuleGroup, normalized
 
 #: What Prometheus serves in place of a secret: its value cannot be compared.
@@ -165,8 +166,9 @@ def _compare_named(
             yield from _compare(f"{path}[{name}]", item, theirs[name], config_dir)
         else:
             yield f"{path}[{name}]: only in the repo"
-    for name in theirs.keys() - mine.keys():
-        yield f"{path}[{name}]: only on the server"
+    for name in theirs:
+        if name not in mine:
+            yield f"{path}[{name}]: only on the server"
 
 
 def _compare_indexed(
@@ -300,6 +302,14 @@ def _seconds(value: Any) -> float:
     return float(value) if isinstance(value, int | float) else 0.0
 
 
+def _repo_seconds(value: str, where: str) -> float:
+    """Seconds in a duration of the repo's rule files; a ValidationError naming ``where``."""
+    seconds = _as_seconds(value)
+    if seconds is None:
+        raise ValidationError(f"{where}: {value!r} is not a duration (examples: 15s, 1m, 2h)")
+    return seconds
+
+
 def _label_differences(where: str, repo: Mapping[str, str], served: Any) -> Iterator[str]:
     theirs = served if isinstance(served, Mapping) else {}
     for key in sorted(repo.keys() | theirs.keys()):
@@ -311,12 +321,15 @@ def _label_differences(where: str, repo: Mapping[str, str], served: Any) -> Iter
             yield _changed(f"{where}.labels.{key}", repo[key], theirs[key])
 
 
-def _rule_differences(where: str, repo: Rule, served: Mapping[str, Any]) -> Iterator[str]:
+def _rule_differences(
+    where: str, repo: Rule, served: Mapping[str, Any], file: str
+) -> Iterator[str]:
     query = str(served.get("query", ""))
     if not _same_expr(repo.expr, query):
         yield _changed(f"{where}.expr", _expr_text(repo.expr), query)
     if repo.kind == "alert":
-        wanted = durations.parse_duration(repo.duration) if repo.duration else 0.0
+        at = f"rule file {file}:{repo.line}: {repo.name}'s for"
+        wanted = _repo_seconds(repo.duration, at) if repo.duration else 0.0
         running = _seconds(served.get("duration"))
         if wanted != running:
             shown = durations.format_duration(running)
@@ -333,18 +346,20 @@ def _group_differences(
     inherited, served_default = evaluation
     if interval is None and not (served_default and same_value(served_default, f"{running:g}s")):
         interval = inherited  # the server's group has an interval of its own
-    if interval is not None and durations.parse_duration(interval) != running:
+    at = f"the interval of rule group {group.name} ({group.file})"
+    if interval is not None and _repo_seconds(interval, at) != running:
         yield _changed(f"{where}.interval", interval, durations.format_duration(running))
     mine = _keyed_rules([(r.kind, r.name, r) for r in group.rules])
     rules = [r for r in served.get("rules") or [] if isinstance(r, Mapping)]
     theirs = _keyed_rules([_served_rule(rule) for rule in rules])
     for key, rule in mine.items():
         if key in theirs:
-            yield from _rule_differences(f"{where}.{key}", rule, theirs[key])
+            yield from _rule_differences(f"{where}.{key}", rule, theirs[key], str(group.file))
         else:
             yield f"{where}.{key}: only in the repo ({group.file}:{rule.line})"
-    for key in theirs.keys() - mine.keys():
-        yield f"{where}.{key}: only on the server: {theirs[key].get('query', '')}"
+    for key, extra in theirs.items():
+        if key not in mine:
+            yield f"{where}.{key}: only on the server: {extra.get('query', '')}"
 
 
 def _served_rule(rule: Mapping[str, Any]) -> tuple[str, str, Any]:

@@ -17,6 +17,7 @@ import yaml
 from promkit import drift
 from promkit.checks import UnexpectedPayload
 from promkit.drift import RepoView, ServerView
+from promkit.errors import ValidationError
 from promkit.rules import load_rule_text, repo_groups
 from promkit.settings import ROOT
 
@@ -383,6 +384,16 @@ def test_a_group_without_interval_is_evaluated_at_the_global_interval() -> None:
     everywhere = copy.deepcopy(served)
     everywhere["groups"][1]["interval"] = 60
     assert drift.rule_differences(repo().groups, everywhere, ("15s", "1m")) == []
+
+
+def test_a_for_that_is_no_duration_is_bad_input_naming_file_and_line() -> None:
+    text = (
+        "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        for: soon\n"
+    )
+    groups = load_rule_text(Path("r.rules.yml"), text)
+    served = {"groups": [{"name": "g", "rules": [_alert("A", "up", 0, "none")]}]}
+    with pytest.raises(ValidationError, match=r"^rule file r\.rules\.yml:4: A's for: 'soon' is"):
+        drift.rule_differences(groups, served)
 
 
 def test_rules_not_in_prometheus_shape_are_bad_input() -> None:
