@@ -90,7 +90,7 @@ def local_repo(c: Context, config: Any) -> RepoView:
         parsed, _ = auth.with_self_scrape_auth(parsed)
     groups = rules.repo_groups(config_file)
     command = compose_command(compose.rendered_config(c, project))
-    files = [config_file, *rules.rule_file_paths(config_file), project.file]
+    files = [config_file, *rules.rule_file_paths(config_file), project.file, *project.overrides]
     return RepoView(parsed, command, groups, tuple(shown(path) for path in files))
 
 
