@@ -95,7 +95,7 @@ class PrometheusServer:
     flags: list[str] = field(default_factory=list)
     web_config: Mapping[str, Any] | None = None
     auth: Auth | None = None
-    #: Further files beside prometheus.yml (path relative to it -> text): rule files, say.
+    #: Further files (rule files, say) by path relative to the config's folder: their text.
     files: Mapping[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="promkit-prom-")))
@@ -108,9 +108,9 @@ class PrometheusServer:
     def argv(self) -> list[str]:
         config_file = self.workdir / "prometheus.yml"
         config_file.write_text(yaml.safe_dump(dict(self.config), sort_keys=False))
-        for name, text in self.files.items():
-            (self.workdir / name).parent.mkdir(parents=True, exist_ok=True)
-            (self.workdir / name).write_text(text)
+        for relative, text in self.files.items():
+            (self.workdir / relative).parent.mkdir(parents=True, exist_ok=True)
+            (self.workdir / relative).write_text(text)
         argv = [
             self.binary,
             f"--config.file={config_file}",
