@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from promkit.settings import ROOT
-from tests.support import PrometheusServer, request
+from tests.support import PrometheusServer, request, run
 
 pytestmark = pytest.mark.integration
 
@@ -176,27 +176,17 @@ def test_bad_input_is_one_line_and_exit_2(
     assert len(done.output.strip().splitlines()) == 1, done.output
 
 
-KUBECONFIG = """\
-apiVersion: v1
-kind: Config
-clusters:
-- name: alpha
-  cluster: {server: "https://127.0.0.1:1"}
-users:
-- name: alpha
-  user: {token: not-a-real-token}
-contexts:
-- name: alpha
-  context: {cluster: alpha, user: alpha}
-current-context: alpha
-"""
-
-
 def test_with_a_context_the_rendered_kustomization_is_the_repo_side(
     processes: Any, prometheus_bin: str, it: Any, tmp_path: Path
 ) -> None:
-    (tmp_path / "kubeconfig").write_text(KUBECONFIG)
+    # A kubeconfig whose only context, alpha, points nowhere (nothing here asks the cluster).
     env = it.env(KUBECONFIG=str(tmp_path / "kubeconfig"))
+    run(
+        ["kubectl", "config", "set-cluster", "alpha", "--server=https://127.0.0.1:1"],
+        env=env,
+        check=True,
+    )
+    run(["kubectl", "config", "set-context", "alpha", "--cluster=alpha"], env=env, check=True)
     unknown = it.inv("verify.drift", "--context", "beta", env=env)
     assert unknown.returncode == 2, unknown.output
     assert unknown.stderr.startswith("promkit: Kubernetes context 'beta' is not in your kubeconfig")
