@@ -132,8 +132,7 @@ def rbac(
 
 @task(
     help={
-        "url": "Prometheus base URL (default: setting prometheus.url; with --context, a "
-        "port-forward to svc/prometheus unless --url is given too)",
+        "url": HELP["url"],
         "context": "compare with the kustomization (k8s.kustomization) instead of the compose "
         "stack, on the Prometheus of this Kubernetes context",
     }
