@@ -428,6 +428,11 @@ def test_config_change_rolls_prometheus_and_verify_sees_it(stack: Stack) -> None
     stack.ok("verify.interval", "--context", stack.context, "--wait", "30")
 
 
+def drift_lines(done: Completed) -> list[str]:
+    """What verify.drift printed, less the port-forward it announces first."""
+    return [line for line in done.stdout.splitlines() if not line.startswith("[port-forward]")]
+
+
 def test_verify_drift_matches_the_deploy_and_names_args_patched_on_the_cluster(
     stack: Stack,
 ) -> None:
@@ -435,8 +440,9 @@ def test_verify_drift_matches_the_deploy_and_names_args_patched_on_the_cluster(
     stack.ok("deploy.k8s", "--context", stack.context)
     stack.wait_prometheus_ready()
     done = stack.ok("verify.drift", "--context", stack.context)
-    assert done.stdout.startswith(f"server matches {stack.kustomization} (ConfigMap "), done.stdout
-    assert "; Deployment monitoring/prometheus args)" in done.stdout
+    (verdict,) = drift_lines(done)
+    assert verdict.startswith(f"server matches {stack.kustomization} (ConfigMap "), verdict
+    assert verdict.endswith("; Deployment monitoring/prometheus args)"), verdict
     old = stack.prometheus_pod()["metadata"]["uid"]
     args = stack.prometheus_pod()["spec"]["containers"][0]["args"]
     index = args.index("--storage.tsdb.retention.time=30d")
@@ -460,7 +466,7 @@ def test_verify_drift_matches_the_deploy_and_names_args_patched_on_the_cluster(
     stack.wait_prometheus_ready(not_uid=old)
     done = stack.inv("verify.drift", "--context", stack.context)
     assert done.returncode == 1, done.output
-    assert done.stdout.splitlines() == ["--storage.tsdb.retention.time: repo 30d, server 15d"]
+    assert drift_lines(done) == ["--storage.tsdb.retention.time: repo 30d, server 15d"]
     old = stack.prometheus_pod()["metadata"]["uid"]
     stack.ok("deploy.k8s", "--context", stack.context)
     stack.wait_prometheus_ready(not_uid=old)
