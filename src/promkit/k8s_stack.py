@@ -26,6 +26,7 @@ from promkit.settings import as_float, load
 from promkit.stack import Deadline, kept_data_line
 
 if TYPE_CHECKING:
+    from promkit.drift_sources import Drift
     from promkit.verify import Verification
 
 
@@ -228,6 +229,21 @@ def verify_cluster(
         return verify(url)
     with kube.kept_port_forward(c, checked, namespace) as forward:
         return verify(forward.url, forward.ensure)
+
+
+def drift_cluster(c: Context, context: str, url: str | None = None) -> Drift:
+    """The rendered kustomization against the cluster's Prometheus (through a port-forward
+    to svc/prometheus, or at ``url``)."""
+    from promkit import drift_sources, prom
+
+    checked = kube.require_context(c, context)
+    repo = drift_sources.k8s_repo(c, c.config)
+    loaded = load(c.config)
+    if url:
+        return drift_sources.compare(repo, prom.client_from_settings(loaded.prometheus, url))
+    with kube.kept_port_forward(c, checked, loaded.k8s.namespace) as forward:
+        client = prom.client_from_settings(loaded.prometheus, forward.url)
+        return drift_sources.compare(repo, client)
 
 
 @dataclass(frozen=True)

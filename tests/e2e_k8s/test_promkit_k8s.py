@@ -430,6 +430,51 @@ def test_config_change_rolls_prometheus_and_verify_sees_it(stack: Stack) -> None
     stack.ok("verify.interval", "--context", stack.context, "--wait", "30")
 
 
+def drift_lines(done: Completed) -> list[str]:
+    """What verify.drift printed, less the port-forward it announces first."""
+    return [line for line in done.stdout.splitlines() if not line.startswith("[port-forward]")]
+
+
+def test_verify_drift_matches_the_deploy_and_names_args_patched_on_the_cluster(
+    stack: Stack,
+) -> None:
+    # A no-op after the tests above; alone (-k drift), the deploy this test needs.
+    stack.ok("deploy.k8s", "--context", stack.context)
+    stack.wait_prometheus_ready()
+    done = stack.ok("verify.drift", "--context", stack.context)
+    (verdict,) = drift_lines(done)
+    assert verdict.startswith(f"server matches {stack.kustomization} (ConfigMap "), verdict
+    assert verdict.endswith("; Deployment monitoring/prometheus args)"), verdict
+    old = stack.prometheus_pod()["metadata"]["uid"]
+    args = stack.prometheus_pod()["spec"]["containers"][0]["args"]
+    index = args.index("--storage.tsdb.retention.time=30d")
+    patch = [
+        {
+            "op": "replace",
+            "path": f"/spec/template/spec/containers/0/args/{index}",
+            "value": "--storage.tsdb.retention.time=15d",
+        }
+    ]
+    stack.cluster.kubectl(
+        "patch",
+        "deployment",
+        "prometheus",
+        "-n",
+        MONITORING,
+        "--type=json",
+        "-p",
+        json.dumps(patch),
+    )
+    stack.wait_prometheus_ready(not_uid=old)
+    done = stack.inv("verify.drift", "--context", stack.context)
+    assert done.returncode == 1, done.output
+    assert drift_lines(done) == ["--storage.tsdb.retention.time: repo 30d, server 15d"]
+    old = stack.prometheus_pod()["metadata"]["uid"]
+    stack.ok("deploy.k8s", "--context", stack.context)
+    stack.wait_prometheus_ready(not_uid=old)
+    stack.ok("verify.drift", "--context", stack.context)
+
+
 def test_without_its_binding_prometheus_discovers_nothing_and_verify_says_rbac(
     stack: Stack, tmp_path: Path
 ) -> None:

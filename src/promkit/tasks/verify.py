@@ -134,6 +134,27 @@ def rbac(
         raise Exit(code=1)
 
 
+@task(
+    help={
+        "url": HELP["url"],
+        "context": "compare with the kustomization (k8s.kustomization) instead of the compose "
+        "stack, on the Prometheus of this Kubernetes context",
+    }
+)
+@reports_errors
+def drift(c: Context, url: str | None = None, context: str | None = None) -> None:
+    """Compare the server's config, flags, rules and last reload with the repo's files."""
+    from promkit import drift_sources, k8s_stack
+
+    context = context or context_on_command_line()
+    found = (
+        k8s_stack.drift_cluster(c, context, url) if context else drift_sources.drift_local(c, url)
+    )
+    print(found.text())
+    if not found.ok:
+        raise Exit(code=1)
+
+
 ns = Collection(
     "verify",
     health,
@@ -146,5 +167,6 @@ ns = Collection(
     discovery,
     persistence,
     rbac,
+    drift,
     all_checks,
 )
