@@ -51,9 +51,14 @@ def test_k8s_repo_is_the_mounted_config_and_the_deployment_args(
     assert repo.args[0] == "--config.file=/etc/prometheus/prometheus.yml"
     (configmap,) = [o["metadata"]["name"] for o in objects if o["kind"] == "ConfigMap"]
     assert repo.sources == (
-        f"{drift_sources.shown(K8S)} (ConfigMap monitoring/{configmap}:prometheus.yml; "
+        f"{drift_sources.shown(K8S)} (ConfigMap monitoring/{configmap}:prometheus.yml, "
+        f"ConfigMap monitoring/{configmap}:sample-service.rules.yml; "
         "Deployment monitoring/prometheus args)",
     )
+    assert [group.name for group in repo.groups] == [
+        "sample-service.recording",
+        "sample-service.alerts",
+    ]
 
 
 def with_rule_file(objects: list[dict[str, Any]], rules: str) -> list[dict[str, Any]]:
