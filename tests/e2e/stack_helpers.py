@@ -7,10 +7,14 @@ never touches the default `promkit` project a user or another test run may have 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from promkit.settings import ROOT
 from tests.support import Completed, api_data, env_without, inv, run
@@ -98,6 +102,27 @@ class Stack:
     def remove(self) -> None:
         """Take the stack down with its volume, whatever state it is in."""
         run(self.compose_argv("down", "--volumes", "--remove-orphans"), timeout=300)
+
+
+def copy_of_config(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A copy of config/prometheus for a module's stack to mount (and its tests to edit)."""
+    folder = tmp_path_factory.mktemp(name) / "prometheus"
+    shutil.copytree(ROOT / "config" / "prometheus", folder)
+    return folder
+
+
+@contextmanager
+def deployed_from(stack: Stack, config_dir: Path, *then: Sequence[str]) -> Iterator[None]:
+    """``stack`` deployed mounting ``config_dir`` (then each `inv` of ``then``), removed after."""
+    stack.extra_env["INVOKE_COMPOSE_PROMETHEUS_CONFIG"] = str(config_dir / "prometheus.yml")
+    stack.remove()
+    try:
+        stack.inv("deploy.local")
+        for args in then:
+            stack.inv(*args)
+        yield
+    finally:
+        stack.remove()
 
 
 def stdout_of(*argv: str) -> str:

@@ -10,13 +10,12 @@ files the repo no longer holds. Tests run in file order; each puts the files bac
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from stack_helpers import Stack
+from stack_helpers import Stack, copy_of_config, deployed_from
 
 from promkit.settings import ROOT
 from tests.support import Completed, request, run
@@ -31,20 +30,13 @@ RULES = "rules/sample-service.rules.yml"
 @pytest.fixture(scope="module")
 def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of config/prometheus that the stack mounts (and the tests edit)."""
-    folder = tmp_path_factory.mktemp("drift") / "prometheus"
-    shutil.copytree(ROOT / "config" / "prometheus", folder)
-    return folder
+    return copy_of_config(tmp_path_factory, "drift")
 
 
 @pytest.fixture(scope="module", autouse=True)
 def deployed(config_dir: Path) -> Iterator[None]:
-    STACK.extra_env["INVOKE_COMPOSE_PROMETHEUS_CONFIG"] = str(config_dir / "prometheus.yml")
-    STACK.remove()
-    try:
-        STACK.inv("deploy.local")
+    with deployed_from(STACK, config_dir):
         yield
-    finally:
-        STACK.remove()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,9 +18,8 @@ from typing import Any
 
 import pytest
 import yaml
-from stack_helpers import Stack
+from stack_helpers import Stack, copy_of_config, deployed_from
 
-from promkit.settings import ROOT
 from tests.support import request, status, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -34,21 +32,13 @@ TICKET = {"tenant_id": "acme", "ticket_id": "T-1", "summary": "printer on fire"}
 @pytest.fixture(scope="module")
 def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of config/prometheus that the stack mounts (and the tests may break)."""
-    folder = tmp_path_factory.mktemp("faults") / "prometheus"
-    shutil.copytree(ROOT / "config" / "prometheus", folder)
-    return folder
+    return copy_of_config(tmp_path_factory, "faults")
 
 
 @pytest.fixture(scope="module", autouse=True)
 def deployed(config_dir: Path) -> Iterator[None]:
-    STACK.extra_env["INVOKE_COMPOSE_PROMETHEUS_CONFIG"] = str(config_dir / "prometheus.yml")
-    STACK.remove()
-    try:
-        STACK.inv("deploy.local")
-        STACK.inv("traffic", "--count", "20", "--duration", "20")
+    with deployed_from(STACK, config_dir, ("traffic", "--count", "20", "--duration", "20")):
         yield
-    finally:
-        STACK.remove()
 
 
 @pytest.fixture
