@@ -56,6 +56,18 @@ prometheus_tsdb_head_samples_appended_total
 ```
 """
 
+#: The user's own rule file, beside their prometheus.yml (setting compose.prometheus_config):
+#: verify.all's verify.rules holds their server to it, not to the sample service's rules.
+OWN_RULES = "rules/own.rules.yml"
+RULES = """groups:
+  - name: own.rules
+    rules:
+      - record: job:up:sum
+        expr: sum by (job) (up)
+      - alert: Watchdog
+        expr: vector(1)
+"""
+
 
 def log(message: str) -> None:
     print(f"package: {message}", flush=True)
@@ -128,16 +140,23 @@ def install(wheel: Path, venv: Path) -> Path:
 
 
 @contextmanager
-def prometheus() -> Iterator[str]:
+def prometheus(folder: Path) -> Iterator[str]:
     """A real Prometheus scraping itself every second on a free loopback port: its URL.
 
-    Debian's /usr/bin/prometheus, or $PROMKIT_PROMETHEUS3_BIN; started and stopped by
-    pid as every test suite does (tests.support).
+    It runs the user's config and rule file, which are written to ``folder`` too (the
+    files promkit.yaml names). Debian's /usr/bin/prometheus, or $PROMKIT_PROMETHEUS3_BIN;
+    started and stopped by pid as every test suite does (tests.support).
     """
     binary = os.environ.get("PROMKIT_PROMETHEUS3_BIN") or "/usr/bin/prometheus"
-    server = PrometheusServer(binary, {}, flags=["--storage.tsdb.retention.time=30d"])
-    server.config = config(scrape_config("prometheus", f"127.0.0.1:{server.port}"), scrape="1s",
-                           evaluation="1s")  # fmt: skip
+    server = PrometheusServer(
+        binary, {}, flags=["--storage.tsdb.retention.time=30d"], files={OWN_RULES: RULES}
+    )
+    scrapes = config(scrape_config("prometheus", f"127.0.0.1:{server.port}"), scrape="1s",
+                     evaluation="1s")  # fmt: skip
+    server.config = {**scrapes, "rule_files": ["rules/*.rules.yml"]}
+    (folder / "prometheus.yml").write_text(yaml.safe_dump(dict(server.config), sort_keys=False))
+    (folder / OWN_RULES).parent.mkdir()
+    (folder / OWN_RULES).write_text(RULES)
     log(f"starting {binary} at {server.url}")
     try:
         yield server.start().url
@@ -147,7 +166,7 @@ def prometheus() -> Iterator[str]:
 
 
 def project_folder(folder: Path) -> Path:
-    """An empty folder but for promkit.yaml and the guide it names."""
+    """An empty folder but for promkit.yaml and the guide and config it names."""
     folder.mkdir()
     settings = {
         # The user's job map replaces the sample's (fastapi-app, celery-workers): verify.all
@@ -162,6 +181,9 @@ def project_folder(folder: Path) -> Path:
             "scrape_duration_ms": 1000,
         },
         "queries": {"guide": "guide.md"},
+        # The user's Prometheus config (prometheus() writes it): its rule_files are the
+        # rules verify.rules expects loaded.
+        "compose": {"prometheus_config": "prometheus.yml"},
     }
     (folder / "promkit.yaml").write_text(yaml.safe_dump(settings))
     (folder / "guide.md").write_text(GUIDE)
@@ -192,6 +214,8 @@ def check_promkit(promkit: Path, folder: Path, url: str) -> None:
     for line in ("query: Targets up", "query: Samples appended"):
         if line not in out:
             fail(f"verify.all did not run the folder's own guide ({line!r} missing)")
+    if "group own.rules: 2 rules" not in out:
+        fail(f"verify.rules did not hold the server to the folder's own {OWN_RULES}")
 
 
 def main() -> None:
@@ -201,8 +225,7 @@ def main() -> None:
         check_contents(sdist, wheel)
         promkit = install(wheel, work / "venv")
         folder = project_folder(work / "project")
-        (work / "prometheus").mkdir()
-        with prometheus() as url:
+        with prometheus(folder) as url:
             check_promkit(promkit, folder, url)
     log("OK: the wheel's promkit lists its tasks and verifies a real Prometheus")
 
