@@ -118,8 +118,16 @@ def validate(c: Context, config: Any, *, dry_run: bool = False) -> Plan:
 
 
 def check_rule_files(config_file: Path) -> None:
-    """Every rule file ``config_file`` loads parses: else a RuleFileError naming file:line."""
-    rules.check_rule_files(rules.rule_file_paths(config_file))
+    """Every rule file ``config_file`` loads parses: else a RuleFileError naming file:line.
+
+    A config that is not YAML names no rule files: promtool's check of it, which follows,
+    names its error as for any other broken config.
+    """
+    try:
+        paths = rules.rule_file_paths(config_file)
+    except rules.ConfigNotYAML:
+        return
+    rules.check_rule_files(paths)
 
 
 def require_free_ports(c: Context, project: compose.Project, model: dict[str, Any]) -> None:

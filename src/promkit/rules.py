@@ -35,6 +35,10 @@ SYNTHETIC_METRICS = frozenset(
 )
 
 
+class ConfigNotYAML(ValidationError):
+    """The Prometheus config naming the rule files is not YAML (promtool says more)."""
+
+
 class RuleFileError(ValidationError):
     """A rule file that does not load: the message names the file and the line."""
 
@@ -202,8 +206,16 @@ def rule_file_paths(config_file: Path) -> list[Path]:
     """The files the config's ``rule_files`` globs match, relative to its folder, sorted."""
     try:
         config = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+    except OSError as exc:
         raise ValidationError(f"cannot read Prometheus config {config_file}: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "not YAML"
+        raise ConfigNotYAML(
+            f"Prometheus config {config_file}{where} is not YAML ({problem}): fix it "
+            f"(promtool check config {config_file})"
+        ) from None
     patterns = config.get("rule_files") or [] if isinstance(config, dict) else []
     found: set[Path] = set()
     for pattern in patterns:

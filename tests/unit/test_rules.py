@@ -143,6 +143,16 @@ def test_rule_file_paths_skips_absolute_globs_and_names_an_unreadable_config(
         rules.rule_file_paths(tmp_path / "none.yml")
 
 
+def test_a_config_that_is_not_yaml_is_one_line_naming_its_line(tmp_path: Path) -> None:
+    config = tmp_path / "prometheus.yml"
+    config.write_text("global:\n  scrape_interval: 15s\nscrape_configs: [ {job_name: \n")
+    with pytest.raises(rules.ConfigNotYAML) as raised:
+        rules.rule_file_paths(config)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(f"Prometheus config {config}:4 is not YAML (")
+
+
 @pytest.mark.parametrize(
     ("expr", "expected"),
     [
