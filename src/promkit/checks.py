@@ -54,7 +54,8 @@ class UnexpectedPayload(PromkitError):
 # -- reading payloads ----------------------------------------------------------
 
 
-def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+def payload_mapping(value: Any, where: str) -> Mapping[str, Any]:
+    """A mapping of an API answer, or UnexpectedPayload naming ``where``."""
     if not isinstance(value, Mapping):
         raise UnexpectedPayload(
             f"Prometheus answered an unexpected payload: {where} is not an object"
@@ -62,7 +63,8 @@ def _mapping(value: Any, where: str) -> Mapping[str, Any]:
     return value
 
 
-def _list(value: Any, where: str) -> list[Any]:
+def payload_list(value: Any, where: str) -> list[Any]:
+    """A list of an API answer, or UnexpectedPayload naming ``where``."""
     if not isinstance(value, list):
         raise UnexpectedPayload(f"Prometheus answered an unexpected payload: {where} is not a list")
     return value
@@ -73,7 +75,8 @@ def _submap(item: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _text(value: Any) -> str:
+def payload_text(value: Any) -> str:
+    """A string of an API answer, or '' for anything else."""
     return value if isinstance(value, str) else ""
 
 
@@ -84,7 +87,8 @@ def _seconds(text: Any, where: str) -> float:
         raise UnexpectedPayload(f"{where} is {text!r}, not a Prometheus duration") from None
 
 
-def _number(value: Any) -> float | None:
+def payload_number(value: Any) -> float | None:
+    """A number of an API answer (Prometheus writes some as strings), None if it is none."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
@@ -94,7 +98,7 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _parse_time(text: Any) -> datetime | None:
+def parse_time(text: Any) -> datetime | None:
     """An RFC 3339 time as Prometheus writes it (nanoseconds, Z), None if absent or zero."""
     if not isinstance(text, str):
         return None
@@ -111,7 +115,7 @@ def _parse_time(text: Any) -> datetime | None:
 
 def _seconds_precision(text: Any) -> str:
     """'2026-11-28T02:11:08.189818495Z' -> '2026-11-28T02:11:08Z' ('?' if not a time)."""
-    parsed = _parse_time(text)
+    parsed = parse_time(text)
     return parsed.strftime("%Y-%m-%dT%H:%M:%SZ") if parsed else "?"
 
 
@@ -125,12 +129,15 @@ def parse_config(config_yaml: str) -> Mapping[str, Any]:
         config = yaml.load(config_yaml, Loader=loader)
     except yaml.YAMLError as exc:
         raise UnexpectedPayload(f"the served configuration is not valid YAML: {exc}") from None
-    return _mapping(config if config is not None else {}, "the served configuration")
+    return payload_mapping(config if config is not None else {}, "the served configuration")
 
 
 def _scrape_configs(config: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     raw = config.get("scrape_configs") or []
-    return [_mapping(item, "a scrape_configs entry") for item in _list(raw, "scrape_configs")]
+    return [
+        payload_mapping(item, "a scrape_configs entry")
+        for item in payload_list(raw, "scrape_configs")
+    ]
 
 
 # -- AC1 and AC5: the server runs and answers ------------------------------------
@@ -138,9 +145,9 @@ def _scrape_configs(config: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 def check_runs(buildinfo: Any, runtimeinfo: Any) -> CheckResult:
     """Prometheus answers its API and its last configuration (re)load succeeded."""
-    build = _mapping(buildinfo, "buildinfo data")
-    runtime = _mapping(runtimeinfo, "runtimeinfo data")
-    version = _text(build.get("version")) or "of unknown version (unstamped build)"
+    build = payload_mapping(buildinfo, "buildinfo data")
+    runtime = payload_mapping(runtimeinfo, "runtimeinfo data")
+    version = payload_text(build.get("version")) or "of unknown version (unstamped build)"
     line = f"Prometheus {version} up since {_seconds_precision(runtime.get('startTime'))}"
     reloaded = runtime.get("reloadConfigSuccess")
     if reloaded is False:
@@ -151,11 +158,11 @@ def check_runs(buildinfo: Any, runtimeinfo: Any) -> CheckResult:
             [
                 line,
                 "the last configuration reload FAILED (reloadConfigSuccess false): it still runs "
-                f"the config loaded at {_text(runtime.get('lastConfigTime')) or '?'}; "
+                f"the config loaded at {payload_text(runtime.get('lastConfigTime')) or '?'}; "
                 "fix prometheus.yml (promtool check config) and check Prometheus' logs",
             ],
         )
-    loaded = _text(runtime.get("lastConfigTime")) or "?"
+    loaded = payload_text(runtime.get("lastConfigTime")) or "?"
     return CheckResult("runs", AC1, True, [f"{line}, configuration loaded at {loaded}"])
 
 
@@ -197,22 +204,24 @@ class Target:
 
 def active_targets(targets_data: Any) -> list[Target]:
     """The active targets of a ``/api/v1/targets`` answer."""
-    data = _mapping(targets_data, "targets data")
+    data = payload_mapping(targets_data, "targets data")
     found = []
-    for raw in _list(data.get("activeTargets") or [], "data.activeTargets"):
-        item = _mapping(raw, "an active target")
+    for raw in payload_list(data.get("activeTargets") or [], "data.activeTargets"):
+        item = payload_mapping(raw, "an active target")
         labels = _submap(item, "labels")
-        job = _text(item.get("scrapePool")) or _text(labels.get("job")) or "?"
-        instance = _text(labels.get("instance")) or _text(item.get("scrapeUrl")) or "?"
-        duration = _number(item.get("lastScrapeDuration"))
+        job = payload_text(item.get("scrapePool")) or payload_text(labels.get("job")) or "?"
+        instance = (
+            payload_text(labels.get("instance")) or payload_text(item.get("scrapeUrl")) or "?"
+        )
+        duration = payload_number(item.get("lastScrapeDuration"))
         found.append(
             Target(
                 job,
                 instance,
-                _text(item.get("health")) or "unknown",
-                _text(item.get("lastError")),
+                payload_text(item.get("health")) or "unknown",
+                payload_text(item.get("lastError")),
                 None if duration is None else duration * 1000.0,
-                _parse_time(item.get("lastScrape")),
+                parse_time(item.get("lastScrape")),
             )
         )
     return found
@@ -220,7 +229,7 @@ def active_targets(targets_data: Any) -> list[Target]:
 
 def _dropped_count(data: Mapping[str, Any], job: str) -> int:
     counts = data.get("droppedTargetCounts")
-    count = _number(counts.get(job)) if isinstance(counts, Mapping) else None
+    count = payload_number(counts.get(job)) if isinstance(counts, Mapping) else None
     if count is not None:
         return max(0, int(count))
     dropped = data.get("droppedTargets")
@@ -230,7 +239,9 @@ def _dropped_count(data: Mapping[str, Any], job: str) -> int:
 
 
 def _dropped_job(item: Mapping[str, Any]) -> str:
-    return _text(item.get("scrapePool")) or _text(_submap(item, "discoveredLabels").get("job"))
+    return payload_text(item.get("scrapePool")) or payload_text(
+        _submap(item, "discoveredLabels").get("job")
+    )
 
 
 def _why_no_targets(job: str, data: Mapping[str, Any], config: Mapping[str, Any] | None) -> str:
@@ -243,7 +254,7 @@ def _why_no_targets(job: str, data: Mapping[str, Any], config: Mapping[str, Any]
         )
     if config is None:
         return f"{head} and none were dropped"
-    jobs = {_text(sc.get("job_name")): sc for sc in _scrape_configs(config)}
+    jobs = {payload_text(sc.get("job_name")): sc for sc in _scrape_configs(config)}
     if job not in jobs:
         known = ", ".join(sorted(j for j in jobs if j)) or "none"
         return (
@@ -275,7 +286,7 @@ def check_jobs(
     targets_data: Any, config_yaml: str | None, jobs: Sequence[JobExpectation]
 ) -> CheckResult:
     """Every expected job has at least (or exactly) its expected number of active targets."""
-    data = _mapping(targets_data, "targets data")
+    data = payload_mapping(targets_data, "targets data")
     targets = active_targets(data)
     config = parse_config(config_yaml) if config_yaml is not None else None
     if not jobs:
@@ -334,7 +345,7 @@ def check_targets(targets_data: Any, budget_ms: float, now: datetime | None = No
 def start_time(runtimeinfo: Any) -> datetime | None:
     """When the server started, from runtimeinfo's startTime (None if it does not say)."""
     started = runtimeinfo.get("startTime") if isinstance(runtimeinfo, dict) else None
-    return _parse_time(started)
+    return parse_time(started)
 
 
 def utc_now() -> datetime:
@@ -348,7 +359,7 @@ def utc_now() -> datetime:
 def check_interval(config_yaml: str, scrape: str, evaluation: str) -> CheckResult:
     """Global scrape and evaluation intervals match, and no job overrides the scrape interval."""
     config = parse_config(config_yaml)
-    glob = _mapping(config.get("global") or {}, "global")
+    glob = payload_mapping(config.get("global") or {}, "global")
     global_scrape = str(glob.get("scrape_interval", "1m"))
     global_eval = str(glob.get("evaluation_interval", "1m"))
     want_scrape, want_eval = (
@@ -365,7 +376,7 @@ def check_interval(config_yaml: str, scrape: str, evaluation: str) -> CheckResul
         lines.append((ok, f"global {key} is {value}{verdict}"))
     ok_jobs = []
     for sc in _scrape_configs(config):
-        job = _text(sc.get("job_name")) or "?"
+        job = payload_text(sc.get("job_name")) or "?"
         value = str(sc.get("scrape_interval", global_scrape))
         seconds = _seconds(value, f"scrape_interval of job {job}")
         if seconds == want_scrape:
@@ -407,7 +418,7 @@ def _split_retention(text: str) -> tuple[list[str], list[str], list[str]]:
 
 def _flag_lines(flags: Mapping[str, Any], running: float | None) -> list[str]:
     lines = []
-    flag_time = _text(flags.get("storage.tsdb.retention.time"))
+    flag_time = payload_text(flags.get("storage.tsdb.retention.time"))
     if flag_time and flag_time != "0s":
         same = running is not None and _number_or_none(flag_time) == running
         lines.append(
@@ -421,13 +432,13 @@ def _flag_lines(flags: Mapping[str, Any], running: float | None) -> list[str]:
                 )
             )
         )
-    deprecated = _text(flags.get("storage.tsdb.retention"))
+    deprecated = payload_text(flags.get("storage.tsdb.retention"))
     if deprecated and deprecated != "0s":
         lines.append(
             f"deprecated flag --storage.tsdb.retention={deprecated} is set: "
             "use --storage.tsdb.retention.time"
         )
-    size = _text(flags.get("storage.tsdb.retention.size"))
+    size = payload_text(flags.get("storage.tsdb.retention.size"))
     if size and size not in ("0", "0B"):
         lines.append(
             f"size limit --storage.tsdb.retention.size={size}: older data is deleted "
@@ -445,9 +456,9 @@ def _number_or_none(duration: str) -> float | None:
 
 def check_retention(runtimeinfo: Any, flags: Any, expected: str) -> CheckResult:
     """The running server keeps data for ``expected`` (runtimeinfo, cross-checked with flags)."""
-    runtime = _mapping(runtimeinfo, "runtimeinfo data")
-    flag_map = _mapping(flags, "flags data")
-    shown = _text(runtime.get("storageRetention"))
+    runtime = payload_mapping(runtimeinfo, "runtimeinfo data")
+    flag_map = payload_mapping(flags, "flags data")
+    shown = payload_text(runtime.get("storageRetention"))
     want = _seconds(expected, "expect.retention")
     times, sizes, other = _split_retention(shown)
     running = parse_duration(times[0]) if times else None
@@ -549,7 +560,7 @@ def _series_values(result_type: str, result: list[Any]) -> list[tuple[str, str]]
         return [("", str(result[1]))] if len(result) == 2 else []
     pairs = []
     for item in result:
-        series = _mapping(item, "a query result series")
+        series = payload_mapping(item, "a query result series")
         metric = _submap(series, "metric")
         labels = ",".join(f'{k}="{v}"' for k, v in sorted(metric.items()) if k != "__name__")
         sample = series.get("value")
@@ -561,7 +572,7 @@ def _series_values(result_type: str, result: list[Any]) -> list[tuple[str, str]]
 
 
 def _shown(value: str) -> str:
-    number = _number(value)
+    number = payload_number(value)
     return f"{number:.4g}" if number is not None else value
 
 
@@ -575,9 +586,9 @@ def check_query(query: DocumentedQuery, data: Any, error: str | None = None) -> 
             False,
             [f"query '{query.name}' (line {query.line}) failed: {error}", query.promql],
         )
-    answer = _mapping(data, "query data")
-    result = _list(answer.get("result"), "data.result")
-    pairs = _series_values(_text(answer.get("resultType")), result)
+    answer = payload_mapping(data, "query data")
+    result = payload_list(answer.get("result"), "data.result")
+    pairs = _series_values(payload_text(answer.get("resultType")), result)
     if not pairs:
         return CheckResult(
             name,
@@ -616,8 +627,8 @@ _SANE_MS = (1e11, 1e14)
 
 
 def _head_min_seconds(tsdb_status: Any) -> float | None:
-    head = _submap(_mapping(tsdb_status, "TSDB status data"), "headStats")
-    number = _number(head.get("minTime"))
+    head = _submap(payload_mapping(tsdb_status, "TSDB status data"), "headStats")
+    number = payload_number(head.get("minTime"))
     if number is None or not _SANE_MS[0] < number < _SANE_MS[1]:
         return None
     return number / 1000.0
@@ -626,11 +637,12 @@ def _head_min_seconds(tsdb_status: Any) -> float | None:
 def _lowest_seconds(query_data: Any) -> float | None:
     if query_data is None:
         return None
-    answer = _mapping(query_data, "query data")
+    answer = payload_mapping(query_data, "query data")
     values = [
-        _number(value)
+        payload_number(value)
         for _, value in _series_values(
-            _text(answer.get("resultType")), _list(answer.get("result"), "data.result")
+            payload_text(answer.get("resultType")),
+            payload_list(answer.get("result"), "data.result"),
         )
     ]
     found = [v for v in values if v is not None and _SANE_MS[0] / 1000 < v < _SANE_MS[1] / 1000]
@@ -648,7 +660,7 @@ def check_persistence(runtimeinfo: Any, tsdb_status: Any, lowest: Any = None) ->
     (covers persisted blocks too; absent when Prometheus does not scrape itself).
     Red on a server's very first start, which has nothing to keep yet.
     """
-    started = _parse_time(_mapping(runtimeinfo, "runtimeinfo data").get("startTime"))
+    started = parse_time(payload_mapping(runtimeinfo, "runtimeinfo data").get("startTime"))
     if started is None:
         raise UnexpectedPayload("runtimeinfo has no startTime: cannot tell when Prometheus started")
     candidates = [

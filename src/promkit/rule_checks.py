@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 # checks' defensive payload readers, so a rules answer of the wrong shape is exit 2 alike.
-from promkit.checks import AC7, CheckResult, _list, _mapping, _number, _parse_time, _text
+from promkit.checks import (
+    AC7,
+    CheckResult,
+    parse_time,
+    payload_list,
+    payload_mapping,
+    payload_number,
+    payload_text,
+)
 from promkit.durations import format_duration
 from promkit.rules import Rule, RuleGroup, metric_names, selectors
 
@@ -93,34 +101,37 @@ class ServerGroup:
 
 
 def _server_rule(raw: Any) -> ServerRule:
-    item = _mapping(raw, "a rule")
+    item = payload_mapping(raw, "a rule")
     alerts = item.get("alerts")
     first = alerts[0] if isinstance(alerts, list) and alerts else {}
     return ServerRule(
-        kind=_KINDS.get(_text(item.get("type")), _text(item.get("type")) or "rule"),
-        name=_text(item.get("name")) or "?",
-        health=_text(item.get("health")) or "unknown",
-        last_error=_text(item.get("lastError")),
-        state=_text(item.get("state")),
-        active_at=_text(first.get("activeAt")) if isinstance(first, Mapping) else "",
+        kind=_KINDS.get(payload_text(item.get("type")), payload_text(item.get("type")) or "rule"),
+        name=payload_text(item.get("name")) or "?",
+        health=payload_text(item.get("health")) or "unknown",
+        last_error=payload_text(item.get("lastError")),
+        state=payload_text(item.get("state")),
+        active_at=payload_text(first.get("activeAt")) if isinstance(first, Mapping) else "",
     )
 
 
 def server_groups(rules_data: Any) -> dict[str, ServerGroup]:
     """The groups of a ``/api/v1/rules`` answer by name (the first, if a name repeats)."""
     found: dict[str, ServerGroup] = {}
-    groups = _mapping(rules_data, "rules data").get("groups")
-    for raw in _list([] if groups is None else groups, "data.groups"):
-        item = _mapping(raw, "a rule group")
-        name = _text(item.get("name")) or "?"
+    groups = payload_mapping(rules_data, "rules data").get("groups")
+    for raw in payload_list([] if groups is None else groups, "data.groups"):
+        item = payload_mapping(raw, "a rule group")
+        name = payload_text(item.get("name")) or "?"
         found.setdefault(
             name,
             ServerGroup(
                 name,
-                _text(item.get("file")),
-                _number(item.get("interval")),
-                _parse_time(item.get("lastEvaluation")),
-                tuple(_server_rule(r) for r in _list(item.get("rules") or [], "a group's rules")),
+                payload_text(item.get("file")),
+                payload_number(item.get("interval")),
+                parse_time(item.get("lastEvaluation")),
+                tuple(
+                    _server_rule(r)
+                    for r in payload_list(item.get("rules") or [], "a group's rules")
+                ),
             ),
         )
     return found
@@ -247,12 +258,12 @@ def not_expected(rules_data: Any) -> CheckResult:
 
 
 def _series_count(answer: SelectorAnswer) -> int:
-    data = _mapping(answer.data, f"the answer to {answer.promql}")
-    result = _list(data.get("result"), "data.result")
+    data = payload_mapping(answer.data, f"the answer to {answer.promql}")
+    result = payload_list(data.get("result"), "data.result")
     if not result:
         return 0
-    value = _mapping(result[0], "a query result series").get("value")
-    number = _number(value[1]) if isinstance(value, list) and len(value) == 2 else None
+    value = payload_mapping(result[0], "a query result series").get("value")
+    number = payload_number(value[1]) if isinstance(value, list) and len(value) == 2 else None
     return int(number or 0)
 
 
