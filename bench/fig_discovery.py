@@ -28,7 +28,7 @@ import yaml
 
 from bench.common import ROOT, Row, goal, log, prometheus, run_measured, sample, timed_ms
 from bench.fig_k8s import load_harness
-from promkit import kube
+from promkit.k8s import kubectl as kube
 from tests.support import active_targets, inv_argv, run, wait_for
 from tests.support.processes import ANY_EXIT
 

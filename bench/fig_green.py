@@ -28,7 +28,7 @@ from typing import Any
 import sh
 
 from bench.common import GUIDE, ROOT, Row, goal, log, sample
-from promkit import queries
+from promkit.verify import queries
 from tests.support import Completed, api_data, inv_argv, run, status
 from tests.support.processes import ANY_EXIT
 

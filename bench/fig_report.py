@@ -24,8 +24,9 @@ from bench.common import (
     timed_ms,
 )
 from bench.fig_verify import ONE_SECOND_ENV, green_server
-from promkit import queries, ui_pages
-from promkit.settings import DEFAULTS
+from promkit.core.settings import DEFAULTS
+from promkit.report import ui_pages
+from promkit.verify import queries
 from tests.support import get, inv_argv, run
 
 CHROMIUM = str(DEFAULTS["report"]["chromium"])

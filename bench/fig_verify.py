@@ -33,14 +33,18 @@ from bench.common import (
     sample,
     timed_ms,
 )
-from promkit import checks, prom, queries, settings, verify
-from promkit.settings import Expectations, JobExpectation
-from promkit.wait import Progress, wait_until_green
+from promkit.core import settings
+from promkit.core.settings import Expectations, JobExpectation
+from promkit.verify import checks, queries
+from promkit.verify import client as prom
+from promkit.verify import round as rounds
+from promkit.verify.result import Verification
+from promkit.verify.wait import Progress, wait_until_green
 from tests.support import free_port, inv_argv, run, wait_for
 
 JOBS = (JobExpectation("fastapi-app", 1), JobExpectation("celery-workers", 1))
 #: The repo's rules, which verify.all (verify.rules) expects the green server to run.
-REPO = verify.repo_rules(settings.repo_path(settings.DEFAULTS["compose"]["prometheus_config"]))
+REPO = rounds.repo_rules(settings.repo_path(settings.DEFAULTS["compose"]["prometheus_config"]))
 RULE_FILES = {f"rules/{path.name}": path.read_text() for path in {g.file for g in REPO.groups}}
 
 
@@ -75,7 +79,7 @@ ONE_SECOND_ENV = {"INVOKE_EXPECT_SCRAPE_INTERVAL": "1s", "INVOKE_EXPECT_EVALUATI
 
 
 @contextmanager
-def green_server(binary: str, figure: str) -> Iterator[tuple[str, verify.Verification]]:
+def green_server(binary: str, figure: str) -> Iterator[tuple[str, Verification]]:
     """A Prometheus scraping the two exporters every second, once all 15 checks pass.
 
     One-second scrapes, so the documented queries have data within seconds. Yields its
@@ -96,7 +100,7 @@ def green_server(binary: str, figure: str) -> Iterator[tuple[str, verify.Verific
         log(f"figure {figure}: waiting for {url} to be green")
         expect = expectations("1s")
         green = wait_until_green(
-            lambda: verify.run_round(verify.NAMES, client(url), expect, GUIDE, repo=REPO),
+            lambda: rounds.run_round(rounds.NAMES, client(url), expect, GUIDE, repo=REPO),
             60.0,
             progress=quiet(),
         )
@@ -111,7 +115,7 @@ def figure1(binary: str, runs: int) -> list[Row]:
     env = dict(os.environ, **ONE_SECOND_ENV)
     with green_server(binary, "1") as (url, green):
         inproc = timed_ms(
-            lambda: verify.run_round(verify.NAMES, client(url), expect, GUIDE, repo=REPO), runs
+            lambda: rounds.run_round(rounds.NAMES, client(url), expect, GUIDE, repo=REPO), runs
         )
         # Interleaved, so load from elsewhere on the machine hits all alike. `inv
         # --version` is Invoke starting without tasks.py: the difference of each pair
@@ -171,7 +175,7 @@ def true_since(url: str, job: str | None = None) -> float:
 def green_delay_ms(url: str, expect: Expectations, job: str | None = None) -> float:
     """Run --wait on verify.targets until green; ms from the condition becoming true."""
     wait_until_green(
-        lambda: verify.run_round(["targets"], client(url), expect), 120.0, progress=quiet()
+        lambda: rounds.run_round(["targets"], client(url), expect), 120.0, progress=quiet()
     )
     green = time.time()
     return (green - true_since(url, job)) * 1000

@@ -21,9 +21,9 @@ from invoke.config import Config
 from invoke.parser.argument import Argument
 from invoke.program import Program
 
-from promkit import settings_files
-from promkit.errors import PromkitError
-from promkit.settings_env import check_environment
+from promkit.core import settings_files
+from promkit.core.errors import PromkitError
+from promkit.core.settings_env import check_environment
 
 _CONTEXT_HELP = "Kubernetes context for every task on the line that takes one (sets k8s.context)"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from promkit.settings import ROOT
+from promkit.core.settings import ROOT
 from tests.support import Completed, api_data, env_without, inv, run
 
 

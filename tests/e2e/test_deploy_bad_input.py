@@ -16,7 +16,7 @@ import psutil
 import pytest
 from stack_helpers import Stack, stdout_of
 
-from promkit.settings import ROOT
+from promkit.core.settings import ROOT
 from tests.support import Completed, taken_port
 
 pytestmark = pytest.mark.e2e

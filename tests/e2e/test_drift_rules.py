@@ -17,7 +17,7 @@ import pytest
 import yaml
 from stack_helpers import Stack, copy_of_config, deployed_from
 
-from promkit.settings import ROOT
+from promkit.core.settings import ROOT
 from tests.support import Completed, request, run
 
 pytestmark = pytest.mark.e2e

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from stack_helpers import Stack, stdout_of
 
-from promkit.images import PROMETHEUS_VERSION
-from promkit.settings import ROOT
+from promkit.core.settings import ROOT
+from promkit.local.images import PROMETHEUS_VERSION
 from tests.support import Completed, run
 
 pytestmark = pytest.mark.e2e

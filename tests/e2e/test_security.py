@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from stack_helpers import Stack, stdout_of
 
-from promkit.settings import ROOT
+from promkit.core.settings import ROOT
 from tests.support import get, request
 
 pytestmark = pytest.mark.e2e

@@ -43,9 +43,9 @@ from host import HostState, leftovers, processes_naming, restore, stop_tree
 from invoke.context import Context
 from node import Binaries, Network, Node, NodeBinaries, NodeError
 
-from promkit import images
-from promkit.errors import PromkitError
-from promkit.traffic import post_webhooks
+from promkit.core.errors import PromkitError
+from promkit.local import images
+from promkit.local.traffic import post_webhooks
 from tests.support import WaitTimeout, free_port, wait_for
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,9 +13,9 @@ from xml.etree import ElementTree
 
 import pytest
 
-from promkit import browser, ui_pages
-from promkit.settings import DEFAULTS, ReportSettings
-from promkit.ui_pages import PageSpec
+from promkit.core.settings import DEFAULTS, ReportSettings
+from promkit.report import browser, ui_pages
+from promkit.report.ui_pages import PageSpec
 
 pytestmark = pytest.mark.integration
 

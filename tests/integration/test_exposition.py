@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from promkit.rule_lint import EXPOSITION, parse_exposition
+from promkit.rules.lint import EXPOSITION, parse_exposition
 from tests.support import request, wait_for
 from tests.support.sample_app import ROOT, SampleStack
 

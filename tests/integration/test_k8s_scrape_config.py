@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from promkit.settings import ROOT
+from promkit.core.settings import ROOT
 from tests.support import PrometheusServer, wait_for
 from tests.support.prometheus import PROMETHEUS2, PROMETHEUS3_BUILD
 

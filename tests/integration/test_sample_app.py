@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from promkit.traffic import post_webhooks
+from promkit.local.traffic import post_webhooks
 from tests.support import Background, inv, request, run, taken_port, wait_for
 from tests.support.sample_app import ROOT, SampleStack, value
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from promkit.settings import ROOT
+from promkit.core.settings import ROOT
 from tests.support import PrometheusServer, request, run
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from promkit import verify
-from promkit.traffic import post_webhooks
+from promkit.local.traffic import post_webhooks
+from promkit.verify import round as rounds
 from tests.support.sample_app import SampleStack
 
 pytestmark = pytest.mark.integration
@@ -88,7 +88,7 @@ def test_the_repos_rules_are_green(green: Any, it: Any, tmp_path: Path) -> None:
         json.loads(path.read_text())["promql"] for path in (folder / "answers").glob("selector-*")
     ]
     # One per distinct selector of the repo's rules (test_rule_checks pins the list).
-    repo = verify.repo_rules(ROOT / "config" / "prometheus" / "prometheus.yml")
+    repo = rounds.repo_rules(ROOT / "config" / "prometheus" / "prometheus.yml")
     assert len(counted) == 6
     assert sorted(counted) == sorted(f"count({s})" for s in repo.selectors())
     page = (folder / "index.html").read_text()

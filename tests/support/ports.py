@@ -6,7 +6,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from promkit.kube import free_local_port, port_answers
+from promkit.k8s.port_forward import free_local_port, port_answers
 
 #: A TCP port on 127.0.0.1 that nothing listens on right now (promkit's own helper).
 free_port = free_local_port

@@ -9,6 +9,8 @@ import pytest
 from invoke.context import MockContext
 from mockctx import mock_context_factory
 
+from promkit.local import images
+
 
 @pytest.fixture
 def mock_context() -> Callable[..., MockContext]:
@@ -30,7 +32,6 @@ def prometheus_binaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
 @pytest.fixture(autouse=True)
 def _no_machine_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Unit tests never see the checkout's compose/.env or a prebuilt Prometheus (CI's)."""
-    from promkit import images
 
     monkeypatch.setattr(images, "COMPOSE_ENV", tmp_path / "unit-compose.env")
     monkeypatch.delenv(images.PROMETHEUS_BIN_ENV, raising=False)

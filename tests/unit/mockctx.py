@@ -12,7 +12,7 @@ from invoke.config import Config
 from invoke.context import MockContext
 from invoke.runners import Result
 
-from promkit.settings import DEFAULTS
+from promkit.core.settings import DEFAULTS
 
 Responses = Mapping[str, Result | bool | str | list[Result]]
 

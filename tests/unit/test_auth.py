@@ -11,10 +11,10 @@ import pytest
 import yaml
 from mockctx import promkit_config
 
-from promkit import auth
-from promkit.errors import ConfigError
-from promkit.prom import Credentials
-from promkit.settings import load
+from promkit.core.errors import ConfigError
+from promkit.core.settings import load
+from promkit.local import auth
+from promkit.verify.client import Credentials
 
 SETTINGS = load(promkit_config()).prometheus
 CONFIG = {

@@ -7,12 +7,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from promkit import checks
-from promkit.checks import CheckResult
-from promkit.errors import PromkitError
-from promkit.prom import Answer
-from promkit.queries import DocumentedQuery
-from promkit.settings import JobExpectation
+from promkit.core.errors import PromkitError
+from promkit.core.settings import JobExpectation
+from promkit.verify import checks
+from promkit.verify.queries import DocumentedQuery
+from promkit.verify.result import Answer, CheckResult
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
 json_like = st.recursive(

@@ -16,11 +16,10 @@ from typing import Any
 import pytest
 import yaml
 
-from promkit import checks
-from promkit.checks import UnexpectedPayload
-from promkit.prom import Answer
-from promkit.queries import DocumentedQuery
-from promkit.settings import JobExpectation
+from promkit.core.settings import JobExpectation
+from promkit.verify import checks
+from promkit.verify.queries import DocumentedQuery
+from promkit.verify.result import Answer, UnexpectedPayload, parse_time
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 VERSIONS = ["prometheus-2.42", "prometheus-3.16"]
@@ -206,7 +205,7 @@ def test_targets_pass_on_green_with_evidence_per_target(version: str) -> None:
 def test_down_target_is_named_with_its_error(version: str) -> None:
     targets = data(version, "faults", "targets")
     down = next(t for t in targets["activeTargets"] if t["health"] == "down")
-    scraped = checks.parse_time(down["lastScrape"])
+    scraped = parse_time(down["lastScrape"])
     assert scraped is not None
     result = checks.check_targets(targets, 100, now=scraped.replace(microsecond=0).astimezone(UTC))
     assert not result.ok
@@ -504,7 +503,7 @@ def test_matrix_and_scalar_results() -> None:
 
 
 def test_time_parsing_handles_nanoseconds_and_zero() -> None:
-    parsed = checks.parse_time("2026-11-28T02:09:50.47701304Z")
+    parsed = parse_time("2026-11-28T02:09:50.47701304Z")
     assert parsed == datetime(2026, 11, 28, 2, 9, 50, 477013, tzinfo=UTC)
-    assert checks.parse_time("0001-01-01T00:00:00Z") is None
-    assert checks.parse_time(12) is None
+    assert parse_time("0001-01-01T00:00:00Z") is None
+    assert parse_time(12) is None

@@ -19,9 +19,10 @@ from invoke import task
 from invoke.collection import Collection
 
 from promkit import cli
-from promkit.errors import ConfigError
-from promkit.kube import free_local_port
-from promkit.settings import DEFAULTS, data_path, repo_path
+from promkit.core import settings
+from promkit.core.errors import ConfigError
+from promkit.core.settings import DEFAULTS, data_path, repo_path
+from promkit.k8s.port_forward import free_local_port
 
 
 @pytest.fixture(autouse=True)
@@ -208,7 +209,6 @@ def test_the_installed_script_runs(tmp_path: Path) -> None:
 def test_checkout_only_work_says_so_in_one_line(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from promkit import settings
 
     monkeypatch.setattr(settings, "ROOT", tmp_path)  # as installed from a wheel: no checkout
     code, _, err = run(capsys, "images.build", "--offline", "--dry-run")

@@ -15,8 +15,8 @@ from mockctx import commands, result
 from test_local_tasks import COMPOSE, PROM_IMAGE, PS_HEALTHY
 from test_local_tasks import healthy_stack as local_stack_answers
 
-from promkit import images
-from promkit.images import APP_IMAGE
+from promkit.local import images
+from promkit.local.images import APP_IMAGE
 from promkit.tasks import deploy
 from tests.support import taken_port
 

@@ -18,8 +18,10 @@ import yaml
 from invoke.context import MockContext
 from mockctx import commands, result
 
-from promkit import discovery, kube
-from promkit.errors import ConfigError, PromkitError
+from promkit.core.errors import ConfigError, PromkitError
+from promkit.k8s import kubectl as kube
+from promkit.verify import discovery, wait
+from promkit.verify import round as rounds
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = (ROOT / "config" / "prometheus" / "prometheus-k8s.yml").read_text()
@@ -374,26 +376,24 @@ def test_a_context_the_reads_went_through_is_not_looked_up_again(
 
 
 def test_discovery_is_a_known_check_reported_after_the_others() -> None:
-    from promkit import verify
 
-    assert verify.check_names(["discovery", "health"]) == ("health", "discovery")
-    assert "discovery" not in verify.NAMES, "verify.all without --context cannot read a cluster"
-    assert verify.KUBERNETES_NAMES == ("discovery",)
+    assert rounds.check_names(["discovery", "health"]) == ("health", "discovery")
+    assert "discovery" not in rounds.NAMES, "verify.all without --context cannot read a cluster"
+    assert rounds.KUBERNETES_NAMES == ("discovery",)
 
 
 def test_discovery_without_a_cluster_to_read_asks_for_context() -> None:
-    from promkit import verify
-    from promkit.prom import PrometheusClient
-    from promkit.settings import Expectations
+    from promkit.core.settings import Expectations
+    from promkit.verify.client import PrometheusClient
 
     client = PrometheusClient("http://127.0.0.1:9")  # never asked: it fails first
     with pytest.raises(ConfigError, match="give --context"):
-        verify.run_round(["discovery"], client, Expectations())
+        rounds.run_round(["discovery"], client, Expectations())
 
 
 def test_a_young_server_may_still_discover_its_pods() -> None:
-    from promkit import wait
-    from promkit.checks import AC2, CheckResult
+    from promkit.verify.checks import AC2
+    from promkit.verify.result import CheckResult
 
     assert wait.time_may_fix([CheckResult("discovery", AC2, False, ["pod a/b is MISSING: ..."])])
 

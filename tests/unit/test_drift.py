@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 import yaml
 
-from promkit import drift
-from promkit.checks import UnexpectedPayload
-from promkit.drift import RepoView, ServerView
-from promkit.errors import ValidationError
-from promkit.rules import load_rule_text, repo_groups
-from promkit.settings import ROOT
+from promkit.core.errors import ValidationError
+from promkit.core.settings import ROOT
+from promkit.rules.files import load_rule_text, repo_groups
+from promkit.verify import drift
+from promkit.verify.drift import RepoView, ServerView
+from promkit.verify.result import UnexpectedPayload
 
 #: The folder of the server's --config.file, where it made the repo's relative paths absolute.
 DIR = "/etc/prometheus"

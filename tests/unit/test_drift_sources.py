@@ -17,10 +17,12 @@ import yaml
 from invoke.context import MockContext
 from mockctx import result
 
-from promkit import drift_sources
-from promkit.errors import ValidationError
-from promkit.rules import RuleFileError
-from promkit.settings import data_path
+from promkit.core import console
+from promkit.core.errors import ValidationError
+from promkit.core.settings import data_path
+from promkit.k8s import repo_view as k8s_view
+from promkit.local import repo_view as local_view
+from promkit.rules.files import RuleFileError
 from tests.support import run
 
 K8S = data_path("k8s")
@@ -44,14 +46,14 @@ def test_k8s_repo_is_the_mounted_config_and_the_deployment_args(
     mock_context: Build, objects: list[dict[str, Any]]
 ) -> None:
     c = kustomized(mock_context, objects)
-    repo = drift_sources.k8s_repo(c, c.config)
+    repo = k8s_view.k8s_repo(c, c.config)
     k8s_config = yaml.safe_load((CONFIG / "prometheus-k8s.yml").read_text())
     assert repo.config == k8s_config
     assert "--storage.tsdb.retention.time=30d" in repo.args
     assert repo.args[0] == "--config.file=/etc/prometheus/prometheus.yml"
     (configmap,) = [o["metadata"]["name"] for o in objects if o["kind"] == "ConfigMap"]
     assert repo.sources == (
-        f"{drift_sources.shown(K8S)} (ConfigMap monitoring/{configmap}:prometheus.yml, "
+        f"{console.shown(K8S)} (ConfigMap monitoring/{configmap}:prometheus.yml, "
         f"ConfigMap monitoring/{configmap}:sample-service.rules.yml; "
         "Deployment monitoring/prometheus args)",
     )
@@ -87,7 +89,7 @@ def test_k8s_rule_files_are_the_mounted_files_the_config_loads(
     mock_context: Build, objects: list[dict[str, Any]]
 ) -> None:
     c = kustomized(mock_context, with_rule_file(objects, RULES))
-    repo = drift_sources.k8s_repo(c, c.config)
+    repo = k8s_view.k8s_repo(c, c.config)
     assert [group.name for group in repo.groups] == [
         "sample-service.recording",
         "sample-service.alerts",
@@ -103,7 +105,7 @@ def test_a_broken_rule_file_in_the_configmap_is_bad_input(
 ) -> None:
     c = kustomized(mock_context, with_rule_file(objects, RULES.replace("up == 0", "up ==")))
     with pytest.raises(RuleFileError, match=r"sample-service\.rules\.yml:\d+: .*does not parse"):
-        drift_sources.k8s_repo(c, c.config)
+        k8s_view.k8s_repo(c, c.config)
 
 
 def test_a_config_file_no_configmap_holds_is_bad_input(
@@ -116,16 +118,16 @@ def test_a_config_file_no_configmap_holds_is_bad_input(
     deployment["spec"]["template"]["spec"]["containers"][0]["args"][0] = "--config.file=/x.yml"
     c = kustomized(mock_context, changed)
     with pytest.raises(ValidationError, match=r"--config\.file=/x\.yml is in no ConfigMap"):
-        drift_sources.k8s_repo(c, c.config)
+        k8s_view.k8s_repo(c, c.config)
 
 
 def test_compose_command_as_a_list_or_a_string() -> None:
     as_list = {"services": {"prometheus": {"command": ["--a=1", "--b"]}}}
-    assert drift_sources.compose_command(as_list) == ("--a=1", "--b")
+    assert local_view.compose_command(as_list) == ("--a=1", "--b")
     as_text = {"services": {"prometheus": {"command": "--a=1 --b"}}}
-    assert drift_sources.compose_command(as_text) == ("--a=1", "--b")
+    assert local_view.compose_command(as_text) == ("--a=1", "--b")
     with pytest.raises(ValidationError, match="no service prometheus"):
-        drift_sources.compose_command({"services": {}})
+        local_view.compose_command({"services": {}})
 
 
 def test_local_repo_is_the_mounted_file_its_rules_and_the_compose_command(
@@ -133,7 +135,7 @@ def test_local_repo_is_the_mounted_file_its_rules_and_the_compose_command(
 ) -> None:
     model = {"services": {"prometheus": {"command": ["--storage.tsdb.retention.time=30d"]}}}
     c = mock_context({r"^docker compose .* config --format json$": result(json.dumps(model))})
-    repo = drift_sources.local_repo(c, c.config)
+    repo = local_view.local_repo(c, c.config)
     assert repo.config == yaml.safe_load((CONFIG / "prometheus.yml").read_text())
     assert repo.args == ("--storage.tsdb.retention.time=30d",)
     assert [group.name for group in repo.groups] == [

@@ -10,11 +10,9 @@ from xml.etree import ElementTree
 
 import pytest
 
-from promkit import evidence, report
-from promkit.checks import CheckResult
-from promkit.prom import Answer
-from promkit.queries import DocumentedQuery
-from promkit.verify import Verification
+from promkit.report import evidence, formats
+from promkit.verify.queries import DocumentedQuery
+from promkit.verify.result import Answer, CheckResult, Verification
 
 CONFIG = "global:\n  scrape_interval: 15s\n"
 QUERY = DocumentedQuery("Error rate", 'sum(rate(x{s="<b>"}[5m]))', 42)
@@ -145,7 +143,7 @@ def test_an_unwritable_folder_is_one_line_before_anything_runs(tmp_path: Path) -
 
 def test_junit_cases_link_their_row_relative_to_the_junit_file(tmp_path: Path) -> None:
     page = evidence.report_round(tmp_path / "evidence", outcome())
-    junit = report.write_junit(tmp_path / "ci/junit.xml", "http://x", "3.16.0", RESULTS, page=page)
+    junit = formats.write_junit(tmp_path / "ci/junit.xml", "http://x", "3.16.0", RESULTS, page=page)
     cases = ElementTree.parse(junit).getroot().findall("testcase")
     links = [case.find("properties/property[@name='report']").get("value") for case in cases]  # type: ignore[union-attr]
     assert links[1] == "../evidence/index.html#check-targets"

@@ -13,10 +13,11 @@ from pathlib import Path
 from invoke.context import MockContext
 from mockctx import commands, result
 
-from promkit import evidence, failure_logs
-from promkit.checks import CheckResult
-from promkit.settings import data_path
-from promkit.verify import Verification
+from promkit.core.settings import data_path
+from promkit.k8s import logs as k8s_logs
+from promkit.local import logs as local_logs
+from promkit.report import evidence
+from promkit.verify.result import CheckResult, Verification
 
 COMPOSE = f"docker compose --file {data_path('compose/compose.yaml')} --project-name promkit"
 KCTL = "kubectl --context dev"
@@ -60,7 +61,7 @@ def test_compose_logs_of_prometheus_the_down_targets_service_and_unhealthy_ones(
             rf"^{COMPOSE} logs --no-color --tail 50 (prometheus|redis)$": result("lines"),
         }
     )
-    collect = failure_logs.compose_logs(c, c.config)
+    collect = local_logs.compose_logs(c, c.config)
     outcome = round_([UP, DOWN], targets(("app:8000", "up"), ("worker:8001", "down")))
     logs = collect(outcome)
     assert list(logs) == [
@@ -80,9 +81,9 @@ def test_a_failed_query_involves_every_scraped_service(
 ) -> None:
     c = mock_context({rf"^{COMPOSE} ps --format json --all$": result(PS)})
     query = CheckResult("query: Error rate", "AC7", False, ["returned no data"])
-    states = failure_logs.compose.parse_ps(PS)
+    states = local_logs.compose.parse_ps(PS)
     outcome = round_([query], targets(("app:8000", "up"), ("worker:8001", "up")))
-    assert failure_logs.involved_services(outcome, states) == [
+    assert local_logs.involved_services(outcome, states) == [
         "prometheus",
         "app",
         "worker",
@@ -95,7 +96,7 @@ def test_another_server_than_the_stack_collects_no_compose_logs(
     mock_context: Callable[..., MockContext],
 ) -> None:
     c = mock_context({})
-    collect = failure_logs.compose_logs(c, c.config)
+    collect = local_logs.compose_logs(c, c.config)
     assert collect(round_([DOWN], targets(), url="http://elsewhere:9090")) == {}
     assert commands(c) == []
 
@@ -134,7 +135,7 @@ def test_kube_events_and_logs_of_prometheus_and_the_pod_behind_a_down_target(
         }
     )
     answer = targets(("10.0.0.7:8000", "up"), ("10.0.0.8:8001", "down"))
-    logs = failure_logs.kube_logs(c, c.config, "dev")(round_([DOWN], answer))
+    logs = k8s_logs.kube_logs(c, c.config, "dev")(round_([DOWN], answer))
     assert list(logs) == [
         "events of pod monitoring/prometheus-0",
         "log of pod monitoring/prometheus-0",

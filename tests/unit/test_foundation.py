@@ -10,10 +10,10 @@ from invoke.config import Config
 from invoke.context import Context, MockContext
 from mockctx import commands, promkit_config, result
 
-from promkit import runner
-from promkit.durations import format_duration, parse_duration
-from promkit.errors import ConfigError, PromkitError
-from promkit.settings import JobExpectation, expectations
+from promkit.core import runner
+from promkit.core.durations import format_duration, parse_duration
+from promkit.core.errors import ConfigError, PromkitError
+from promkit.core.settings import JobExpectation, expectations
 
 Build = Callable[..., MockContext]
 

@@ -10,9 +10,9 @@ import pytest
 from invoke.context import MockContext
 from mockctx import commands, result
 
-from promkit import images
-from promkit.errors import PromkitError
-from promkit.settings import ROOT
+from promkit.core.errors import PromkitError
+from promkit.core.settings import ROOT
+from promkit.local import images
 from promkit.tasks import images as images_tasks
 
 Build = Callable[..., MockContext]

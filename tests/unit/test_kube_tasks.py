@@ -22,10 +22,12 @@ from invoke.context import Context, MockContext
 from invoke.exceptions import Exit
 from mockctx import commands, promkit_config, result
 
-from promkit import k8s_stack, kube
-from promkit.errors import PromkitError
-from promkit.settings import data_path
-from promkit.stack import Deadline
+from promkit.core.deadline import Deadline
+from promkit.core.errors import PromkitError
+from promkit.core.settings import data_path
+from promkit.k8s import kubectl as kube
+from promkit.k8s import port_forward as forwarding
+from promkit.k8s import stack as k8s_stack
 from promkit.tasks import kubernetes
 from tests.support import get, port_answers, run
 
@@ -484,7 +486,7 @@ def port_is_open(url: str) -> bool:
 
 def test_port_forward_yields_a_working_url_and_always_stops(stand_in_kubectl: Path) -> None:
     c = Context(config=promkit_config())
-    with kube.kept_port_forward(c, "dev", "monitoring") as forward:
+    with forwarding.kept_port_forward(c, "dev", "monitoring") as forward:
         url = forward.url
         assert url.startswith("http://127.0.0.1:")
         assert get(f"{url}/-/ready").content == b"Prometheus Server is Ready."
@@ -498,7 +500,10 @@ def test_port_forward_yields_a_working_url_and_always_stops(stand_in_kubectl: Pa
 
 def test_port_forward_stops_kubectl_when_the_block_fails(stand_in_kubectl: Path) -> None:
     c = Context(config=promkit_config())
-    with pytest.raises(RuntimeError), kube.kept_port_forward(c, "dev", "monitoring") as forward:
+    with (
+        pytest.raises(RuntimeError),
+        forwarding.kept_port_forward(c, "dev", "monitoring") as forward,
+    ):
         url = forward.url
         raise RuntimeError("verification blew up")
     assert not port_is_open(url)
@@ -506,7 +511,7 @@ def test_port_forward_stops_kubectl_when_the_block_fails(stand_in_kubectl: Path)
 
 def test_kept_port_forward_restarts_kubectl_on_the_same_port(stand_in_kubectl: Path) -> None:
     c = Context(config=promkit_config())
-    with kube.kept_port_forward(c, "dev", "monitoring") as forward:
+    with forwarding.kept_port_forward(c, "dev", "monitoring") as forward:
         url = forward.url
         forward.forward.process.kill()
         forward.forward.process.wait(timeout=5)
@@ -521,7 +526,7 @@ def test_port_forward_with_real_kubectl_reports_why_it_exited() -> None:
     c = Context(config=promkit_config())
     with (
         pytest.raises(PromkitError) as exc,
-        kube.kept_port_forward(c, "no-such-context", "monitoring"),
+        forwarding.kept_port_forward(c, "no-such-context", "monitoring"),
     ):
         pass
     message = str(exc.value)

@@ -12,8 +12,8 @@ from invoke.context import MockContext
 from invoke.exceptions import Exit
 from mockctx import commands, result
 
-from promkit.images import APP_IMAGE
-from promkit.settings import data_path
+from promkit.core.settings import data_path
+from promkit.local.images import APP_IMAGE
 from promkit.tasks import deploy, destroy, status
 
 COMPOSE = f"docker compose --file {data_path('compose/compose.yaml')} --project-name promkit"

@@ -17,9 +17,11 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from mockctx import promkit_config
 
-from promkit import kube, manifests, rules
-from promkit.errors import PromkitError, ValidationError
-from promkit.settings import ROOT
+from promkit.core.errors import PromkitError, ValidationError
+from promkit.core.settings import ROOT
+from promkit.k8s import kubectl as kube
+from promkit.k8s import manifests
+from promkit.rules import files as rules
 from promkit.tasks import kubernetes
 
 Edit = Callable[[str], str]

@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from promkit import checks, verify
-from promkit.checks import CheckResult
-from promkit.errors import PromkitError
+from promkit.core.errors import PromkitError
+from promkit.verify import checks
+from promkit.verify import round as rounds
+from promkit.verify.result import CheckResult
 
 # Recorded from the compose stack's Prometheus 2.42 (startTime 02:55:39Z), trimmed.
 RUNTIME = {"startTime": "2026-11-28T02:55:39.526006894Z", "reloadConfigSuccess": True}
@@ -60,8 +61,8 @@ def test_a_runtimeinfo_without_start_time_is_a_clean_error() -> None:
 
 
 def test_persistence_is_asked_for_by_name_never_part_of_all() -> None:
-    assert "persistence" not in verify.NAMES
-    assert verify.check_names(["persistence", "health"]) == ("health", "persistence")
+    assert "persistence" not in rounds.NAMES
+    assert rounds.check_names(["persistence", "health"]) == ("health", "persistence")
 
 
 times = st.none() | st.sampled_from(

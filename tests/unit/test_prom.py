@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from mockctx import promkit_config
 
-from promkit import prom
-from promkit.errors import ConfigError, PromkitError
-from promkit.prom import Credentials, PrometheusClient
-from promkit.settings import PrometheusSettings, load
+from promkit.core.errors import ConfigError, PromkitError
+from promkit.core.settings import PrometheusSettings, load
+from promkit.verify import client as prom
+from promkit.verify.client import Credentials, PrometheusClient
 from tests.support.loopback import Route, Seen, Server, not_http, reply, self_signed, serving, slow
 from tests.support.ports import free_port
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from promkit.errors import ConfigError
-from promkit.queries import DocumentedQuery, load_guide, parse_guide
-from promkit.settings import DEFAULTS, repo_path
+from promkit.core.errors import ConfigError
+from promkit.core.settings import DEFAULTS, repo_path
+from promkit.verify.queries import DocumentedQuery, load_guide, parse_guide
 
 GUIDE = repo_path(DEFAULTS["queries"]["guide"])
 

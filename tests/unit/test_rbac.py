@@ -11,8 +11,8 @@ from invoke.context import MockContext
 from invoke.exceptions import Exit
 from mockctx import commands, result
 
-from promkit import checks
 from promkit.tasks import verify
+from promkit.verify import checks
 
 SUBJECT = "system:serviceaccount:monitoring:prometheus"
 CAN_I = r"kubectl --context kind-promkit auth can-i "

@@ -17,12 +17,14 @@ from invoke.context import MockContext
 from invoke.exceptions import Exit
 from mockctx import commands, result
 
-from promkit import compose, local_stack
-from promkit.errors import ConfigError, PromkitError, ValidationError
-from promkit.images import APP_IMAGE
-from promkit.prom import Answer, PrometheusClient
-from promkit.settings import data_path
+from promkit.core.errors import ConfigError, PromkitError, ValidationError
+from promkit.core.settings import data_path
+from promkit.local import compose
+from promkit.local import stack as local_stack
+from promkit.local.images import APP_IMAGE
 from promkit.tasks import deploy, reload
+from promkit.verify.client import PrometheusClient
+from promkit.verify.result import Answer
 from tests.support.loopback import Seen, Server, reply, serving
 
 COMPOSE = f"docker compose --file {data_path('compose/compose.yaml')} --project-name promkit"

@@ -8,9 +8,9 @@ from xml.etree import ElementTree
 
 import pytest
 
-from promkit import report
-from promkit.checks import CheckResult
-from promkit.errors import PromkitError
+from promkit.core.errors import PromkitError
+from promkit.report import formats
+from promkit.verify.result import CheckResult
 
 RESULTS = [
     CheckResult("health", "AC5 health/ready", True, ["/-/healthy 200 in 1.0ms", "/-/ready 200"]),
@@ -28,7 +28,7 @@ URL, VERSION = "http://127.0.0.1:9090", "2.42.0"
 
 
 def test_table_has_one_row_per_check_and_evidence_beneath() -> None:
-    lines = report.table(RESULTS).splitlines()
+    lines = formats.table(RESULTS).splitlines()
     assert lines[0].split() == ["CHECK", "ACCEPTANCE", "RESULT", "EVIDENCE"]
     assert lines[2].split()[:3] == ["health", "AC5", "health/ready"]
     assert "PASS" in lines[2] and lines[2].endswith("/-/healthy 200 in 1.0ms")
@@ -42,11 +42,11 @@ def test_table_has_one_row_per_check_and_evidence_beneath() -> None:
 
 
 def test_summary_when_everything_passes() -> None:
-    assert report.summary_line(RESULTS[:1]) == "all 1 checks pass"
+    assert formats.summary_line(RESULTS[:1]) == "all 1 checks pass"
 
 
 def test_json_report(tmp_path: Path) -> None:
-    path = report.write_json(tmp_path / "out" / "verify.json", URL, VERSION, RESULTS)
+    path = formats.write_json(tmp_path / "out" / "verify.json", URL, VERSION, RESULTS)
     data = json.loads(path.read_text())
     assert data["prometheus"] == {"url": URL, "version": VERSION}
     assert data["summary"] == {"ok": False, "total": 2, "passed": 1, "failed": ["targets"]}
@@ -59,7 +59,7 @@ def test_json_report(tmp_path: Path) -> None:
 
 
 def test_junit_report_one_testcase_per_check(tmp_path: Path) -> None:
-    path = report.write_junit(tmp_path / "junit.xml", URL, VERSION, RESULTS)
+    path = formats.write_junit(tmp_path / "junit.xml", URL, VERSION, RESULTS)
     suite = ElementTree.parse(path).getroot()
     assert suite.tag == "testsuite"
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("2", "1", "0")
@@ -81,4 +81,4 @@ def test_unwritable_report_is_a_clean_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(PromkitError, match=f"cannot write the report {blocker}/r.json"):
-        report.write_json(blocker / "r.json", URL, VERSION, RESULTS)
+        formats.write_json(blocker / "r.json", URL, VERSION, RESULTS)

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
-from promkit import checks, rule_checks, rules
-from promkit.checks import UnexpectedPayload
-from promkit.rule_checks import RepoRules, SelectorAnswer
-from promkit.settings import DEFAULTS, repo_path
+from promkit.core.settings import DEFAULTS, repo_path
+from promkit.rules import files as rules
+from promkit.verify import checks, rule_checks
+from promkit.verify.result import CheckResult, UnexpectedPayload
+from promkit.verify.rule_checks import RepoRules, SelectorAnswer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 VERSIONS = ["prometheus-2.42", "prometheus-3.16"]
@@ -55,7 +56,7 @@ def last_evaluation(rules_data: Any) -> datetime:
     return max(g.last_evaluation for g in groups if g.last_evaluation is not None)
 
 
-def green(version: str, **changes: Any) -> list[checks.CheckResult]:
+def green(version: str, **changes: Any) -> list[CheckResult]:
     data = recorded(version, "rules-green", "rules")
     now = changes.pop("now", last_evaluation(data) + timedelta(seconds=1))
     return rule_checks.check_all(
@@ -68,7 +69,7 @@ def green(version: str, **changes: Any) -> list[checks.CheckResult]:
     )
 
 
-def faults(version: str, repo: RepoRules = FAULTS) -> list[checks.CheckResult]:
+def faults(version: str, repo: RepoRules = FAULTS) -> list[CheckResult]:
     data = recorded(version, "rules-faults", "rules")
     found = {s: one_series(s) for s in repo.selectors()}
     found |= {s: a for s, a in answers(version, "rules-faults").items() if s in found}

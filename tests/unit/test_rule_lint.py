@@ -15,8 +15,8 @@ from invoke.context import MockContext
 from invoke.exceptions import Exit
 from mockctx import commands, result
 
-from promkit import rule_lint
-from promkit.settings import ROOT, data_path
+from promkit.core.settings import ROOT, data_path
+from promkit.rules import lint as rule_lint
 from promkit.tasks import rules as tasks
 
 PROMTOOL = "/opt/prometheus/promtool"

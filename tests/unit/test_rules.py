@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from promkit import rules
-from promkit.errors import ValidationError
-from promkit.settings import data_path
+from promkit.core.errors import ValidationError
+from promkit.core.settings import data_path
+from promkit.rules import files as rules
 
 CONFIG = data_path("config/prometheus/prometheus.yml")
 K8S_CONFIG = data_path("config/prometheus/prometheus-k8s.yml")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from promkit.errors import ConfigError
-from promkit.settings import ROOT
-from promkit.settings_files import check_file, check_settings_files, runtime_file, shape_errors
+from promkit.core.errors import ConfigError
+from promkit.core.settings import ROOT
+from promkit.core.settings_files import check_file, check_settings_files, runtime_file, shape_errors
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,10 @@ import yaml
 from invoke.config import Config
 from mockctx import promkit_config
 
-from promkit.errors import ConfigError
-from promkit.settings import DEFAULTS, JobExpectation, load
-from promkit.settings_env import check_environment
-from promkit.settings_files import check_settings_files, known_settings
+from promkit.core.errors import ConfigError
+from promkit.core.settings import DEFAULTS, JobExpectation, load
+from promkit.core.settings_env import check_environment
+from promkit.core.settings_files import check_settings_files, known_settings
 
 
 def test_defaults_load_as_typed_values() -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from promkit.stack import Deadline, kept_data_line
+from promkit.core.console import kept_data_line
+from promkit.core.deadline import Deadline
 
 
 def test_deadline_counts_down_from_its_creation_and_floors_what_is_left() -> None:

@@ -15,10 +15,10 @@ from invoke.config import Config
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from promkit.errors import ConfigError, PromkitError
-from promkit.settings import DEFAULTS
+from promkit.core.errors import ConfigError, PromkitError
+from promkit.core.settings import DEFAULTS
+from promkit.local.traffic import TrafficSummary, post_webhooks, ticket
 from promkit.tasks.traffic import traffic
-from promkit.traffic import TrafficSummary, post_webhooks, ticket
 from tests.support.loopback import Route, Seen, Server, reply, serving, slow
 from tests.support.ports import free_port
 

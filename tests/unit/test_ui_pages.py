@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from promkit import ui_pages
-from promkit.queries import DocumentedQuery
-from promkit.settings import JobExpectation
-from promkit.ui_pages import CLASSIC, MANTINE, PageSpec, Rendered
+from promkit.core.settings import JobExpectation
+from promkit.report import ui_pages
+from promkit.report.ui_pages import CLASSIC, MANTINE, PageSpec, Rendered
+from promkit.verify.queries import DocumentedQuery
 
 TARGETS = PageSpec("targets", "Targets", "targets", "p")
 JOBS = [JobExpectation("fastapi-app", 1), JobExpectation("celery-workers", 1)]

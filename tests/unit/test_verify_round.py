@@ -14,17 +14,18 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from promkit import prom, verify
-from promkit.errors import ConfigError
-from promkit.prom import PrometheusClient
-from promkit.queries import load_guide
-from promkit.settings import DEFAULTS, Expectations, JobExpectation, repo_path
+from promkit.core.errors import ConfigError
+from promkit.core.settings import DEFAULTS, Expectations, JobExpectation, repo_path
+from promkit.verify import client as prom
+from promkit.verify import round as rounds
+from promkit.verify.client import PrometheusClient
+from promkit.verify.queries import load_guide
 from tests.support.loopback import Answer, Route, Seen, Server, answering, serving
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "prometheus-2.42" / "green"
 RULES = FIXTURES.parent / "rules-green"
 GUIDE = repo_path(DEFAULTS["queries"]["guide"])
-REPO = verify.repo_rules(repo_path(DEFAULTS["compose"]["prometheus_config"]))
+REPO = rounds.repo_rules(repo_path(DEFAULTS["compose"]["prometheus_config"]))
 # The wiring is under test, not latency (test_checks judges that): an in-process loopback
 # server on a busy machine may answer /-/ready in more than the default 50 ms.
 EXPECT = Expectations(
@@ -133,7 +134,7 @@ def recorded_server() -> Iterator[Recorded]:
 
 def test_all_checks_pass_on_the_recorded_green_server(recorded_server: Recorded) -> None:
     client, seen = recorded_server()
-    outcome = verify.run_round(verify.NAMES, client, EXPECT, GUIDE, repo=REPO)
+    outcome = rounds.run_round(rounds.NAMES, client, EXPECT, GUIDE, repo=REPO)
     assert outcome.ok, [r for r in outcome.results if not r.ok]
     assert outcome.version == "2.42.0+ds"
     assert [r.name for r in outcome.results] == [
@@ -166,14 +167,14 @@ def test_fetches_run_concurrently() -> None:
     seen: list[str] = []
     peak = [0]
     with serving({"*": recorded_answers(0.3, None, seen, peak)}) as server:
-        verify.run_round(verify.NAMES, PrometheusClient(server.url), EXPECT, GUIDE, repo=REPO)
+        rounds.run_round(rounds.NAMES, PrometheusClient(server.url), EXPECT, GUIDE, repo=REPO)
     # 23 requests, each held 0.3s by the server: a round fetching one at a time peaks at 1.
     assert len(seen) >= 23 and peak[0] >= 4, (len(seen), peak)
 
 
 def test_only_what_a_check_needs_is_fetched(recorded_server: Recorded) -> None:
     client, seen = recorded_server()
-    results = verify.run_checks(["retention"], client, EXPECT, None)
+    results = rounds.run_checks(["retention"], client, EXPECT, None)
     assert [r.name for r in results] == ["retention"]
     assert sorted(seen) == [
         "/api/v1/status/buildinfo",
@@ -185,30 +186,30 @@ def test_only_what_a_check_needs_is_fetched(recorded_server: Recorded) -> None:
 def test_an_http_error_in_any_fetch_is_raised(recorded_server: Recorded) -> None:
     client, _ = recorded_server(broken="/api/v1/status/flags")
     with pytest.raises(prom.HTTPFailure, match="HTTP 500 for /api/v1/status/flags"):
-        verify.run_round(verify.NAMES, client, EXPECT, GUIDE, repo=REPO)
+        rounds.run_round(rounds.NAMES, client, EXPECT, GUIDE, repo=REPO)
 
 
 def test_rules_without_the_repos_rules_is_a_config_error(recorded_server: Recorded) -> None:
     client, seen = recorded_server()
     with pytest.raises(ConfigError, match=r"verify\.rules needs the repo's rules"):
-        verify.run_round(["rules"], client, EXPECT, None)
+        rounds.run_round(["rules"], client, EXPECT, None)
     assert seen == []
 
 
 def test_rules_declared_absent_ask_no_selector(recorded_server: Recorded) -> None:
     client, seen = recorded_server()
     expect = dataclasses.replace(EXPECT, rules=False)
-    results = verify.run_round(["rules"], client, expect, None, repo=REPO).results
+    results = rounds.run_round(["rules"], client, expect, None, repo=REPO).results
     assert [(r.name, r.ok) for r in results] == [("rules", True)]
     assert "/api/v1/rules" in seen and not [p for p in seen if "query" in p]
 
 
 def test_the_rules_of_a_missing_config_file_are_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"check compose\.prometheus_config"):
-        verify.repo_rules(tmp_path / "prometheus.yml")
+        rounds.repo_rules(tmp_path / "prometheus.yml")
 
 
 def test_unknown_check_name_is_a_config_error(recorded_server: Recorded) -> None:
     client, _ = recorded_server()
     with pytest.raises(ConfigError, match="unknown checks \\['speed'\\]"):
-        verify.run_checks(["speed"], client, EXPECT, GUIDE)
+        rounds.run_checks(["speed"], client, EXPECT, GUIDE)

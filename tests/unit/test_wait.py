@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from promkit import prom, wait
-from promkit.checks import CheckResult
-from promkit.errors import ConfigError
+from promkit.core.errors import ConfigError
+from promkit.verify import client as prom
+from promkit.verify import wait
+from promkit.verify.result import CheckResult
 
 GREEN = [CheckResult("health", "AC5", True, ["ok"])]
 RED = [CheckResult("targets", "AC6", False, ["target a/b is DOWN: refused"])]

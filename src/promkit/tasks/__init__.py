@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from invoke.collection import Collection
 
-from promkit.runner import LargeReadsLocal
-from promkit.settings import DEFAULTS
+from promkit.core.runner import LargeReadsLocal
+from promkit.core.settings import DEFAULTS
 
 
 def namespace() -> Collection:
@@ -41,8 +41,8 @@ def check_settings_files() -> None:
     """Exit 2 with one line if invoke.yaml or the ``inv -f`` file is broken (before Invoke)."""
     from invoke.exceptions import Exit
 
-    from promkit.errors import PromkitError
-    from promkit.settings_files import check_settings_files as check
+    from promkit.core.errors import PromkitError
+    from promkit.core.settings_files import check_settings_files as check
 
     try:
         check()

@@ -13,7 +13,7 @@ from promkit.tasks.common import reports_errors
 @reports_errors
 def local(c: Context, dry_run: bool = False) -> None:
     """Write the web config (bcrypt hash of $PROMKIT_PROMETHEUS_PASSWORD) for compose.auth."""
-    from promkit import local_stack
+    from promkit.local import stack as local_stack
 
     for line in local_stack.write_basic_auth(c.config, dry_run=dry_run):
         print(line)

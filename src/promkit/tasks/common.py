@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 from invoke.exceptions import Exit
 
-from promkit import settings
-from promkit.errors import PromkitError
+from promkit.core import settings
+from promkit.core.errors import PromkitError
 
 F = TypeVar("F", bound=Callable[..., Any])
 

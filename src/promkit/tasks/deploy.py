@@ -6,7 +6,7 @@ from invoke.collection import Collection
 from invoke.context import Context
 from invoke.tasks import task
 
-from promkit import settings
+from promkit.core import settings
 from promkit.tasks import kubernetes
 from promkit.tasks.common import reports_errors
 
@@ -20,8 +20,8 @@ from promkit.tasks.common import reports_errors
 @reports_errors
 def local(c: Context, dry_run: bool = False, timeout: str | None = None) -> None:
     """Validate, get missing images, then start the local stack and wait until it is healthy."""
-    from promkit import local_stack
-    from promkit.settings import as_float
+    from promkit.core.settings import as_float
+    from promkit.local import stack as local_stack
 
     if timeout is not None:
         c.config.compose.wait_timeout = int(as_float(timeout, "--timeout", minimum=1))

@@ -19,7 +19,7 @@ from promkit.tasks.common import reports_errors
 @reports_errors
 def local(c: Context, volumes: bool = False, dry_run: bool = False) -> None:
     """Stop and remove the local stack; its data volume is kept unless --volumes."""
-    from promkit import local_stack
+    from promkit.local import stack as local_stack
 
     local_stack.destroy(c, c.config, volumes=volumes, dry_run=dry_run)
 

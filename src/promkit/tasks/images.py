@@ -18,7 +18,7 @@ from promkit.tasks.common import reports_errors
 @reports_errors
 def build(c: Context, offline: bool = False, dry_run: bool = False) -> None:
     """Build (or pull) every image the local stack needs; --offline needs no registry."""
-    from promkit import local_stack
+    from promkit.local import stack as local_stack
 
     local_stack.build_images(c, c.config, offline=offline, dry_run=dry_run)
 

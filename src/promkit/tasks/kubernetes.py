@@ -10,14 +10,14 @@ from __future__ import annotations
 from invoke.context import Context
 from invoke.tasks import task
 
-from promkit import settings
+from promkit.core import settings
 from promkit.tasks.common import context_on_command_line, reports_errors
 
 _CONTEXT_HELP = "kubeconfig context to use (setting k8s.context); required"
 
 
 def _context(c: Context, context: str | None) -> str:
-    from promkit import kube
+    from promkit.k8s import kubectl as kube
 
     given = context or settings.load(c.config).k8s.context or context_on_command_line()
     return kube.require_context(c, given)
@@ -36,7 +36,7 @@ def deploy(
     c: Context, context: str | None = None, dry_run: bool = False, timeout: str | None = None
 ) -> None:
     """Validate k8s/, then apply it with kubectl and wait until every Deployment is ready."""
-    from promkit import k8s_stack
+    from promkit.k8s import stack as k8s_stack
 
     plan = k8s_stack.validate(c, c.config, _context(c, context), timeout=timeout)
     print(f"validated {plan.checked.kustomization}: {len(plan.checked.objects)} objects")
@@ -61,7 +61,7 @@ def destroy(
     c: Context, context: str | None = None, volumes: bool = False, dry_run: bool = False
 ) -> None:
     """Delete what deploy.k8s created and wait until it is gone; the data stays unless --volumes."""
-    from promkit import k8s_stack
+    from promkit.k8s import stack as k8s_stack
 
     teardown = k8s_stack.plan_teardown(c, c.config, _context(c, context), volumes=volumes)
     k8s_stack.down(c, teardown, dry_run=dry_run)
@@ -71,7 +71,7 @@ def destroy(
 @reports_errors
 def manifests(c: Context) -> None:
     """Check k8s/ offline: render, Kubernetes schemas, promtool, hardening rules."""
-    from promkit import manifests as checks
+    from promkit.k8s import manifests as checks
 
     checked = checks.validate(c, c.config)
     version = settings.load(c.config).k8s.kubernetes_version
@@ -85,7 +85,7 @@ def manifests(c: Context) -> None:
 @reports_errors
 def port_forward(c: Context, context: str | None = None) -> None:
     """Forward a free local port to the Prometheus Service until Ctrl-C; print its URL."""
-    from promkit import k8s_stack
+    from promkit.k8s import stack as k8s_stack
 
     forward = k8s_stack.start_port_forward(c.config, _context(c, context))
     print(f"Prometheus UI and API: {forward.url} (Ctrl-C stops)")

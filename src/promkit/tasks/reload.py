@@ -13,7 +13,9 @@ from promkit.tasks.common import reports_errors
 @reports_errors
 def local(c: Context, url: str | None = None) -> None:
     """Check the Prometheus config with promtool, then reload it into the local Prometheus."""
-    from promkit import local_stack, prom, settings
+    from promkit.core import settings
+    from promkit.local import stack as local_stack
+    from promkit.verify import client as prom
 
     client = prom.client_from_settings(settings.load(c.config).prometheus, url)
     print(local_stack.reload(c, c.config, client))

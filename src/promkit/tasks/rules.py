@@ -12,7 +12,7 @@ from promkit.tasks.common import reports_errors
 @reports_errors
 def rules(c: Context, exposition: str | None = None) -> None:
     """Check the rule files: promtool, and every metric they select exists somewhere."""
-    from promkit import rule_lint
+    from promkit.rules import lint as rule_lint
 
     linted = rule_lint.check(c, c.config, exposition)
     print(
@@ -25,7 +25,7 @@ def rules(c: Context, exposition: str | None = None) -> None:
 @reports_errors
 def rule_tests(c: Context, junit: str | None = None) -> None:
     """Run promtool's unit tests of the rules (tests/rules/*.test.yml)."""
-    from promkit import rule_lint
+    from promkit.rules import lint as rule_lint
 
     files = rule_lint.rule_tests(c, c.config, junit)
     print(

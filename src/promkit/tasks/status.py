@@ -14,7 +14,7 @@ from promkit.tasks.common import reports_errors
 @reports_errors
 def local(c: Context) -> None:
     """Show the local stack's services, state, health and ports (exit 1 if any is unhealthy)."""
-    from promkit import compose
+    from promkit.local import compose
 
     project = compose.Project.from_config(c.config)
     compose.require_engine(c)

@@ -7,9 +7,9 @@ from typing import Any
 from invoke.context import Context
 from invoke.tasks import task
 
-from promkit import settings
-from promkit import traffic as traffic_lib
-from promkit.errors import ConfigError
+from promkit.core import settings
+from promkit.core.errors import ConfigError
+from promkit.local import traffic as traffic_lib
 from promkit.tasks.common import reports_errors
 
 

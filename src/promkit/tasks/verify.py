@@ -31,26 +31,25 @@ HELP = {
 }
 
 
-#: Stands for every check (promkit.verify.NAMES, imported lazily to keep `inv --list` fast).
+#: Stands for every check (promkit.rounds.NAMES, imported lazily to keep `inv --list` fast).
 ALL = ("all",)
 
 
 def _run(c: Context, names: Sequence[str], options: dict[str, Any]) -> None:
     """Verify the URL given (or configured), or the cluster of ``--context`` if given."""
-    from promkit import verify
+    from promkit.report import session as reporting
+    from promkit.verify import round as rounds
 
     context = options.pop("context") or context_on_command_line()
     if tuple(names) == ALL:
-        names = verify.NAMES + verify.KUBERNETES_NAMES if context else verify.NAMES
+        names = rounds.NAMES + rounds.KUBERNETES_NAMES if context else rounds.NAMES
     if context:
-        from promkit import k8s_stack
-
-        outcome = k8s_stack.verify_cluster(c, context, names, **options)
+        outcome = reporting.verify_cluster(c, context, names, **options)
     else:
-        from promkit.failure_logs import compose_logs
+        from promkit.local.logs import compose_logs
 
         logs = compose_logs(c, c.config)
-        outcome = verify.verify_and_report(c.config, names, failure_logs=logs, **options)
+        outcome = reporting.verify_and_report(c.config, names, failure_logs=logs, **options)
     if not outcome.ok:
         raise Exit(code=1)
 
@@ -127,9 +126,9 @@ def rbac(
     c: Context, context: str | None = None, namespace: str | None = None, report: str | None = None
 ) -> None:
     """Check Prometheus' ServiceAccount may list/watch pods and nothing more (auth can-i)."""
-    from promkit import k8s_stack
+    from promkit.report import session as reporting
 
-    verdict = k8s_stack.verify_rbac(c, c.config, context, namespace, report_dir=report)
+    verdict = reporting.verify_rbac(c, c.config, context, namespace, report_dir=report)
     if not verdict.result.ok:
         raise Exit(code=1)
 
@@ -144,12 +143,11 @@ def rbac(
 @reports_errors
 def drift(c: Context, url: str | None = None, context: str | None = None) -> None:
     """Compare the server's config, flags, rules and last reload with the repo's files."""
-    from promkit import drift_sources, k8s_stack
+    from promkit.k8s import repo_view as k8s_view
+    from promkit.local import repo_view as local_view
 
     context = context or context_on_command_line()
-    found = (
-        k8s_stack.drift_cluster(c, context, url) if context else drift_sources.drift_local(c, url)
-    )
+    found = k8s_view.drift_cluster(c, context, url) if context else local_view.drift_local(c, url)
     print(found.text())
     if not found.ok:
         raise Exit(code=1)

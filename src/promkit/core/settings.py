@@ -1,0 +1,618 @@
+"""promkit's settings: defaults, and typed views over Invoke's configuration.
+
+Every setting lives in Invoke's configuration tree, so it can come from
+``invoke.yaml``, a file given with ``inv -f``, ``INVOKE_*`` environment variables
+or task flags. ``DEFAULTS`` declares all of them; the views below read and
+check them, raising ``ConfigError`` with one line naming the bad key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from promkit.core.durations import parse_duration
+from promkit.core.errors import ConfigError
+
+#: The most webhooks a second the stack's own demo traffic may send.
+MAX_DEMO_RATE = 5.0
+
+#: Where a source checkout's root would be (tasks.py, images/, sample_app/, scripts/).
+#: Installed from a wheel, it holds none of them: see ``checkout_path``.
+ROOT = Path(__file__).resolve().parents[3]
+
+#: What a URL setting looks like (its default), for the error saying how to fix one.
+DEFAULT_URLS = {
+    "prometheus.url": "http://127.0.0.1:9090",
+    "compose.app_url": "http://127.0.0.1:8000",
+}
+
+DEFAULTS: dict[str, Any] = {
+    "prometheus": {
+        "url": "http://127.0.0.1:9090",
+        "timeout": 5.0,
+        # Credentials are never stored in settings: only where to read them.
+        "username_env": "PROMKIT_PROMETHEUS_USERNAME",
+        "password_env": "PROMKIT_PROMETHEUS_PASSWORD",
+        "password_file": None,
+        "token_env": "PROMKIT_PROMETHEUS_TOKEN",
+        "token_file": None,
+        "ca_file": None,
+    },
+    "expect": {
+        # job name -> minimum active targets, "=N" (exactly N), {"min": N} / {"exact": N};
+        # null drops a default job (e.g. on Kubernetes, where the pod-discovery job scrapes).
+        "jobs": {"fastapi-app": 1, "celery-workers": 1},
+        "scrape_interval": "15s",
+        "evaluation_interval": "15s",
+        "retention": "30d",
+        "health_latency_ms": 50.0,
+        "scrape_duration_ms": 100.0,
+        # verify.rules checks the rule groups compose.prometheus_config loads; false
+        # declares a deployment without rules (verify.rules then passes, saying so).
+        "rules": True,
+    },
+    "queries": {
+        # The guide whose sample queries verify.queries executes.
+        "guide": "docs/operations/metrics-guide.md",
+    },
+    "compose": {
+        "file": "compose/compose.yaml",
+        "project": "promkit",
+        "wait_timeout": 180,
+        "app_url": "http://127.0.0.1:8000",
+        # Checked with promtool before every deploy; its folder is mounted at /etc/prometheus
+        # (so the file must be named prometheus.yml).
+        "prometheus_config": "config/prometheus/prometheus.yml",
+        # True: basic auth in front of Prometheus (compose/compose.auth.yaml, after
+        # `inv auth.local`); verify.* and deploy.local then need the credentials' env vars.
+        "auth": False,
+    },
+    "traffic": {
+        # Defaults of `inv traffic`: webhooks posted, seconds at most, every Nth one invalid.
+        "count": 60,
+        "duration": 30,
+        "invalid_every": 20,
+        # The stack's own steady demo traffic (compose service demo-traffic): webhooks a
+        # second, 0 turns it off, at most 5.
+        "demo_rate": 2,
+    },
+    "images": {
+        # Images deploy.local lacks: pulled (false), built from package registries (true),
+        # or pulled and, if that fails, built (auto).
+        "offline": "auto",
+        "cache_dir": "/var/cache/promkit",
+    },
+    "k8s": {
+        "context": None,
+        "namespace": "monitoring",
+        "app_namespace": "promkit-sample",
+        "kustomization": "k8s",
+        "rollout_timeout": 180,
+        # Schemas check.manifests validates against (kubernetes-validate ships them).
+        "kubernetes_version": "1.32",
+        # A promtool with Kubernetes discovery (Debian's has none). None: the build of
+        # scripts/build-prometheus3.sh matching the image's version, else promtool on PATH.
+        "promtool": None,
+        # True lets Services be LoadBalancer or NodePort (check.manifests refuses them).
+        "allow_exposed_services": False,
+        # Seconds `kubectl port-forward` gets to answer on its local port.
+        "port_forward_timeout": 30,
+        # What verify --context expects instead of expect.jobs: the pod-discovery job
+        # scrapes the app and the worker (one target per pod), plus Prometheus itself.
+        "expect_jobs": {"kubernetes-pods": 2, "prometheus": 1},
+        # The job whose kubernetes_sd_configs (role: pod) discovers the annotated pods:
+        # what verify.discovery holds to one target per pod.
+        "discovery_job": "kubernetes-pods",
+    },
+    "report": {
+        # --report DIR and verify.ui --browser: Debian's packages chromium and chromium-driver.
+        "chromium": "/usr/bin/chromium",
+        "chromedriver": "/usr/bin/chromedriver",
+        # Seconds a UI page may take to show its content in the browser.
+        "page_timeout": 15,
+        # Log lines kept per service or pod in a report of a failed verification.
+        "log_lines": 50,
+    },
+}
+
+
+def section(config: Any, name: str) -> Mapping[str, Any]:
+    """The settings section ``name`` of an Invoke config, or a ConfigError."""
+    value = config.get(name) if hasattr(config, "get") else None
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"setting '{name}' must be a mapping (check invoke.yaml)")
+    return value
+
+
+def as_float(value: Any, key: str, *, minimum: float = 0.0) -> float:
+    """``value`` as a float no smaller than ``minimum``, or a ConfigError naming ``key``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting '{key}' must be a number, got {value!r}") from None
+    if number < minimum or number != number:
+        raise ConfigError(f"setting '{key}' must be at least {minimum:g}, got {value!r}")
+    return number
+
+
+def as_duration(value: Any, key: str) -> str:
+    """``value`` checked to be a Prometheus duration, or a ConfigError naming ``key``."""
+    try:
+        parse_duration(str(value))
+    except ValueError as exc:
+        raise ConfigError(f"setting '{key}': {exc}") from None
+    return str(value)
+
+
+@dataclass(frozen=True)
+class JobExpectation:
+    """How many active targets a scrape job must have."""
+
+    job: str
+    minimum: int = 1
+    exact: int | None = None
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """What a correct deployment looks like (the operator's acceptance list)."""
+
+    jobs: tuple[JobExpectation, ...] = field(default_factory=tuple)
+    scrape_interval: str = "15s"
+    evaluation_interval: str = "15s"
+    retention: str = "30d"
+    health_latency_ms: float = 50.0
+    scrape_duration_ms: float = 100.0
+    #: The pod-discovery job (k8s.discovery_job), for verify.discovery.
+    discovery_job: str = "kubernetes-pods"
+    #: Whether the deployment has rules (expect.rules): verify.rules checks them if so.
+    rules: bool = True
+
+
+_EXACT = re.compile(r"^\s*(?:=|exactly\s+)(\d+)\s*$")
+
+
+def _job_expectation(job: str, spec: Any) -> JobExpectation:
+    key = f"expect.jobs.{job}"
+    # "=N" / "exactly N": an exact count that, unlike {exact: N}, can override a default
+    # count (Invoke cannot merge a mapping over a number).
+    exact_text = _EXACT.match(spec) if isinstance(spec, str) else None
+    if exact_text:
+        count = int(exact_text.group(1))
+        return JobExpectation(job, minimum=count, exact=count)
+    if isinstance(spec, bool) or not isinstance(spec, int | Mapping):
+        raise ConfigError(
+            f"setting '{key}' must be a count, '=N' (exactly N), {{min: N}} or {{exact: N}}"
+        )
+    if isinstance(spec, int):
+        return JobExpectation(job, minimum=int(as_float(spec, key)))
+    unknown = set(spec) - {"min", "exact"}
+    if unknown:
+        raise ConfigError(f"setting '{key}' has unknown keys {sorted(unknown)}: use min or exact")
+    exact = spec.get("exact")
+    exact_n = None if exact is None else int(as_float(exact, f"{key}.exact"))
+    minimum = int(as_float(spec.get("min", exact_n or 1), f"{key}.min"))
+    return JobExpectation(job, minimum=minimum, exact=exact_n)
+
+
+def job_expectations(jobs: Any, key: str = "expect.jobs") -> tuple[JobExpectation, ...]:
+    """A mapping of job name -> count spec as JobExpectations (null drops a job)."""
+    if not isinstance(jobs, Mapping):
+        raise ConfigError(f"setting '{key}' must map job names to target counts")
+    # A job set to null (~) is not expected: how a settings file drops a default job.
+    return tuple(_job_expectation(str(job), spec) for job, spec in jobs.items() if spec is not None)
+
+
+def expectations(config: Any, *, kubernetes: bool = False) -> Expectations:
+    """The ``expect`` section as typed, checked ``Expectations`` (all settings checked).
+
+    ``kubernetes`` takes the jobs from ``k8s.expect_jobs`` instead: in a cluster,
+    pod discovery puts every scraped pod in one job.
+    """
+    return load(config).expectations(kubernetes=kubernetes)
+
+
+def _discovery_job(config: Any) -> str:
+    job = section(config, "k8s").get("discovery_job")
+    if not isinstance(job, str) or not job.strip():
+        raise ConfigError(
+            f"k8s.discovery_job is {job!r}: give the name of Prometheus' pod-discovery job"
+        )
+    return job.strip()
+
+
+# --- the typed model: every setting checked once ---------------------------------------
+
+#: Invoke's configuration layers, highest priority first (see invoke.config.Config.merge).
+_LAYERS = (
+    "_modifications",
+    "_overrides",
+    "_runtime",
+    "_env",
+    "_project",
+    "_user",
+    "_system",
+    "_collection",
+    "_defaults",
+)
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_COMPOSE_PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_OFFLINE_MODES = {
+    "true": "always", "1": "always", "yes": "always", "always": "always",
+    "false": "never", "0": "never", "no": "never", "never": "never",
+    "auto": "auto",
+}  # fmt: skip
+
+
+def replacing(config: Any, name: str, key: str) -> Any:
+    """``name.key`` from the highest configuration layer that sets it, not merged with lower ones.
+
+    Invoke merges mappings across layers, so a user's ``expect.jobs: {node: 1}`` would
+    still expect the sample stack's jobs from the defaults or the project's invoke.yaml.
+    A job map describes one deployment: the layer that gives one replaces the others.
+    A plain mapping (no layers) is read as it is.
+    """
+    for layer in _LAYERS:
+        data = config.__dict__.get(layer) if hasattr(config, "__dict__") else None
+        part = data.get(name) if isinstance(data, Mapping) else None
+        if isinstance(part, Mapping) and key in part:
+            return part[key]
+    return section(config, name).get(key)
+
+
+def as_count(value: Any, key: str, *, minimum: int = 1) -> int:
+    """``value`` as a whole number no smaller than ``minimum``, or a ConfigError naming ``key``."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(f"setting '{key}' must be a whole number, got {value!r}")
+    number = as_float(value, key, minimum=minimum)
+    if number != int(number):
+        raise ConfigError(f"setting '{key}' must be a whole number, got {value!r}")
+    return int(number)
+
+
+def as_positive(value: Any, key: str) -> float:
+    """``value`` as a number of seconds above 0, or a ConfigError naming ``key``."""
+    number = as_float(value, key)
+    if number <= 0:
+        raise ConfigError(f"setting '{key}' must be more than 0 seconds, got {value!r}")
+    return number
+
+
+def as_text(value: Any, key: str, pattern: re.Pattern[str] | None = None, what: str = "") -> str:
+    """``value`` as a non-empty string (matching ``pattern``), or a ConfigError naming ``key``."""
+    if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip():
+        raise ConfigError(f"setting '{key}' must be {what or 'a non-empty string'}, got {value!r}")
+    text = str(value).strip()
+    if pattern is not None and not pattern.match(text):
+        raise ConfigError(f"setting '{key}' must be {what}, got {value!r}")
+    return text
+
+
+def as_optional_text(value: Any, key: str) -> str | None:
+    """``value`` as a string, or None when unset (null or empty)."""
+    return None if value is None or value == "" else as_text(value, key)
+
+
+def as_bool(value: Any, key: str) -> bool:
+    """``value`` as a flag (true/false, 1/0, yes/no), or a ConfigError naming ``key``."""
+    if isinstance(value, bool):
+        return value
+    words = {
+        "true": True,
+        "1": True,
+        "yes": True,
+        "false": False,
+        "0": False,
+        "no": False,
+        "": False,
+    }
+    found = words.get(str(value).strip().lower()) if isinstance(value, str | int) else None
+    if found is None:
+        raise ConfigError(f"setting '{key}' must be true or false, got {value!r}")
+    return found
+
+
+_PROMETHEUS_CREDENTIALS = (
+    "set PROMKIT_PROMETHEUS_USERNAME and PROMKIT_PROMETHEUS_PASSWORD (or their *_file "
+    "settings) instead"
+)
+
+
+def check_url(url: str, name: str, example: str, credentials: str = _PROMETHEUS_CREDENTIALS) -> str:
+    """``url`` (an http(s) URL with a host, no credentials) without a trailing slash, or a
+    ConfigError: ``name`` says what it is, ``example`` how to give a good one.
+
+    The one rule for every URL promkit is given: settings, --url, the app's URL.
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(str(url).strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{name} {url!r} is not an http(s) URL: {example}")
+    if parts.username or parts.password:
+        raise ConfigError(f"{name} must not contain credentials: {credentials}")
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+def as_url(value: Any, key: str) -> str:
+    """Setting ``key`` as an http(s) URL, or a ConfigError naming it."""
+    text = as_text(value, key, what="an http:// or https:// URL")
+    return check_url(text, f"setting '{key}'", f"set {key} to e.g. {DEFAULT_URLS[key]}")
+
+
+def as_offline_mode(value: Any) -> str:
+    """Setting images.offline as 'always', 'never' or 'auto', or a ConfigError."""
+    mode = _OFFLINE_MODES.get(str(value).strip().lower())
+    if mode is None:
+        raise ConfigError(f"setting 'images.offline' must be true, false or auto, got {value!r}")
+    return mode
+
+
+@dataclass(frozen=True)
+class PrometheusSettings:
+    """Where Prometheus answers and where its credentials are read from (never the values)."""
+
+    url: str
+    timeout: float
+    username_env: str
+    password_env: str
+    token_env: str
+    password_file: str | None
+    token_file: str | None
+    ca_file: str | None
+
+
+@dataclass(frozen=True)
+class ComposeSettings:
+    """The compose project deploy.local runs."""
+
+    file: str
+    project: str
+    wait_timeout: int
+    app_url: str
+    prometheus_config: str
+    auth: bool
+
+
+@dataclass(frozen=True)
+class TrafficSettings:
+    """Defaults of ``inv traffic`` and the stack's own demo traffic."""
+
+    count: int
+    duration: float
+    invalid_every: int
+    demo_rate: float
+
+
+@dataclass(frozen=True)
+class ImagesSettings:
+    """Where images come from: ``offline`` is 'always', 'never' or 'auto'."""
+
+    offline: str
+    cache_dir: str
+
+
+@dataclass(frozen=True)
+class K8sSettings:
+    """The cluster deploy.k8s and verify --context work on."""
+
+    context: str | None
+    namespace: str
+    app_namespace: str
+    kustomization: str
+    rollout_timeout: float
+    kubernetes_version: str
+    promtool: str | None
+    allow_exposed_services: bool
+    port_forward_timeout: float
+    expect_jobs: tuple[JobExpectation, ...]
+    discovery_job: str
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """What --report and the browser check use: the browser's paths, page timeout, log lines."""
+
+    chromium: str
+    chromedriver: str
+    page_timeout: float
+    log_lines: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every promkit setting, typed and checked: what ``load`` returns."""
+
+    prometheus: PrometheusSettings
+    expect: Expectations
+    queries_guide: str
+    compose: ComposeSettings
+    traffic: TrafficSettings
+    images: ImagesSettings
+    k8s: K8sSettings
+    report: ReportSettings
+
+    def expectations(self, *, kubernetes: bool = False) -> Expectations:
+        """What verify checks: on Kubernetes, the jobs of k8s.expect_jobs and the discovery job."""
+        if not kubernetes:
+            return self.expect
+        return replace(self.expect, jobs=self.k8s.expect_jobs, discovery_job=self.k8s.discovery_job)
+
+
+def _prometheus(config: Any) -> PrometheusSettings:
+    s = section(config, "prometheus")
+    env_name = "an environment variable name"
+
+    def env(key: str) -> str:
+        return as_text(s.get(key), f"prometheus.{key}", _ENV_NAME, env_name)
+
+    ca_file = as_optional_text(s.get("ca_file"), "prometheus.ca_file")
+    if ca_file and not Path(ca_file).expanduser().is_file():
+        raise ConfigError(f"setting 'prometheus.ca_file': {ca_file} is not a file")
+    return PrometheusSettings(
+        url=as_url(s.get("url"), "prometheus.url"),
+        timeout=as_positive(s.get("timeout"), "prometheus.timeout"),
+        username_env=env("username_env"),
+        password_env=env("password_env"),
+        token_env=env("token_env"),
+        password_file=as_optional_text(s.get("password_file"), "prometheus.password_file"),
+        token_file=as_optional_text(s.get("token_file"), "prometheus.token_file"),
+        ca_file=str(Path(ca_file).expanduser()) if ca_file else None,
+    )
+
+
+def _expect(config: Any) -> Expectations:
+    s = section(config, "expect")
+    jobs = replacing(config, "expect", "jobs")
+    return Expectations(
+        jobs=job_expectations({} if jobs is None else jobs),
+        scrape_interval=as_duration(s.get("scrape_interval"), "expect.scrape_interval"),
+        evaluation_interval=as_duration(s.get("evaluation_interval"), "expect.evaluation_interval"),
+        retention=as_duration(s.get("retention"), "expect.retention"),
+        health_latency_ms=as_float(s.get("health_latency_ms"), "expect.health_latency_ms"),
+        scrape_duration_ms=as_float(s.get("scrape_duration_ms"), "expect.scrape_duration_ms"),
+        rules=as_bool(s.get("rules"), "expect.rules"),
+    )
+
+
+def _compose(config: Any) -> ComposeSettings:
+    s = section(config, "compose")
+    project_rule = "a compose project name (lowercase letters, digits, '-' and '_')"
+    return ComposeSettings(
+        file=as_text(s.get("file"), "compose.file", what="the path of a compose file"),
+        project=as_text(s.get("project"), "compose.project", _COMPOSE_PROJECT, project_rule),
+        wait_timeout=as_count(s.get("wait_timeout"), "compose.wait_timeout"),
+        app_url=as_url(s.get("app_url"), "compose.app_url"),
+        prometheus_config=as_text(
+            s.get("prometheus_config"), "compose.prometheus_config", what="a file path"
+        ),
+        auth=as_bool(s.get("auth"), "compose.auth"),
+    )
+
+
+def _traffic(config: Any) -> TrafficSettings:
+    s = section(config, "traffic")
+    rate = as_float(s.get("demo_rate"), "traffic.demo_rate")
+    if rate > MAX_DEMO_RATE:
+        raise ConfigError(
+            f"setting 'traffic.demo_rate' must be from 0 (off) to {MAX_DEMO_RATE:g} webhooks "
+            f"a second, got {s.get('demo_rate')!r}"
+        )
+    return TrafficSettings(
+        count=as_count(s.get("count"), "traffic.count"),
+        duration=as_positive(s.get("duration"), "traffic.duration"),
+        invalid_every=as_count(s.get("invalid_every"), "traffic.invalid_every", minimum=0),
+        demo_rate=rate,
+    )
+
+
+def _images(config: Any) -> ImagesSettings:
+    s = section(config, "images")
+    return ImagesSettings(
+        offline=as_offline_mode(s.get("offline")),
+        cache_dir=as_text(s.get("cache_dir"), "images.cache_dir", what="a folder path"),
+    )
+
+
+def _k8s(config: Any) -> K8sSettings:
+    s = section(config, "k8s")
+    label = "a Kubernetes namespace name (lowercase letters, digits and '-')"
+    jobs = replacing(config, "k8s", "expect_jobs")
+    return K8sSettings(
+        context=as_optional_text(s.get("context"), "k8s.context"),
+        namespace=as_text(s.get("namespace"), "k8s.namespace", _DNS_LABEL, label),
+        app_namespace=as_text(s.get("app_namespace"), "k8s.app_namespace", _DNS_LABEL, label),
+        kustomization=as_text(s.get("kustomization"), "k8s.kustomization", what="a folder path"),
+        rollout_timeout=as_float(s.get("rollout_timeout"), "k8s.rollout_timeout", minimum=1),
+        kubernetes_version=as_text(s.get("kubernetes_version"), "k8s.kubernetes_version"),
+        promtool=as_optional_text(s.get("promtool"), "k8s.promtool"),
+        allow_exposed_services=as_bool(
+            s.get("allow_exposed_services"), "k8s.allow_exposed_services"
+        ),
+        port_forward_timeout=as_positive(s.get("port_forward_timeout"), "k8s.port_forward_timeout"),
+        expect_jobs=job_expectations({} if jobs is None else jobs, "k8s.expect_jobs"),
+        discovery_job=_discovery_job(config),
+    )
+
+
+def _report(config: Any) -> ReportSettings:
+    s = section(config, "report")
+    return ReportSettings(
+        chromium=as_text(s.get("chromium"), "report.chromium", what="a file path"),
+        chromedriver=as_text(s.get("chromedriver"), "report.chromedriver", what="a file path"),
+        page_timeout=as_positive(s.get("page_timeout"), "report.page_timeout"),
+        log_lines=as_count(s.get("log_lines"), "report.log_lines"),
+    )
+
+
+def load(config: Any) -> Settings:
+    """Every setting of ``config`` (an Invoke config) checked and typed; a ConfigError for the
+    first bad value, naming its key, what it must be and what it is.
+    """
+    for name in DEFAULTS:
+        section(config, name)
+    guide = section(config, "queries").get("guide")
+    return Settings(
+        prometheus=_prometheus(config),
+        expect=_expect(config),
+        queries_guide=as_text(guide, "queries.guide", what="the path of a metrics guide"),
+        compose=_compose(config),
+        traffic=_traffic(config),
+        images=_images(config),
+        k8s=_k8s(config),
+        report=_report(config),
+    )
+
+
+def data_path(relative: str) -> Path:
+    """A file or folder promkit ships (compose/, config/, k8s/, docs/), as a real path.
+
+    docker compose and kubectl read it from disk, so a zipped install cannot serve it.
+    """
+    found = resources.files("promkit") / "data" / relative
+    if not isinstance(found, Path):
+        raise ConfigError("promkit's data is not on disk (zipped install?): pip install promkit")
+    return found
+
+
+#: The path settings whose defaults name what promkit ships (package data).
+_SHIPPED = frozenset(
+    Path(DEFAULTS[name][key])
+    for name, key in (
+        ("compose", "file"),
+        ("compose", "prometheus_config"),
+        ("k8s", "kustomization"),
+        ("queries", "guide"),
+    )
+)
+
+
+def repo_path(value: str) -> Path:
+    """``value`` as a path: a shipped default from promkit's data, else from the current folder.
+
+    So promkit needs no checkout, and a user's own relative path is theirs.
+    """
+    path = Path(value)
+    if path.is_absolute():
+        return path
+    return data_path(str(path)) if path in _SHIPPED else Path.cwd() / path
+
+
+def checkout_path(relative: str, needed_by: str) -> Path:
+    """A path of promkit's source checkout (images/, sample_app/, scripts/), or a ConfigError.
+
+    Those are not in the package: ``needed_by`` names what the user asked for.
+    """
+    path = ROOT / relative
+    if not path.exists():
+        raise ConfigError(
+            f"{needed_by} needs {relative} from promkit's source checkout, which this "
+            "install lacks: run it from a clone of the promkit repository"
+        )
+    return path

@@ -1,0 +1,179 @@
+"""Run a round of checks and render it: the table, JSON, JUnit, the evidence report.
+
+``verify_and_report`` is what every verify task calls, against ``--url``, the local
+stack or (``verify_cluster``) a port-forwarded Prometheus in a cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from invoke.context import Context
+
+from promkit.core import durations, settings
+from promkit.core.settings import Expectations, load
+from promkit.k8s import kubectl as kube
+from promkit.k8s import logs as k8s_logs
+from promkit.k8s import port_forward as forwarding
+from promkit.k8s.rbac import RbacVerdict, rbac_answers
+from promkit.report import browser, evidence, formats
+from promkit.report.formats import print_report
+from promkit.verify import checks
+from promkit.verify import client as prom
+from promkit.verify import wait as waiting
+from promkit.verify.client import PrometheusClient
+from promkit.verify.result import FailureLogs, Verification
+from promkit.verify.round import repo_rules, run_round
+
+
+def verify_and_report(
+    config: Any,
+    names: Sequence[str],
+    *,
+    url: str | None = None,
+    wait: str | float | None = None,
+    json_path: str | None = None,
+    junit_path: str | None = None,
+    kubernetes: bool = False,
+    before_round: Callable[[], None] | None = None,
+    cluster: Callable[[], Any] | None = None,
+    report_dir: str | None = None,
+    use_browser: bool = False,
+    failure_logs: FailureLogs | None = None,
+) -> Verification:
+    """Run the named checks (see ``NAMES``), print the table, write the reports asked for.
+
+    ``wait`` polls until green; without it, a failing server only a few scrape
+    intervals old is still given the time for its first scrapes. ``before_round``
+    runs before each round (a port-forward restarts there). ``report_dir`` gets the
+    HTML evidence report (with ``failure_logs``' lines if the round fails); with it or
+    ``use_browser``, verify.ui also checks the targets page in headless Chromium.
+    """
+    loaded = settings.load(config)
+    client = prom.client_from_settings(loaded.prometheus, url)
+    expect = loaded.expectations(kubernetes=kubernetes)
+    deadline = waiting.parse_wait(wait)
+    guide = settings.repo_path(loaded.queries_guide)
+    folder = evidence.prepare(report_dir) if report_dir else None  # unwritable: exit 2 first
+    also = evidence.ALSO_FETCHED if folder else ()
+    repo = None
+    if "rules" in names and expect.rules:  # on --context too: its ConfigMap ships these rules
+        repo = repo_rules(settings.repo_path(loaded.compose.prometheus_config))
+
+    def attempt() -> Verification:
+        if before_round is not None:
+            before_round()
+        return run_round(names, client, expect, guide, cluster, also, repo)
+
+    outcome = waiting.wait_until_green(attempt, deadline)
+    if deadline is None and not outcome.ok:
+        interval_s = durations.parse_duration(expect.scrape_interval)
+        outcome = waiting.wait_while_young(outcome, attempt, interval_s, checks.utc_now())
+    check_ui = "ui" in names and (use_browser or folder is not None)
+    outcome, looked = look_in_browser(loaded.report, client, outcome, expect, check_ui, folder)
+    page = None
+    if folder is not None:
+        page = evidence.report_round(
+            folder,
+            outcome,
+            screenshots=looked.screenshots,
+            failure_logs=failure_logs,
+            notes=looked.notes,
+        )
+    print_report(outcome, json_path, junit_path, page)
+    return outcome
+
+
+def look_in_browser(
+    report: settings.ReportSettings,
+    client: PrometheusClient,
+    outcome: Verification,
+    expect: Expectations,
+    check_ui: bool,
+    folder: Path | None,
+) -> tuple[Verification, browser.Looked]:
+    """``outcome`` with the browser check of the UI (if ``check_ui``); screenshots for a report."""
+    if not check_ui and folder is None:
+        return outcome, browser.Looked()
+    looked = browser.look(
+        outcome,
+        report,
+        client.credentials.header(),
+        jobs=expect.jobs if check_ui else None,
+        folder=folder,
+    )
+    return replace(outcome, results=browser.merged(outcome, looked)), looked
+
+
+def verify_cluster(
+    c: Context,
+    context: str,
+    names: Sequence[str],
+    *,
+    url: str | None = None,
+    wait: str | None = None,
+    json_path: str | None = None,
+    junit_path: str | None = None,
+    report_dir: str | None = None,
+    use_browser: bool = False,
+) -> Verification:
+    """Verify through a port-forward to the cluster's Prometheus Service (or ``url``)."""
+
+    # The slowest step, reading the cluster, starts first; a read that worked proves the
+    # context exists, so only otherwise is the kubeconfig asked.
+    cluster = kube.ClusterReads(c, context) if "discovery" in names else None
+    known = cluster is not None and cluster.context_exists()
+    checked = context if known else kube.require_context(c, context)
+    namespace = load(c.config).k8s.namespace
+
+    def verify(url: str, before_round: Callable[[], None] | None = None) -> Verification:
+        return verify_and_report(
+            c.config,
+            names,
+            url=url,
+            before_round=before_round,
+            cluster=cluster,
+            wait=wait,
+            json_path=json_path,
+            junit_path=junit_path,
+            report_dir=report_dir,
+            use_browser=use_browser,
+            failure_logs=k8s_logs.kube_logs(c, c.config, checked),
+            kubernetes=True,
+        )
+
+    if url:  # Prometheus reachable as it is: read only the cluster via the context
+        return verify(url)
+    with forwarding.kept_port_forward(c, checked, namespace) as forward:
+        return verify(forward.url, forward.ensure)
+
+
+def verify_rbac(
+    c: Context,
+    config: Any,
+    context: str | None,
+    namespace: str | None,
+    *,
+    report_dir: str | None = None,
+) -> RbacVerdict:
+    """Ask ``kubectl auth can-i`` as Prometheus' ServiceAccount, judge the answers, print the
+    table, and write the evidence report to ``report_dir`` if given."""
+    k8s = load(config).k8s
+    folder = evidence.prepare(report_dir) if report_dir else None  # unwritable: exit 2 first
+    checked = kube.require_context(c, context or k8s.context)
+    subject = f"system:serviceaccount:{namespace or k8s.namespace}:prometheus"
+    answers = rbac_answers(c, checked, subject, checks.RBAC_PERMISSIONS)
+    verdict = RbacVerdict(subject, checked, checks.check_rbac(subject, answers))
+    print(f"{verdict.subject} in context {verdict.context}\n")
+    print(formats.table([verdict.result]))
+    if folder is not None:
+        can_i = {f"{p.verb} {p.resource}": allowed for p, allowed in answers.items()}
+        where = f"{subject} in context {checked}"
+        found = evidence.Evidence(
+            where, "n/a (kubectl auth can-i)", None, [verdict.result], {"auth-can-i": can_i}
+        )
+        print(f"HTML report: {evidence.write(folder, found)}")
+    return verdict

@@ -1,0 +1,299 @@
+"""Which checks to run, fetching what they need concurrently, once per round.
+
+``run_checks(names, client, expectations, guide_path)`` is the reusable entry
+point; ``verify_and_report`` adds the waiting and the reports the verify tasks
+print, against ``--url`` or (called by k8s_stack) a port-forwarded Prometheus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+from promkit.core import durations
+from promkit.core.errors import ConfigError, PromkitError
+from promkit.core.settings import Expectations
+from promkit.rules import files as rules
+from promkit.verify import checks, discovery, drift, rule_checks
+from promkit.verify.client import APIError, PrometheusClient
+from promkit.verify.drift import RepoView, ServerView
+from promkit.verify.queries import DocumentedQuery, load_guide
+from promkit.verify.result import CheckResult, UiPages, UnexpectedPayload, Verification
+from promkit.verify.rule_checks import RepoRules, SelectorAnswer
+
+#: Every check group, in report order; ``verify.all`` runs them all in one round.
+NAMES: tuple[str, ...] = ("health", "targets", "interval", "retention", "ui", "queries", "rules")
+
+
+#: Checks that read the cluster too: in ``verify.all --context`` only.
+KUBERNETES_NAMES: tuple[str, ...] = ("discovery",)
+
+
+#: Checks run only when asked for: red on a healthy server's very first start.
+EXTRA_NAMES: tuple[str, ...] = ("persistence",)
+
+
+#: What each group needs fetched (``queries`` adds one fetch per documented query,
+#: ``rules`` one per distinct selector of the repo's rules).
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "health": ("healthy", "ready", "buildinfo", "runtimeinfo"),
+    "targets": ("targets", "config"),
+    "interval": ("config",),
+    "retention": ("runtimeinfo", "flags"),
+    "ui": ("ui",),
+    "queries": (),
+    "rules": ("rules",),
+    "persistence": ("runtimeinfo", "tsdb", "lowest"),
+    "discovery": ("targets", "config", "cluster"),
+}
+
+
+#: The oldest sample time the TSDB reports of itself (blocks included).
+LOWEST_TIMESTAMP_QUERY = "min(prometheus_tsdb_lowest_timestamp_seconds)"
+
+
+_MAX_WORKERS = 8
+
+
+def check_names(names: Iterable[str]) -> tuple[str, ...]:
+    """``names`` in report order, or a ConfigError naming an unknown one."""
+    wanted = set(names)
+    known = NAMES + KUBERNETES_NAMES + EXTRA_NAMES
+    unknown = wanted - set(known)
+    if unknown:
+        raise ConfigError(f"unknown checks {sorted(unknown)}: choose from {', '.join(known)}")
+    return tuple(name for name in known if name in wanted)
+
+
+def fetch_ui(client: PrometheusClient) -> UiPages:
+    """The landing page (after redirects), the targets page next to it, and its first script."""
+    root = client.fetch("/")
+    if root.status != 200:
+        return UiPages(root, None, None)
+    # The targets page sits next to where / lands: /graph, /query or Debian's /classic/graph.
+    targets = client.fetch(urljoin(root.url, "targets"))
+    script = checks.first_script(root.text)
+    asset = client.fetch(urljoin(root.url, script)) if script else None
+    return UiPages(root, targets, asset)
+
+
+def _run_query(client: PrometheusClient, query: DocumentedQuery) -> tuple[Any, str | None]:
+    # Invalid PromQL is the guide's fault, a check failure naming the query, not exit 2.
+    try:
+        return client.query(query.promql), None
+    except APIError as exc:
+        return None, f"{exc.error_type}: {exc.error}"
+
+
+def _count_selector(client: PrometheusClient, selector: str) -> SelectorAnswer:
+    # A selector the server refuses is the rule's fault: a check failure naming it, not exit 2.
+    promql = rule_checks.count_query(selector)
+    try:
+        return SelectorAnswer(selector, promql, data=client.query(promql))
+    except APIError as exc:
+        return SelectorAnswer(selector, promql, error=f"{exc.error_type}: {exc.error}")
+
+
+def _fetchers(
+    client: PrometheusClient,
+    keys: set[str],
+    queries: Sequence[DocumentedQuery],
+    cluster: Callable[[], Any] | None = None,
+    selectors: Sequence[str] = (),
+) -> dict[str, Callable[[], Any]]:
+    every: dict[str, Callable[[], Any]] = {
+        "healthy": lambda: client.probe("/-/healthy"),
+        "ready": lambda: client.probe("/-/ready"),
+        "buildinfo": client.buildinfo,
+        "runtimeinfo": client.runtimeinfo,
+        "flags": client.flags,
+        "targets": client.targets,
+        "config": client.config_yaml,
+        "ui": lambda: fetch_ui(client),
+        "tsdb": client.tsdb_status,
+        "lowest": lambda: client.query(LOWEST_TIMESTAMP_QUERY),
+        "rules": client.rules,
+    }
+    if cluster is not None:  # run_round refuses discovery without one
+        every["cluster"] = cluster
+    chosen = {key: every[key] for key in sorted(keys)}
+    for index, query in enumerate(queries):
+        chosen[f"query:{index}"] = lambda q=query: _run_query(client, q)  # type: ignore[misc]
+    for index, selector in enumerate(selectors):
+        chosen[f"selector:{index}"] = lambda s=selector: _count_selector(client, s)  # type: ignore[misc]
+    return chosen
+
+
+def fetch_all(fetchers: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+    """Run every fetcher concurrently; the first error (in key order) is raised after all end."""
+    with ThreadPoolExecutor(max_workers=min(_MAX_WORKERS, max(1, len(fetchers)))) as pool:
+        futures = {key: pool.submit(fetch) for key, fetch in fetchers.items()}
+    errors = [f.exception() for f in futures.values() if f.exception() is not None]
+    promkit_errors = [e for e in errors if isinstance(e, PromkitError)]
+    if promkit_errors or errors:
+        raise (promkit_errors or errors)[0]  # type: ignore[misc]
+    return {key: future.result() for key, future in futures.items()}
+
+
+def _judge(
+    names: Sequence[str],
+    got: dict[str, Any],
+    expect: Expectations,
+    queries: Sequence[DocumentedQuery],
+    repo: RepoRules | None = None,
+) -> list[CheckResult]:
+    results: list[CheckResult] = []
+    if "health" in names:
+        results.append(checks.check_runs(got["buildinfo"], got["runtimeinfo"]))
+        results.append(checks.check_health(got["healthy"], got["ready"], expect.health_latency_ms))
+    if "targets" in names:
+        results.append(checks.check_jobs(got["targets"], got["config"], expect.jobs))
+        results.append(
+            checks.check_targets(got["targets"], expect.scrape_duration_ms, checks.utc_now())
+        )
+    if "interval" in names:
+        results.append(
+            checks.check_interval(got["config"], expect.scrape_interval, expect.evaluation_interval)
+        )
+    if "retention" in names:
+        results.append(checks.check_retention(got["runtimeinfo"], got["flags"], expect.retention))
+    if "ui" in names:
+        pages: UiPages = got["ui"]
+        results.append(checks.check_ui(pages.root, pages.targets, pages.asset))
+    if "persistence" in names:
+        results.append(checks.check_persistence(got["runtimeinfo"], got["tsdb"], got["lowest"]))
+    for index, query in enumerate(queries):
+        data, error = got[f"query:{index}"]
+        results.append(checks.check_query(query, data, error))
+    if "discovery" in names:
+        results.append(
+            discovery.check_discovery(
+                got["cluster"], got["targets"], got["config"], expect.discovery_job
+            )
+        )
+    if "rules" in names:
+        results += _judge_rules(got, expect, repo)
+    return results
+
+
+def _judge_rules(
+    got: dict[str, Any], expect: Expectations, repo: RepoRules | None
+) -> list[CheckResult]:
+    repo = repo if expect.rules else None  # expect.rules false: nothing was looked up
+    selectors = repo.selectors() if repo is not None else ()
+    answers = {selector: got[f"selector:{i}"] for i, selector in enumerate(selectors)}
+    started = checks.start_time(got["runtimeinfo"])
+    interval_s = durations.parse_duration(expect.evaluation_interval)
+    return rule_checks.check_all(got["rules"], repo, answers, started, checks.utc_now(), interval_s)
+
+
+def repo_rules(config_file: Path) -> RepoRules:
+    """The rule groups the Prometheus config ``config_file`` loads (a RuleFileError: exit 2)."""
+    if not config_file.is_file():
+        raise ConfigError(
+            f"verify.rules reads the rules of {config_file}, which is not a file: "
+            "check compose.prometheus_config"
+        )
+    return RepoRules(config_file, rules.repo_groups(config_file))
+
+
+def _version(buildinfo: Any) -> str:
+    version = buildinfo.get("version") if isinstance(buildinfo, dict) else None
+    return str(version) if version else "unknown (unstamped build)"
+
+
+def run_round(
+    names: Iterable[str],
+    client: PrometheusClient,
+    expectations: Expectations,
+    guide_path: Path | None = None,
+    cluster: Callable[[], Any] | None = None,
+    also: Iterable[str] = (),
+    repo: RepoRules | None = None,
+) -> Verification:
+    """Fetch what the named checks need (concurrently, each endpoint once), then judge it.
+
+    ``cluster`` reads the cluster's pods and workloads (verify.discovery needs it);
+    ``also`` names further answers to fetch for a report (e.g. "config", "flags");
+    ``repo`` holds the rule groups verify.rules expects (unless expect.rules is false).
+    """
+    chosen = check_names(names)
+    if "discovery" in chosen and cluster is None:
+        raise ConfigError("verify.discovery reads the cluster too: give --context")
+    queries: list[DocumentedQuery] = []
+    if "queries" in chosen:
+        if guide_path is None:
+            raise ConfigError("verify.queries needs the metrics guide: set queries.guide")
+        queries = load_guide(guide_path)
+    selectors = _rule_selectors(chosen, expectations, repo)
+    keys = {key for name in chosen for key in _NEEDS[name]} | {"buildinfo", "runtimeinfo", *also}
+    got = fetch_all(_fetchers(client, keys, queries, cluster, selectors))
+    results = _judge(chosen, got, expectations, queries, repo)
+    started = checks.start_time(got["runtimeinfo"])
+    version = _version(got["buildinfo"])
+    found = (tuple(queries), selectors)
+    return Verification(client.base_url, version, results, started, got, *found)
+
+
+def _rule_selectors(
+    chosen: Sequence[str], expectations: Expectations, repo: RepoRules | None
+) -> tuple[str, ...]:
+    """The selectors verify.rules looks up, or a ConfigError if it has no rules to judge."""
+    if "rules" not in chosen or not expectations.rules:
+        return ()
+    if repo is None:
+        raise ConfigError("verify.rules needs the repo's rules: set compose.prometheus_config")
+    return repo.selectors()
+
+
+def run_checks(
+    names: Iterable[str],
+    client: PrometheusClient,
+    expectations: Expectations,
+    guide_path: Path | None = None,
+) -> list[CheckResult]:
+    """The results of one round of the named checks (see ``NAMES``) against ``client``."""
+    return run_round(names, client, expectations, guide_path).results
+
+
+@dataclass(frozen=True)
+class Drift:
+    """What verify.drift found: the repo view compared, and each difference."""
+
+    repo: RepoView
+    differences: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+    def text(self) -> str:
+        """One line per difference, or ``server matches`` and what was compared."""
+        return drift.verdict(self.repo, self.differences)
+
+
+def server_view(client: PrometheusClient) -> ServerView:
+    """The served config, flags, rules and runtime info, fetched concurrently."""
+
+    got = fetch_all(
+        {
+            "config": client.config_yaml,
+            "flags": client.flags,
+            "rules": client.rules,
+            "runtimeinfo": client.runtimeinfo,
+        }
+    )
+    if not isinstance(got["flags"], Mapping):
+        raise UnexpectedPayload("/api/v1/status/flags is not a mapping of flags")
+    return ServerView(
+        checks.parse_config(got["config"]), got["flags"], got["rules"], got["runtimeinfo"]
+    )
+
+
+def compare(repo: RepoView, client: PrometheusClient) -> Drift:
+    """What the server behind ``client`` runs, against ``repo``."""
+    return Drift(repo, drift.differences(repo, server_view(client)))
