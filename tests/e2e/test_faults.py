@@ -195,7 +195,7 @@ def test_a_bad_config_is_refused_and_the_old_one_keeps_serving(
     [line] = done.stderr.strip().splitlines()
     assert line.startswith(
         f"promkit: {config_file} is invalid, nothing was deployed: "
-        "FAILED: parsing YAML file /etc/prometheus/prometheus.yml: "
+        "parsing YAML file /etc/prometheus/prometheus.yml: "
     )
     assert reason in line
     assert served_state() == before

@@ -25,7 +25,7 @@ Build = Callable[..., MockContext]
 
 def healthy_stack(**overrides: object) -> dict[str, object]:
     """A healthy stack's answers; promtool from PATH when the image is still missing."""
-    return local_stack_answers(**{r"promtool check config ": result("SUCCESS"), **overrides})
+    return local_stack_answers(**{r"(\S*/)?promtool check config ": result("SUCCESS"), **overrides})
 
 
 @pytest.fixture

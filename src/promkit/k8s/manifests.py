@@ -11,7 +11,6 @@ everything at once: one line naming the file it was generated from and the line.
 from __future__ import annotations
 
 import re
-import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,8 +20,8 @@ from typing import Any
 import yaml
 from invoke.context import Context
 
-from promkit.core import runner
-from promkit.core.errors import ConfigError, PromkitError, ValidationError, refuse_listed
+from promkit.core import promtool, runner
+from promkit.core.errors import ConfigError, ValidationError, refuse_listed
 from promkit.core.settings import load, repo_path, section
 from promkit.rules import files as rules
 
@@ -301,38 +300,7 @@ def prometheus_image(objects: list[Object]) -> str:
     return ""
 
 
-def promtool_path(config: Any, image: str) -> str:
-    """The promtool to run: setting k8s.promtool, else a build by scripts/build-prometheus3.sh
-    (the image's version if built, else the newest), else promtool on PATH.
-    """
-    loaded = load(config)
-    configured = loaded.k8s.promtool
-    if configured:
-        return str(configured)
-    version = image.rpartition(":")[2].removeprefix("v") if ":" in image else ""
-    cache = repo_path(loaded.images.cache_dir)
-    exact = cache / f"prometheus-{version}-ui" / "promtool"
-    if version and exact.is_file():
-        return str(exact)
-    builds = sorted(cache.glob("prometheus-[0-9]*/promtool"), key=_version_key)
-    if builds:
-        return str(builds[-1])
-    found = shutil.which("promtool")
-    if found:
-        return found
-    raise PromkitError(
-        "promtool not found: set k8s.promtool, or build Prometheus 3 with "
-        "scripts/build-prometheus3.sh"
-    )
-
-
-def _version_key(promtool: Path) -> tuple[int, ...]:
-    """``.../prometheus-3.16.0-ui/promtool`` -> (3, 16, 0), for picking the newest build."""
-    numbers = promtool.parent.name.removeprefix("prometheus-").removesuffix("-ui").split(".")
-    return tuple(int(n) if n.isdigit() else -1 for n in numbers)
-
-
-def promtool_problems(c: Context, promtool: str, folders: list[ConfigFolder]) -> list[str]:
+def promtool_problems(c: Context, tool: str, folders: list[ConfigFolder]) -> list[str]:
     """``promtool check config`` on each rendered config, ``promtool check rules`` on the
     rule files it loads: written to a temporary folder as the pod mounts them."""
     if not folders:
@@ -340,21 +308,21 @@ def promtool_problems(c: Context, promtool: str, folders: list[ConfigFolder]) ->
     problems = []
     for folder in folders:
         with tempfile.TemporaryDirectory(prefix="promkit-config-") as tmp:
-            problems += folder.problems + _folder_problems(c, promtool, folder, Path(tmp))
+            problems += folder.problems + _folder_problems(c, tool, folder, Path(tmp))
     return problems
 
 
-def _folder_problems(c: Context, promtool: str, folder: ConfigFolder, root: Path) -> list[str]:
+def _folder_problems(c: Context, tool: str, folder: ConfigFolder, root: Path) -> list[str]:
     _write_folder(root, folder.files)
     # --syntax-only: the rule files get their own run (one problem line each, not two), and
     # files from other volumes (secrets) are not in this folder.
-    config = [promtool, "check", "config", "--syntax-only", str(root / CONFIG_KEY)]
+    config = [tool, "check", "config", "--syntax-only", str(root / CONFIG_KEY)]
     problems = _promtool_problem(c, config, f"{CONFIG_KEY} is", root, folder.owner)
     if not problems:  # else which files it loads is unknown: no cascade of lines
         problems = _unloaded_problems(folder)
     if folder.rule_files:
         loaded = folder.rule_files
-        argv = [promtool, "check", "rules", *(str(root / path) for path in loaded)]
+        argv = [tool, "check", "rules", *(str(root / path) for path in loaded)]
         what = f"rule files {', '.join(loaded)} are"
         problems += _promtool_problem(c, argv, what, root, folder.owner)
     return problems
@@ -365,24 +333,10 @@ def _promtool_problem(c: Context, argv: list[str], what: str, root: Path, owner:
     done = runner.run(c, argv, check=False)
     if done.ok:
         return []
-    reason = _promtool_reason(done.stdout + "\n" + done.stderr, argv[0])
+    output = done.stdout + "\n" + done.stderr
+    promtool.require_kubernetes_discovery(output, argv[0])
+    reason = _shorten(promtool.reason(output))
     return [f"{owner}: {what} invalid: {reason.replace(str(root), '.')}"]
-
-
-def _promtool_reason(output: str, promtool: str) -> str:
-    if "field kubernetes_sd_configs not found" in output:
-        # Debian builds Prometheus without Kubernetes discovery: the tool is wrong, not the file.
-        raise PromkitError(
-            f"{promtool} was built without Kubernetes discovery (Debian's is): set k8s.promtool "
-            "to a Prometheus 3 promtool (scripts/build-prometheus3.sh builds one)"
-        )
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    failed = [i for i, line in enumerate(lines) if "FAILED" in line]
-    if not failed:
-        return _shorten(runner.last_line(output))
-    reason = lines[failed[-1]].removeprefix("FAILED:").strip()
-    # `check rules` prints a bare "FAILED:" with its errors on the lines below.
-    return _shorten(reason or "; ".join(lines[failed[-1] + 1 :]) or "FAILED")
 
 
 # --- hardening ---------------------------------------------------------------------------
@@ -512,8 +466,8 @@ def check(c: Context, config: Any) -> Checked:
     folders = config_folders(objects, kustomization)
     check_rule_files(folders)  # a broken rule file: its one line, before anything else
     problems = schema_problems(objects, k8s.kubernetes_version)
-    promtool = promtool_path(config, prometheus_image(objects))
-    problems += promtool_problems(c, promtool, folders)
+    tool = promtool.find(config, prometheus_image(objects))
+    problems += promtool_problems(c, tool, folders)
     problems += hardening_problems(objects, allow_exposed_services=k8s.allow_exposed_services)
     return Checked(kustomization, objects, problems)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from invoke.context import Context
 
-from promkit.core import runner, settings
+from promkit.core import promtool, runner, settings
 from promkit.core.console import kept_data_line
 from promkit.core.deadline import Deadline
 from promkit.core.errors import ConfigError, PromkitError, ValidationError
@@ -114,7 +113,7 @@ def validate(c: Context, config: Any, *, dry_run: bool = False) -> Plan:
     ):
         found = compose.service_images(compose.rendered_config(c, project))
     config_file = prometheus_config(config)
-    check_prometheus_config(c, config_file, found.get("prometheus", ""))
+    check_prometheus_config(c, config, config_file, found.get("prometheus", ""))
     scale = () if rate else (f"{DEMO_SERVICE}=0",)
     if not auth_enabled(project):
         return Plan(project, found, scale=scale)
@@ -165,8 +164,9 @@ def container_publishing(c: Context, port: int) -> tuple[str, str] | None:
     return None
 
 
-def promtool_argv(c: Context, config_file: Path, image: str) -> list[str]:
-    """promtool from the Prometheus image when present (same version), else from PATH."""
+def promtool_argv(c: Context, config: Any, config_file: Path, image: str) -> list[str]:
+    """promtool from the Prometheus image when present (same version), else the one
+    ``promtool.find`` picks (setting k8s.promtool, a Prometheus 3 build, PATH)."""
     if image and image_exists(c, image):
         return [
             "docker",
@@ -185,41 +185,23 @@ def promtool_argv(c: Context, config_file: Path, image: str) -> list[str]:
             "config",
             f"{CONFIG_MOUNT}/{config_file.name}",
         ]
-    if shutil.which("promtool"):
-        return ["promtool", "check", "config", str(config_file)]
-    raise PromkitError(
-        f"cannot check {config_file}: image {image or '?'} is not present and promtool is not "
-        "on PATH; run `inv images.build` or install promtool"
-    )
+    try:
+        return [promtool.find(config, image), "check", "config", str(config_file)]
+    except promtool.PromtoolMissing:
+        raise PromkitError(
+            f"cannot check {config_file}: image {image or '?'} is not present and promtool is "
+            "not on PATH; run `inv images.build` or install promtool"
+        ) from None
 
 
 def check_prometheus_config(
-    c: Context, config_file: Path, image: str, *, action: str = "deployed"
+    c: Context, config: Any, config_file: Path, image: str, *, action: str = "deployed"
 ) -> None:
     """Run promtool on ``config_file``; a ValidationError with its reason if invalid."""
-    done = runner.run(c, promtool_argv(c, config_file, image), check=False)
+    done = runner.run(c, promtool_argv(c, config, config_file, image), check=False)
     if not done.ok:
-        reason = promtool_reason(done.stderr + "\n" + done.stdout)
+        reason = promtool.reason(done.stderr + "\n" + done.stdout)
         raise ValidationError(f"{config_file} is invalid, nothing was {action}: {reason}")
-
-
-def promtool_reason(output: str) -> str:
-    """promtool's last error as one line, with the lines it continues on.
-
-    ``FAILED: ...: yaml: unmarshal errors:`` is followed by the lines that name the
-    field (``line 4: field scrape_intervall not found in type config.plain``).
-    """
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    marked = [i for i, line in enumerate(lines) if "FAILED" in line or "err" in line]
-    if not marked:
-        return runner.last_line(output)
-    first = marked[-1]
-    reason = [lines[first]]
-    for line in lines[first + 1 :]:
-        if not reason[-1].endswith(":"):
-            break
-        reason.append(line)
-    return " ".join(reason)
 
 
 def up(c: Context, plan: Plan, *, dry_run: bool = False) -> None:
@@ -444,7 +426,7 @@ def reload(c: Context, config: Any, client: PrometheusClient) -> str:
     images = compose.service_images(compose.rendered_config(c, project))
     config_file = prometheus_config(config)
     check_rule_files(config_file)
-    check_prometheus_config(c, config_file, images.get("prometheus", ""), action="reloaded")
+    check_prometheus_config(c, config, config_file, images.get("prometheus", ""), action="reloaded")
     require_reloadable(running_prometheus(c, project), Path(project.env[CONFIG_DIR_VAR]))
     if auth_enabled(project):
         auth.require_matching_credentials(auth_paths(project), client.credentials)

@@ -15,10 +15,9 @@ from typing import Any
 
 from invoke.context import Context
 
-from promkit.core import runner
+from promkit.core import promtool, runner
 from promkit.core.errors import PromkitError, ValidationError, refuse_listed
 from promkit.core.settings import checkout_path, load, repo_path
-from promkit.k8s import manifests
 from promkit.rules import files as rules
 
 #: The sample service's metrics as scraped once (tests/integration/test_exposition.py).
@@ -114,15 +113,14 @@ def unknown_metrics(
     ]
 
 
-def promtool_rule_problems(c: Context, promtool: str, files: list[Path]) -> list[str]:
+def promtool_rule_problems(c: Context, tool: str, files: list[Path]) -> list[str]:
     """``promtool check rules`` on ``files``: its error lines, if it fails."""
     if not files:
         return []
-    done = runner.run(c, [promtool, "check", "rules", *map(str, files)], check=False)
+    done = runner.run(c, [tool, "check", "rules", *map(str, files)], check=False)
     if done.ok:
         return []
-    lines = [line.strip() for line in (done.stdout + "\n" + done.stderr).splitlines()]
-    errors = [ln for ln in lines if ln and not ln.startswith(("Checking ", "SUCCESS", "FAILED"))]
+    errors = promtool.error_lines(done.stdout + "\n" + done.stderr)
     return [f"promtool check rules: {line}" for line in errors] or [
         f"promtool check rules failed (exit {done.exit_code}) without saying why"
     ]
@@ -133,7 +131,7 @@ def lint(c: Context, config: Any, exposition: str | None = None) -> Linted:
     folder = config_folder(config)
     files, problems = rule_files(folder)
     groups = tuple(group for path in files for group in rules.load_rule_file(path))
-    problems += promtool_rule_problems(c, manifests.promtool_path(config, ""), files)
+    problems += promtool_rule_problems(c, promtool.find(config), files)
     source = Path(exposition) if exposition else checkout_path(EXPOSITION, "inv check.rules")
     problems += unknown_metrics(groups, load_exposition(source), source)
     count = sum(len(group.rules) for group in groups)
@@ -164,19 +162,19 @@ def rule_test_files() -> list[Path]:
 
 def rule_tests(c: Context, config: Any, junit: str | None = None) -> list[Path]:
     """``promtool test rules`` on every test file (its output shown); a JUnit file if asked."""
-    promtool = manifests.promtool_path(config, "")
+    tool = promtool.find(config)
     files = rule_test_files()
     flags = []
     if junit:
         Path(junit).parent.mkdir(parents=True, exist_ok=True)
         flags = [f"--junit={junit}"]
-    argv = [promtool, "test", "rules", *flags, *map(str, files)]
+    argv = [tool, "test", "rules", *flags, *map(str, files)]
     done = runner.run(c, argv, check=False, hide=False)
     if done.ok:
         return files
     if junit and "junit" in done.stderr.lower() and "unknown" in done.stderr.lower():
         raise PromkitError(
-            f"{promtool} cannot write JUnit (--junit is Prometheus 3.x's; this one is older): "
+            f"{tool} cannot write JUnit (--junit is Prometheus 3.x's; this one is older): "
             "set k8s.promtool to a Prometheus 3 promtool (scripts/build-prometheus3.sh), or "
             "drop --junit"
         )
