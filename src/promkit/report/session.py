@@ -7,7 +7,7 @@ stack or (``verify_cluster``) a port-forwarded Prometheus in a cluster.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,8 @@ from promkit.core.settings import Expectations, load
 from promkit.k8s import kubectl as kube
 from promkit.k8s import logs as k8s_logs
 from promkit.k8s import port_forward as forwarding
-from promkit.k8s.rbac import RbacVerdict, rbac_answers
+from promkit.k8s import rbac
+from promkit.k8s.rbac import RbacVerdict
 from promkit.report import browser, evidence, formats
 from promkit.report.formats import print_report
 from promkit.verify import checks
@@ -28,36 +29,51 @@ from promkit.verify.client import PrometheusClient
 from promkit.verify.result import FailureLogs, Verification
 from promkit.verify.round import repo_rules, run_round
 
+#: Runs before each round (a port-forward restarts there).
+BeforeRound = Callable[[], None]
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """What a verify task's flags ask of a round: where, how long, which reports."""
+
+    #: The Prometheus base URL (default: setting prometheus.url, or a port-forward).
+    url: str | None = None
+    #: Poll up to this many seconds until green (a number or its text).
+    wait: str | float | None = None
+    json_path: str | None = None
+    junit_path: str | None = None
+    #: Folder of the HTML evidence report.
+    report_dir: str | None = None
+    #: verify.ui also checks the targets page in headless Chromium.
+    use_browser: bool = False
+
 
 def verify_and_report(
     config: Any,
     names: Sequence[str],
+    options: VerifyOptions,
     *,
-    url: str | None = None,
-    wait: str | float | None = None,
-    json_path: str | None = None,
-    junit_path: str | None = None,
     kubernetes: bool = False,
-    before_round: Callable[[], None] | None = None,
+    before_round: BeforeRound | None = None,
     cluster: Callable[[], Any] | None = None,
-    report_dir: str | None = None,
-    use_browser: bool = False,
     failure_logs: FailureLogs | None = None,
 ) -> Verification:
     """Run the named checks (see ``NAMES``), print the table, write the reports asked for.
 
-    ``wait`` polls until green; without it, a failing server only a few scrape
+    ``options.wait`` polls until green; without it, a failing server only a few scrape
     intervals old is still given the time for its first scrapes. ``before_round``
-    runs before each round (a port-forward restarts there). ``report_dir`` gets the
+    runs before each round (a port-forward restarts there). ``options.report_dir`` gets the
     HTML evidence report (with ``failure_logs``' lines if the round fails); with it or
-    ``use_browser``, verify.ui also checks the targets page in headless Chromium.
+    ``options.use_browser``, verify.ui also checks the targets page in headless Chromium.
     """
     loaded = settings.load(config)
-    client = prom.client_from_settings(loaded.prometheus, url)
+    client = prom.client_from_settings(loaded.prometheus, options.url)
     expect = loaded.expectations(kubernetes=kubernetes)
-    deadline = waiting.parse_wait(wait)
+    deadline = waiting.parse_wait(options.wait)
     guide = settings.repo_path(loaded.queries_guide)
-    folder = evidence.prepare(report_dir) if report_dir else None  # unwritable: exit 2 first
+    # An unwritable report folder is exit 2 before any request.
+    folder = evidence.prepare(options.report_dir) if options.report_dir else None
     also = evidence.ALSO_FETCHED if folder else ()
     repo = None
     if "rules" in names and expect.rules:  # on --context too: its ConfigMap ships these rules
@@ -72,7 +88,7 @@ def verify_and_report(
     if deadline is None and not outcome.ok:
         interval_s = durations.parse_duration(expect.scrape_interval)
         outcome = waiting.wait_while_young(outcome, attempt, interval_s, checks.utc_now())
-    check_ui = "ui" in names and (use_browser or folder is not None)
+    check_ui = "ui" in names and (options.use_browser or folder is not None)
     outcome, looked = look_in_browser(loaded.report, client, outcome, expect, check_ui, folder)
     page = None
     if folder is not None:
@@ -83,7 +99,7 @@ def verify_and_report(
             failure_logs=failure_logs,
             notes=looked.notes,
         )
-    print_report(outcome, json_path, junit_path, page)
+    print_report(outcome, options.json_path, options.junit_path, page)
     return outcome
 
 
@@ -109,19 +125,9 @@ def look_in_browser(
 
 
 def verify_cluster(
-    c: Context,
-    context: str,
-    names: Sequence[str],
-    *,
-    url: str | None = None,
-    wait: str | None = None,
-    json_path: str | None = None,
-    junit_path: str | None = None,
-    report_dir: str | None = None,
-    use_browser: bool = False,
+    c: Context, context: str, names: Sequence[str], options: VerifyOptions
 ) -> Verification:
-    """Verify through a port-forward to the cluster's Prometheus Service (or ``url``)."""
-
+    """Verify through a port-forward to the cluster's Prometheus Service (or ``options.url``)."""
     # The slowest step, reading the cluster, starts first; a read that worked proves the
     # context exists, so only otherwise is the kubeconfig asked.
     cluster = kube.ClusterReads(c, context) if "discovery" in names else None
@@ -129,26 +135,23 @@ def verify_cluster(
     checked = context if known else kube.require_context(c, context)
     namespace = load(c.config).k8s.namespace
 
-    def verify(url: str, before_round: Callable[[], None] | None = None) -> Verification:
+    def verify(
+        given: VerifyOptions, before_round: Callable[[], None] | None = None
+    ) -> Verification:
         return verify_and_report(
             c.config,
             names,
-            url=url,
+            given,
             before_round=before_round,
             cluster=cluster,
-            wait=wait,
-            json_path=json_path,
-            junit_path=junit_path,
-            report_dir=report_dir,
-            use_browser=use_browser,
             failure_logs=k8s_logs.kube_logs(c, c.config, checked),
             kubernetes=True,
         )
 
-    if url:  # Prometheus reachable as it is: read only the cluster via the context
-        return verify(url)
+    if options.url:  # Prometheus reachable as it is: read only the cluster via the context
+        return verify(options)
     with forwarding.kept_port_forward(c, checked, namespace) as forward:
-        return verify(forward.url, forward.ensure)
+        return verify(replace(options, url=forward.url), forward.ensure)
 
 
 def verify_rbac(
@@ -159,21 +162,20 @@ def verify_rbac(
     *,
     report_dir: str | None = None,
 ) -> RbacVerdict:
-    """Ask ``kubectl auth can-i`` as Prometheus' ServiceAccount, judge the answers, print the
-    table, and write the evidence report to ``report_dir`` if given."""
-    k8s = load(config).k8s
+    """verify.rbac: judge what Prometheus' ServiceAccount may do, print the table, and write
+    the evidence report to ``report_dir`` if given."""
     folder = evidence.prepare(report_dir) if report_dir else None  # unwritable: exit 2 first
-    checked = kube.require_context(c, context or k8s.context)
-    subject = f"system:serviceaccount:{namespace or k8s.namespace}:prometheus"
-    answers = rbac_answers(c, checked, subject, checks.RBAC_PERMISSIONS)
-    verdict = RbacVerdict(subject, checked, checks.check_rbac(subject, answers))
+    verdict = rbac.verify_rbac(c, config, context, namespace)
     print(f"{verdict.subject} in context {verdict.context}\n")
     print(formats.table([verdict.result]))
     if folder is not None:
-        can_i = {f"{p.verb} {p.resource}": allowed for p, allowed in answers.items()}
-        where = f"{subject} in context {checked}"
+        where = f"{verdict.subject} in context {verdict.context}"
         found = evidence.Evidence(
-            where, "n/a (kubectl auth can-i)", None, [verdict.result], {"auth-can-i": can_i}
+            where,
+            "n/a (kubectl auth can-i)",
+            None,
+            [verdict.result],
+            {"auth-can-i": verdict.answers},
         )
         print(f"HTML report: {evidence.write(folder, found)}")
     return verdict

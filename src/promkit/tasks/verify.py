@@ -35,21 +35,22 @@ HELP = {
 ALL = ("all",)
 
 
-def _run(c: Context, names: Sequence[str], options: dict[str, Any]) -> None:
+def _run(c: Context, names: Sequence[str], context: str | None, flags: dict[str, Any]) -> None:
     """Verify the URL given (or configured), or the cluster of ``--context`` if given."""
     from promkit.report import session as reporting
     from promkit.verify import round as rounds
 
-    context = options.pop("context") or context_on_command_line()
+    options = reporting.VerifyOptions(**flags)
+    context = context or context_on_command_line()
     if tuple(names) == ALL:
         names = rounds.NAMES + rounds.KUBERNETES_NAMES if context else rounds.NAMES
     if context:
-        outcome = reporting.verify_cluster(c, context, names, **options)
+        outcome = reporting.verify_cluster(c, context, names, options)
     else:
         from promkit.local.logs import compose_logs
 
         logs = compose_logs(c, c.config)
-        outcome = reporting.verify_and_report(c.config, names, failure_logs=logs, **options)
+        outcome = reporting.verify_and_report(c.config, names, options, failure_logs=logs)
     if not outcome.ok:
         raise Exit(code=1)
 
@@ -67,8 +68,8 @@ def _verify_task(names: Sequence[str], doc: str, **task_options: object) -> Call
         report: str | None = None,
         browser: bool = False,
     ) -> None:
-        given = {"url": url, "wait": wait, "context": context, "use_browser": browser}
-        _run(c, names, {**given, "json_path": json, "junit_path": junit, "report_dir": report})
+        given = {"url": url, "wait": wait, "use_browser": browser, "report_dir": report}
+        _run(c, names, context, {**given, "json_path": json, "junit_path": junit})
 
     body.__doc__ = doc
     body.__name__ = body.__qualname__ = str(task_options.get("name", names[0]))
