@@ -24,7 +24,7 @@ def _install(session: nox.Session, *extras: str) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Ruff, mypy --strict, check.manifests (schemas, promtool, hardening) and check.rules."""
+    """Ruff, mypy --strict, lint-imports, check.manifests (schemas, promtool, hardening), check.rules."""
     # mypy reads bench/, tests/support and scripts/ too: they import sh and the sample
     # app's prometheus_client, so the test extras and the app's requirements come along.
     _install(session, "lint", "test")
@@ -32,6 +32,7 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    session.run("lint-imports")
     session.run("inv", "check.manifests")
     session.run("inv", "check.rules")
 
