@@ -24,7 +24,7 @@ def _install(session: nox.Session, *extras: str) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Ruff, mypy --strict, lint-imports, check.manifests (schemas, promtool, hardening), check.rules."""
+    """Ruff, mypy --strict, lint-imports, check.manifests (schemas, promtool, hardening), rules."""
     # mypy reads bench/, tests/support and scripts/ too: they import sh and the sample
     # app's prometheus_client, so the test extras and the app's requirements come along.
     _install(session, "lint", "test")

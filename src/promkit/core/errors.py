@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from promkit.core import console
+
 
 class PromkitError(Exception):
     """promkit could not do its job: bad settings, a missing tool, an unreachable server.
@@ -27,7 +29,7 @@ def refuse_listed(problems: list[str], what_has: str, command: str) -> None:
     ``what_has`` starts the message (``k8s/ has``), ``command`` is what to run once fixed.
     """
     for problem in problems:
-        print(problem)
+        console.say(problem)
     if problems:
         count = len(problems)
         raise ValidationError(

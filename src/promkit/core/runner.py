@@ -16,6 +16,7 @@ from invoke.context import Context
 from invoke.exceptions import CommandTimedOut
 from invoke.runners import Local
 
+from promkit.core import console
 from promkit.core.errors import PromkitError
 
 #: Shell exit status for "command not found".
@@ -102,7 +103,7 @@ def run(
     argv = tuple(str(arg) for arg in argv)
     command = shlex.join(argv)
     if dry_run:
-        print(f"[dry-run] {command}")
+        console.say(f"[dry-run] {command}")
         return Completed(argv, 0)
     # Invoke turns echo off for hide=True; "both" hides the same streams and keeps --echo.
     hidden = "both" if hide is True else hide

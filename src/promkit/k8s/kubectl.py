@@ -18,7 +18,7 @@ from typing import Any
 
 from invoke.context import Context
 
-from promkit.core import runner
+from promkit.core import console, runner
 from promkit.core.errors import ConfigError, PromkitError
 
 #: Label every object of the kustomization carries (k8s/*/kustomization.yaml).
@@ -211,10 +211,10 @@ def failing_pods_report(c: Context, context: str, namespace: str, selector: str)
     failing = [pod for pod in pods(c, context, namespace, selector) if not pod.ready]
     for pod in failing:
         state = f"{pod.phase} {pod.reason}".strip()
-        print(f"--- events of pod {namespace}/{pod.name} ({state}) ---")
-        print(pod_events(c, context, namespace, pod.name))
-        print(f"--- last {_LOG_LINES} log lines of pod {namespace}/{pod.name} ---")
-        print(pod_log_tail(c, context, namespace, pod.name, _LOG_LINES))
+        console.say(f"--- events of pod {namespace}/{pod.name} ({state}) ---")
+        console.say(pod_events(c, context, namespace, pod.name))
+        console.say(f"--- last {_LOG_LINES} log lines of pod {namespace}/{pod.name} ---")
+        console.say(pod_log_tail(c, context, namespace, pod.name, _LOG_LINES))
     return failing
 
 

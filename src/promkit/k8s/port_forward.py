@@ -16,7 +16,7 @@ from typing import IO
 
 from invoke.context import Context
 
-from promkit.core import runner, settings
+from promkit.core import console, runner, settings
 from promkit.core.deadline import Deadline
 from promkit.core.errors import PromkitError
 
@@ -101,7 +101,7 @@ def start_port_forward(
     port = local_port or free_local_port()
     argv = port_forward_argv(context, namespace, service, port, remote_port)
     command = shlex.join(argv)
-    print(f"[port-forward] {command}")
+    console.say(f"[port-forward] {command}")
     # A file, not a pipe: nobody reads kubectl's stderr while it runs, and a full pipe
     # would block it. It is read only to explain an exit; PortForward.stop closes it.
     errors = tempfile.TemporaryFile(mode="w+t")  # noqa: SIM115

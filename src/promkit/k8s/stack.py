@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from invoke.context import Context
 
-from promkit.core import runner
+from promkit.core import console, runner
 from promkit.core.console import kept_data_line
 from promkit.core.deadline import Deadline
 from promkit.core.errors import PromkitError
@@ -60,7 +60,7 @@ def up(c: Context, plan: Plan, *, dry_run: bool = False) -> None:
     commands that would change something are printed instead.
     """
     if create_namespaces_then_dry_run(c, plan.context, plan.checked, dry_run=dry_run):
-        print("the API server accepts every object (server-side dry run)")
+        console.say("the API server accepts every object (server-side dry run)")
     kube.apply(c, plan.context, plan.checked.kustomization, dry_run=dry_run)
     workloads = manifests.deployments(plan.checked.objects)
     wait_for_rollouts(c, plan.context, workloads, plan.rollout_timeout, dry_run=dry_run)
@@ -83,7 +83,7 @@ def create_namespaces_then_dry_run(
             path.write_text(yaml.safe_dump_all(namespace_objects(checked, missing)))
             kube.apply_file(c, context, path, dry_run=dry_run)
     if dry_run and missing:
-        print(
+        console.say(
             f"skipped the server-side dry run: namespace(s) {', '.join(missing)} do not exist yet"
         )
         return False
@@ -115,7 +115,7 @@ def wait_for_rollouts(
         )
         if done.ok:
             if not dry_run:
-                print(f"deployment {ns}/{name} is ready")
+                console.say(f"deployment {ns}/{name} is ready")
             continue
         failing = kube.failing_pods_report(c, context, workload.namespace, workload.selector)
         pods = ", ".join(f"{p.name} ({p.phase} {p.reason})".replace(" )", ")") for p in failing)
@@ -156,7 +156,7 @@ def down(c: Context, teardown: Teardown, *, dry_run: bool = False) -> None:
     kube.delete_namespaces(c, t.context, t.doomed, timeout=t.timeout, dry_run=dry_run)
     if t.kept:
         kept = f": namespace(s) {', '.join(t.kept)} and their PersistentVolumeClaim"
-        print(kept_data_line(kept, "them"))
+        console.say(kept_data_line(kept, "them"))
 
 
 def start_port_forward(config: Any, context: str) -> forwarding.PortForward:

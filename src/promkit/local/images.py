@@ -21,7 +21,7 @@ from pathlib import Path
 
 from invoke.context import Context
 
-from promkit.core import runner
+from promkit.core import console, runner
 from promkit.core.errors import PromkitError
 from promkit.core.settings import ROOT, checkout_path, data_path
 
@@ -113,7 +113,7 @@ def build_base(c: Context, cache_dir: Path, *, dry_run: bool = False) -> str:
     """Make the offline base image unless it exists; the rootfs tarball is cached."""
     tag = base_tag()
     if image_exists(c, tag):
-        print(f"base image {tag} present")
+        console.say(f"base image {tag} present")
         return tag
     tarball = cache_dir / f"{tag.rsplit(':', 1)[1]}.tar"
     if not tarball.is_file():
@@ -158,7 +158,7 @@ def fill_wheelhouse(c: Context, *, dry_run: bool = False) -> None:
     """Download the sample app's pinned wheels into sample_app/wheels (skipped when current)."""
     stamp = WHEELS / ".requirements.sha256"
     if not dry_run and stamp.is_file() and stamp.read_text() == requirements_digest():
-        print("wheelhouse is current")
+        console.say("wheelhouse is current")
         return
     argv = [
         sys.executable,
@@ -244,7 +244,7 @@ def build_offline_image(
         ]
         runner.run(c, argv, dry_run=dry_run, env=BUILD_ENV, what=f"building {image.tag}")
     if not dry_run:
-        print(f"built {image.tag}")
+        console.say(f"built {image.tag}")
 
 
 def build_offline_images(
@@ -279,7 +279,7 @@ def write_compose_env(images: dict[str, str], *, dry_run: bool = False) -> None:
     text = "# Written by `inv images.build --offline`; delete it to use upstream images.\n"
     text += "".join(f"{name}={image}\n" for name, image in images.items())
     if dry_run:
-        print(f"[dry-run] write {COMPOSE_ENV}:\n{text}", end="")
+        console.say(f"[dry-run] write {COMPOSE_ENV}:\n{text}", end="")
         return
     COMPOSE_ENV.write_text(text)
 
@@ -287,7 +287,7 @@ def write_compose_env(images: dict[str, str], *, dry_run: bool = False) -> None:
 def forget_offline_images(*, dry_run: bool = False) -> None:
     """Remove compose/.env, so compose uses the pinned upstream images again."""
     if COMPOSE_ENV.exists():
-        print(f"removing {COMPOSE_ENV} (it pointed compose at offline images)")
+        console.say(f"removing {COMPOSE_ENV} (it pointed compose at offline images)")
         if not dry_run:
             COMPOSE_ENV.unlink()
 
@@ -324,7 +324,7 @@ def ensure_images(
     """
     stale = stale_offline_images()
     if stale and mode != "never":
-        print(f"out of date: {', '.join(stale)} (their sources changed): rebuilding them")
+        console.say(f"out of date: {', '.join(stale)} (their sources changed): rebuilding them")
         _build_offline_or_explain(c, cache_dir, dry_run=dry_run)
         return True
     missing = missing_images(c, images)
@@ -332,10 +332,10 @@ def ensure_images(
         return False
     offline_tags = {image.tag for image in OFFLINE_IMAGES}
     if mode == "always" or set(missing) <= offline_tags:
-        print(f"not built yet: {_described(missing)}: building the offline images")
+        console.say(f"not built yet: {_described(missing)}: building the offline images")
         _build_offline_or_explain(c, cache_dir, dry_run=dry_run)
         return True
-    print(f"not present yet: {_described(missing)}: pulling/building them")
+    console.say(f"not present yet: {_described(missing)}: pulling/building them")
     try:
         fetch_upstream(c, sorted(missing), dry_run=dry_run)
     except PromkitError as exc:
@@ -344,7 +344,7 @@ def ensure_images(
                 f"{exc}; without a registry, build every image from package registries: "
                 "set images.offline: true (INVOKE_IMAGES_OFFLINE=1); nothing was started"
             ) from None
-        print(f"{exc}: building the offline images instead (images.offline: auto)")
+        console.say(f"{exc}: building the offline images instead (images.offline: auto)")
         _build_offline_or_explain(c, cache_dir, dry_run=dry_run)
         return True
     return False

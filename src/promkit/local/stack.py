@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from invoke.context import Context
 
-from promkit.core import promtool, runner, settings
+from promkit.core import console, promtool, runner, settings
 from promkit.core.console import kept_data_line
 from promkit.core.deadline import Deadline
 from promkit.core.errors import ConfigError, PromkitError, ValidationError
@@ -70,7 +70,7 @@ def build_images(c: Context, config: Any, *, offline: bool, dry_run: bool = Fals
     chosen_images = settings.load(config).images
     if offline or chosen_images.offline == "always":
         chosen = images.build_offline(c, Path(chosen_images.cache_dir), dry_run=dry_run)
-        print("compose will use: " + ", ".join(chosen.values()))
+        console.say("compose will use: " + ", ".join(chosen.values()))
         return
     images.forget_offline_images(dry_run=dry_run)
     project = compose.Project.from_config(config)
@@ -251,8 +251,8 @@ def explain_unhealthy(c: Context, project: compose.Project, done: runner.Complet
     states = compose.ps(c, project)
     bad = [s for s in states if not s.healthy]
     for state in bad:
-        print(f"--- last log lines of {state.service} ({state.state} {state.health}) ---")
-        print(compose.logs_tail(c, project, state.service).rstrip())
+        console.say(f"--- last log lines of {state.service} ({state.state} {state.health}) ---")
+        console.say(compose.logs_tail(c, project, state.service).rstrip())
     if not bad:
         return f"`docker compose up` failed: {runner.last_line(done.stderr) or 'see output above'}"
     names = ", ".join(f"{s.service} ({s.state}{' ' + s.health if s.health else ''})" for s in bad)
@@ -271,7 +271,7 @@ def destroy(c: Context, config: Any, *, volumes: bool, dry_run: bool = False) ->
     compose.require_engine(c)
     down(c, project, volumes=volumes, dry_run=dry_run)
     if not dry_run and not volumes:
-        print(kept_data_line(" volume"))
+        console.say(kept_data_line(" volume"))
 
 
 # -- the mounted config folder, basic auth, reload -----------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import os
-import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
+from promkit.core import console
 from promkit.core.errors import PromkitError
 from promkit.core.settings import JobExpectation, ReportSettings
 from promkit.report import evidence, ui_pages
@@ -277,7 +277,7 @@ def look(
     except BrowserMissing as exc:
         if folder is None:
             raise
-        print(f"promkit: {exc}; the report has no screenshots", file=sys.stderr)
+        console.warn(f"promkit: {exc}; the report has no screenshots")
         return Looked(notes=[f"{exc}; this report has no screenshots and no browser check"])
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
+from promkit.core import console
 from promkit.core.errors import PromkitError
 from promkit.report.evidence import anchor
 from promkit.verify.result import CheckResult, Verification
@@ -152,12 +153,12 @@ def print_report(
 
     With ``page`` (the HTML report), each JUnit test case links to its row there.
     """
-    print(f"Prometheus {outcome.version} at {outcome.url}\n")
-    print(table(outcome.results))
+    console.say(f"Prometheus {outcome.version} at {outcome.url}\n")
+    console.say(table(outcome.results))
     found = (outcome.url, outcome.version, outcome.results)
     if page:
-        print(f"HTML report: {page}")
+        console.say(f"HTML report: {page}")
     if json_path:
-        print(f"JSON report: {write_json(json_path, *found)}")
+        console.say(f"JSON report: {write_json(json_path, *found)}")
     if junit_path:
-        print(f"JUnit report: {write_junit(junit_path, *found, page=page)}")
+        console.say(f"JUnit report: {write_junit(junit_path, *found, page=page)}")

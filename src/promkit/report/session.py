@@ -13,7 +13,7 @@ from typing import Any
 
 from invoke.context import Context
 
-from promkit.core import durations, settings
+from promkit.core import console, durations, settings
 from promkit.core.settings import Expectations, load
 from promkit.k8s import kubectl as kube
 from promkit.k8s import logs as k8s_logs
@@ -166,8 +166,8 @@ def verify_rbac(
     the evidence report to ``report_dir`` if given."""
     folder = evidence.prepare(report_dir) if report_dir else None  # unwritable: exit 2 first
     verdict = rbac.verify_rbac(c, config, context, namespace)
-    print(f"{verdict.subject} in context {verdict.context}\n")
-    print(formats.table([verdict.result]))
+    console.say(f"{verdict.subject} in context {verdict.context}\n")
+    console.say(formats.table([verdict.result]))
     if folder is not None:
         where = f"{verdict.subject} in context {verdict.context}"
         found = evidence.Evidence(
@@ -177,5 +177,5 @@ def verify_rbac(
             [verdict.result],
             {"auth-can-i": verdict.answers},
         )
-        print(f"HTML report: {evidence.write(folder, found)}")
+        console.say(f"HTML report: {evidence.write(folder, found)}")
     return verdict

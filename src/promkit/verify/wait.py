@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TextIO, TypeVar
 
+from promkit.core import console
 from promkit.core.errors import ConfigError
 from promkit.verify.client import NotReady, TimedOut, Unreachable
 from promkit.verify.result import CheckResult
@@ -194,5 +195,5 @@ def wait_while_young(first: D, attempt: Callable[[], D], interval_s: float, now:
     wait_s = young_server_wait(started, now, interval_s)
     if started is None or wait_s is None or not time_may_fix(first.results):
         return first
-    print(young_server_line(started, now, wait_s), file=sys.stderr, flush=True)
+    console.warn(young_server_line(started, now, wait_s))
     return wait_until_green(attempt, wait_s)
