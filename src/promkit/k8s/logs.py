@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from invoke.context import Context
 
 from promkit.core import settings
 from promkit.k8s import kubectl as kube
 from promkit.verify.checks import failing_target_hosts
-
-if TYPE_CHECKING:
-    from promkit.verify.result import FailureLogs, Verification
+from promkit.verify.result import FailureLogs, Verification
 
 
 def involved_pods(

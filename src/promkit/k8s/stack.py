@@ -12,7 +12,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from invoke.context import Context
@@ -26,9 +26,6 @@ from promkit.k8s import kubectl as kube
 from promkit.k8s import manifests
 from promkit.k8s import port_forward as forwarding
 from promkit.k8s.manifests import Checked, Workload
-
-if TYPE_CHECKING:
-    pass
 
 
 def seconds(value: Any, key: str) -> float:

@@ -10,7 +10,7 @@ answers; the collecting goes through promkit.compose and promkit.kube.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from invoke.context import Context
 
@@ -18,10 +18,7 @@ from promkit.core import settings
 from promkit.core.errors import PromkitError
 from promkit.local import compose
 from promkit.verify.checks import failing_target_hosts
-
-if TYPE_CHECKING:
-    from promkit.verify.result import FailureLogs, Verification
-
+from promkit.verify.result import FailureLogs, Verification
 
 PROMETHEUS_SERVICE = "prometheus"
 

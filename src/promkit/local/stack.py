@@ -26,7 +26,7 @@ from promkit.local.images import image_exists
 from promkit.rules import files as rules
 from promkit.verify import client as prom
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the HTTP client (requests) loads only when a task talks to Prometheus
     from promkit.verify.client import PrometheusClient
     from promkit.verify.result import Answer
 

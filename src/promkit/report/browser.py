@@ -23,12 +23,10 @@ from promkit.core.errors import PromkitError
 from promkit.core.settings import JobExpectation, ReportSettings
 from promkit.report import evidence, ui_pages
 from promkit.report.ui_pages import Flavour, PageSpec, Rendered
-from promkit.verify.result import CheckResult
+from promkit.verify.result import CheckResult, Verification
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # selenium loads only when a report or --browser asks for it
     from selenium.webdriver.chrome.webdriver import WebDriver
-
-    from promkit.verify.result import Verification
 
 #: The window: tall enough that a graph page with its legend needs no resize (3.x: ~1030).
 WINDOW = (1280, 1200)

@@ -19,15 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from promkit.core.errors import PromkitError
 from promkit.verify.queries import DocumentedQuery
-from promkit.verify.result import CheckResult, FailureLogs
-
-if TYPE_CHECKING:
-    from promkit.verify.result import Verification
-
+from promkit.verify.result import CheckResult, FailureLogs, Verification
 
 PAGE = "index.html"
 
