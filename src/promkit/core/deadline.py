@@ -1,9 +1,8 @@
-"""What the compose stack (local_stack) and the Kubernetes stack (k8s_stack) share.
+"""One budget of seconds for the waits of a deploy (promkit.local.stack, promkit.k8s.stack).
 
-Both deploy in the same steps: validate without touching anything, then change
+Both stacks deploy in the same steps: validate without touching anything, then change
 things (printed instead under ``--dry-run``), then wait for readiness within one
-budget of seconds; both destroy everything but the Prometheus data unless told
-``--volumes``, and say what they kept.
+budget of seconds.
 """
 
 from __future__ import annotations

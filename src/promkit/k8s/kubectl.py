@@ -1,4 +1,4 @@
-"""An adapter over kubectl, built on promkit.runner.
+"""An adapter over kubectl, built on promkit.core.runner.
 
 Every command names its context with ``--context``: promkit never relies on
 kubectl's current context, so a deploy cannot land on the wrong cluster because
@@ -43,7 +43,7 @@ def kubectl(
     timeout: float | None = None,
     what: str | None = None,
 ) -> runner.Completed:
-    """Run ``kubectl --context CONTEXT ARGS...`` through promkit.runner.run."""
+    """Run ``kubectl --context CONTEXT ARGS...`` through promkit.core.runner.run."""
     return runner.run(
         c,
         ["kubectl", "--context", context, *args],

@@ -95,7 +95,7 @@ def start_port_forward(
     """Start ``kubectl port-forward`` on a free (or the given) local port; return once it answers.
 
     It is a long-running background process, so it is started with subprocess.Popen,
-    not promkit.runner.run (which waits for commands to finish); its command is echoed
+    not promkit.core.runner.run (which waits for commands to finish); its command is echoed
     the same way. Raises PromkitError if kubectl exits or the port stays silent.
     """
     port = local_port or free_local_port()

@@ -1,4 +1,4 @@
-"""An adapter over ``docker compose`` for the local stack, built on promkit.runner."""
+"""An adapter over ``docker compose`` for the local stack, built on promkit.core.runner."""
 
 from __future__ import annotations
 

@@ -1,11 +1,10 @@
-"""Both sides of verify.drift: the repo's rendered view and the server's answers.
+"""The repo side of verify.drift for the compose stack, and drift_local.
 
-Locally the repo side is what compose mounts and passes: the file of the setting
-local_stack.prometheus_config (with the self-scrape credentials compose.auth adds), the
-rule files it loads, and the prometheus service's command in the rendered compose
-model. On Kubernetes it is what the rendered Prometheus Deployment mounts from its
-ConfigMaps (its --config.file, and the files its rule_files globs match there) and
-its container's args. The comparison itself is promkit.drift's.
+What compose mounts and passes: the file of the setting compose.prometheus_config (with
+the self-scrape credentials compose.auth adds), the rule files it loads, and the
+prometheus service's command in the rendered compose model. The Kubernetes side is
+promkit.k8s.repo_view's; the server's side and the comparison are promkit.verify's
+(round.server_view, drift.differences).
 """
 
 from __future__ import annotations

@@ -83,11 +83,11 @@ def build_images(c: Context, config: Any, *, offline: bool, dry_run: bool = Fals
 
 
 def prometheus_config(config: Any) -> Path:
-    """The Prometheus config file the stack mounts (setting local_stack.prometheus_config)."""
+    """The Prometheus config file the stack mounts (setting compose.prometheus_config)."""
     path = repo_path(str(section(config, "compose").get("prometheus_config")))
     if not path.is_file():
         raise ValidationError(
-            f"Prometheus config {path} not found: check local_stack.prometheus_config"
+            f"Prometheus config {path} not found: check compose.prometheus_config"
         )
     return path
 
@@ -293,7 +293,7 @@ def project_with_env(config: Any) -> compose.Project:
     config_file = prometheus_config(config)
     if config_file.name != CONFIG_NAME:
         raise ConfigError(
-            f"local_stack.prometheus_config must name a file called {CONFIG_NAME}, got "
+            f"compose.prometheus_config must name a file called {CONFIG_NAME}, got "
             f"{config_file}: compose mounts its folder and Prometheus loads {CONFIG_NAME}"
         )
     if not auth_enabled(project):

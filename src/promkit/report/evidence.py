@@ -45,7 +45,7 @@ MAX_TEXT = 200_000
 ALSO_FETCHED = ("config", "flags")
 
 
-#: Which fetched answers each check judges (see promkit.verify); others link every answer.
+#: Which fetched answers each check judges (see promkit.verify.round); others link every answer.
 JUDGED: dict[str, tuple[str, ...]] = {
     "runs": ("buildinfo", "runtimeinfo"),
     "health": ("healthy", "ready"),

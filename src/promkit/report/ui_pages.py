@@ -1,6 +1,6 @@
 """Which UI pages the browser looks at, what proves each shows content, and the judging.
 
-Pure: no browser here. promkit.browser renders the pages named by ``pages_for`` and
+Pure: no browser here. promkit.report.browser renders the pages named by ``pages_for`` and
 hands back ``Rendered`` observations; the functions below judge them. The selectors
 depend on the UI the server's version ships: Prometheus 3's UI, or the classic UI
 of Prometheus 2.x (Debian's package serves it under /classic/).

@@ -1,4 +1,4 @@
-"""The Invoke namespace: one sub-collection per module, settings from promkit.settings."""
+"""The Invoke namespace: one sub-collection per module, settings from promkit.core.settings."""
 
 from __future__ import annotations
 

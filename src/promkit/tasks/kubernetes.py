@@ -2,7 +2,7 @@
 
 Every task that touches a cluster needs an explicit context (``--context`` or the
 setting k8s.context): promkit never uses kubectl's current context on its own.
-The work is promkit.k8s_stack's; these only wire flags to it.
+The work is promkit.k8s.stack's; these only wire flags to it.
 """
 
 from __future__ import annotations

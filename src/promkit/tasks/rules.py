@@ -1,4 +1,4 @@
-"""check.rules and check.rule-tests: the repo's rule files, offline (promkit.rule_lint)."""
+"""check.rules and check.rule-tests: the repo's rule files, offline (promkit.rules.lint)."""
 
 from __future__ import annotations
 
