@@ -27,9 +27,9 @@ import sh
 import yaml
 
 from bench.common import ROOT, Row, goal, log, prometheus, run_measured, sample, timed_ms
-from bench.fig_k8s import load_harness
 from promkit.k8s import kubectl as kube
 from tests.support import active_targets, inv_argv, run, wait_for
+from tests.support.kube import harness
 from tests.support.processes import ANY_EXIT
 
 PODS, DEPLOYMENTS = 1000, 10
@@ -53,8 +53,8 @@ STAGES = (
 
 def skip_reason() -> str | None:
     try:
-        binaries = load_harness().KubeBinaries.locate()
-    except (ImportError, RuntimeError, OSError) as exc:  # HarnessError is a RuntimeError
+        binaries = harness.KubeBinaries.locate()
+    except (RuntimeError, OSError) as exc:  # HarnessError is a RuntimeError
         return f"skipped: {str(exc)[:120]}"
     if not (binaries.folder / "kwok").exists():
         return f"skipped: no kwok in {binaries.folder}: run scripts/build-kube.sh"
@@ -65,7 +65,6 @@ class ControlPlane:
     """The harness' kwokctl control plane, with kwok's controller playing one fake node."""
 
     def __init__(self, workdir: Path) -> None:
-        harness = load_harness()
         self.binaries = harness.KubeBinaries.locate()
         self.plane = harness.ControlPlane(self.binaries, workdir, NAME)
         self.kubeconfig, self.context = self.plane.kubeconfig, self.plane.context

@@ -1,6 +1,6 @@
 """Figure 7: `inv deploy.k8s verify.all --context` to green on a real node, against its floor.
 
-One throwaway cluster from the e2e_k8s harness (tests/e2e_k8s: the control plane plus a
+One throwaway cluster from the e2e_k8s harness (tests/support/kube: the control plane plus a
 real kubelet, containerd, kube-proxy and CoreDNS; its own bridge, folders and ports, torn
 down afterwards). Each run starts with nothing of promkit's deployed (`destroy.k8s
 --volumes` and a fresh volume in between) and times the user's command, with webhooks
@@ -15,10 +15,8 @@ is its total minus that floor.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 import tempfile
 import threading
 import time
@@ -31,33 +29,20 @@ import yaml
 from bench.common import ROOT, Row, goal, log, sample
 from bench.fig_green import GOAL_S, first_scrapes, queries_have_data
 from tests.support import Completed, inv
+from tests.support.kube.harness import BUILD_SCRIPT, Cluster, KubeBinaries, NodeBinaries
 
-HARNESS = ROOT / "tests" / "e2e_k8s"
 #: Through the port-forward the health latency includes kubectl's and the kubelet's tunnel.
 SETTINGS = {"expect": {"health_latency_ms": 250}}
 TRAFFIC_S = 90.0
-
-
-def load_harness() -> Any:
-    """tests/e2e_k8s/harness.py (it imports its siblings, so their folder goes on the path)."""
-    sys.path.insert(0, str(HARNESS))
-    spec = importlib.util.spec_from_file_location("harness", HARNESS / "harness.py")
-    if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot load {HARNESS / 'harness.py'}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["harness"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def skip_reason() -> str | None:
     if os.geteuid() != 0:
         return "skipped: the real node needs root"
     try:
-        harness = load_harness()
-        harness.KubeBinaries.locate()
-        harness.NodeBinaries.locate(harness.BUILD_SCRIPT)
-    except (ImportError, RuntimeError, OSError) as exc:  # HarnessError is a RuntimeError
+        KubeBinaries.locate()
+        NodeBinaries.locate(BUILD_SCRIPT)
+    except (RuntimeError, OSError) as exc:  # HarnessError is a RuntimeError
         return f"skipped: {str(exc)[:120]}"
     return None
 
@@ -65,7 +50,7 @@ def skip_reason() -> str | None:
 class Run:
     """One timed deploy-to-green on the cluster."""
 
-    def __init__(self, cluster: Any, settings_file: Path) -> None:
+    def __init__(self, cluster: Cluster, settings_file: Path) -> None:
         self.cluster, self.settings_file = cluster, settings_file
         self.env = {**os.environ, **cluster.env(), "PYTHONUNBUFFERED": "1"}
         self.total = 0.0
@@ -117,14 +102,13 @@ def figure7(runs: int) -> list[Row]:
     reason = skip_reason()
     if reason:
         return [Row(label, reason)]
-    harness = load_harness()
     timelines: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="promkit-bench-k8s-") as folder:
         workdir = Path(folder)
-        binaries = harness.KubeBinaries.locate()
-        node = harness.NodeBinaries.locate(harness.BUILD_SCRIPT)
+        binaries = KubeBinaries.locate()
+        node = NodeBinaries.locate(BUILD_SCRIPT)
         log("figure 7: starting a throwaway cluster with a real node")
-        with harness.Cluster(binaries, node, workdir / "cluster", name="promkit-bench") as cluster:
+        with Cluster(binaries, node, workdir / "cluster", name="promkit-bench") as cluster:
             settings = {**SETTINGS, "k8s": {"kustomization": str(cluster.overlay(ROOT / "k8s"))}}
             settings_file = workdir / "settings.yaml"
             settings_file.write_text(yaml.safe_dump(settings))

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from stack_helpers import Stack, stdout_of
 
 from promkit.core.settings import ROOT
 from tests.support import Completed, taken_port
+from tests.support.stack import Stack, stdout_of
 
 pytestmark = pytest.mark.e2e
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from stack_helpers import Stack, copy_of_config, deployed_from
 
 from promkit.core.settings import ROOT
 from tests.support import Completed, request, run
+from tests.support.stack import Stack, copy_of_config, deployed_from
 
 pytestmark = pytest.mark.e2e
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 import yaml
-from stack_helpers import Stack, copy_of_config, deployed_from
 
 from tests.support import request, status, wait_for
+from tests.support.stack import Stack, copy_of_config, deployed_from
 
 pytestmark = pytest.mark.e2e
 

@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from stack_helpers import Stack, stdout_of
 
 from promkit.core.settings import ROOT
 from promkit.local.images import PROMETHEUS_VERSION
 from tests.support import Completed, run
+from tests.support.stack import Stack, stdout_of
 
 pytestmark = pytest.mark.e2e
 

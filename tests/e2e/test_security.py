@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stack_helpers import Stack, stdout_of
 
 from promkit.core.settings import ROOT
 from tests.support import get, request
+from tests.support.stack import Stack, stdout_of
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,14 @@ import signal
 from collections.abc import Iterator
 
 import pytest
-from harness import BUILD_SCRIPT, Cluster, HarnessError, KubeBinaries, NodeBinaries
+
+from tests.support.kube.harness import (
+    BUILD_SCRIPT,
+    Cluster,
+    HarnessError,
+    KubeBinaries,
+    NodeBinaries,
+)
 
 
 @pytest.fixture(scope="session")

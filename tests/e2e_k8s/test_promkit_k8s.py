@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 import sh
 import yaml
-from harness import REPO, Cluster, is_ready
 
 from tests.support import Completed, active_targets, get, inv, wait_for
+from tests.support.kube.harness import REPO, Cluster, is_ready
 
 pytestmark = pytest.mark.e2e_k8s
 

@@ -3,6 +3,9 @@ processes (Prometheus 2.x/3.x, exporters, Redis, the sample app) started through
 and stopped by their pid.
 
     from tests.support import free_port, wait_for, PrometheusServer
+
+Its modules imported by name: ``mockctx`` (the unit tests' Invoke MockContext), ``stack``
+(the e2e tests' compose stack) and ``kube`` (the e2e_k8s harness' throwaway cluster).
 """
 
 from tests.support.loopback import Answer, Seen, Server, answering, reply, serving

@@ -1,4 +1,4 @@
-"""Shared fixtures for unit tests (helpers live in mockctx.py, importable by name)."""
+"""Shared fixtures for unit tests (helpers live in tests/support/mockctx.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from invoke.context import MockContext
-from mockctx import mock_context_factory
 
 from promkit.local import images
+from tests.support.mockctx import mock_context_factory
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@ from pathlib import Path
 import bcrypt
 import pytest
 import yaml
-from mockctx import promkit_config
 
 from promkit.core.errors import ConfigError
 from promkit.core.settings import load
 from promkit.local import auth
 from promkit.verify.client import Credentials
+from tests.support.mockctx import promkit_config
 
 SETTINGS = load(promkit_config()).prometheus
 CONFIG = {

@@ -11,7 +11,6 @@ import psutil
 import pytest
 from invoke.context import MockContext
 from invoke.exceptions import Exit
-from mockctx import commands, result
 from test_local_tasks import COMPOSE, PROM_IMAGE, PS_HEALTHY
 from test_local_tasks import healthy_stack as local_stack_answers
 
@@ -19,6 +18,7 @@ from promkit.local import images
 from promkit.local.images import APP_IMAGE
 from promkit.tasks import deploy
 from tests.support import taken_port
+from tests.support.mockctx import commands, result
 
 Build = Callable[..., MockContext]
 

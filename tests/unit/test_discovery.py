@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 import yaml
 from invoke.context import MockContext
-from mockctx import commands, result
 
 from promkit.core.errors import ConfigError, PromkitError
 from promkit.k8s import kubectl as kube
 from promkit.verify import discovery, wait
 from promkit.verify import round as rounds
+from tests.support.mockctx import commands, result
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = (ROOT / "config" / "prometheus" / "prometheus-k8s.yml").read_text()

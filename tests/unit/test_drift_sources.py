@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 import yaml
 from invoke.context import MockContext
-from mockctx import result
 
 from promkit.core import console
 from promkit.core.errors import ValidationError
@@ -24,6 +23,7 @@ from promkit.k8s import repo_view as k8s_view
 from promkit.local import repo_view as local_view
 from promkit.rules.files import RuleFileError
 from tests.support import run
+from tests.support.mockctx import result
 
 K8S = data_path("k8s")
 CONFIG = data_path("config/prometheus")

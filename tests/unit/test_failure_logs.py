@@ -11,13 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from invoke.context import MockContext
-from mockctx import commands, result
 
 from promkit.core.settings import data_path
 from promkit.k8s import logs as k8s_logs
 from promkit.local import logs as local_logs
 from promkit.report import evidence
 from promkit.verify.result import CheckResult, Verification
+from tests.support.mockctx import commands, result
 
 COMPOSE = f"docker compose --file {data_path('compose/compose.yaml')} --project-name promkit"
 KCTL = "kubectl --context dev"

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from invoke.config import Config
 from invoke.context import Context, MockContext
-from mockctx import commands, promkit_config, result
 
 from promkit.core import runner
 from promkit.core.durations import format_duration, parse_duration
 from promkit.core.errors import ConfigError, PromkitError
 from promkit.core.settings import JobExpectation, expectations
+from tests.support.mockctx import commands, promkit_config, result
 
 Build = Callable[..., MockContext]
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from invoke.context import MockContext
-from mockctx import commands, result
 
 from promkit.core.errors import PromkitError
 from promkit.core.settings import ROOT
 from promkit.local import images
 from promkit.tasks import images as images_tasks
+from tests.support.mockctx import commands, result
 
 Build = Callable[..., MockContext]
 BASE = images.base_tag()

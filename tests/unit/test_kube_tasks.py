@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 from invoke.context import Context, MockContext
 from invoke.exceptions import Exit
-from mockctx import commands, promkit_config, result
 
 from promkit.core.deadline import Deadline
 from promkit.core.errors import PromkitError
@@ -30,6 +29,7 @@ from promkit.k8s import port_forward as forwarding
 from promkit.k8s import stack as k8s_stack
 from promkit.tasks import kubernetes
 from tests.support import get, port_answers, run
+from tests.support.mockctx import commands, promkit_config, result
 
 K8S = data_path("k8s")
 KCTL = "kubectl --context dev"

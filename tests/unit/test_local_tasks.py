@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from invoke.context import MockContext
 from invoke.exceptions import Exit
-from mockctx import commands, result
 
 from promkit.core.settings import data_path
 from promkit.local.images import APP_IMAGE
 from promkit.tasks import deploy, destroy, status
+from tests.support.mockctx import commands, result
 
 COMPOSE = f"docker compose --file {data_path('compose/compose.yaml')} --project-name promkit"
 PROM_IMAGE = "prom/prometheus:v3.16.0"

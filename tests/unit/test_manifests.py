@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from invoke.context import Context
 from invoke.exceptions import Exit
-from mockctx import promkit_config
 
 from promkit.core.errors import PromkitError, ValidationError
 from promkit.core.settings import ROOT
@@ -23,6 +22,7 @@ from promkit.k8s import kubectl as kube
 from promkit.k8s import manifests
 from promkit.rules import files as rules
 from promkit.tasks import kubernetes
+from tests.support.mockctx import promkit_config
 
 Edit = Callable[[str], str]
 

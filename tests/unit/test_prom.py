@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mockctx import promkit_config
 
 from promkit.core.errors import ConfigError, PromkitError
 from promkit.core.settings import PrometheusSettings, load
 from promkit.verify import client as prom
 from promkit.verify.client import Credentials, PrometheusClient
 from tests.support.loopback import Route, Seen, Server, not_http, reply, self_signed, serving, slow
+from tests.support.mockctx import promkit_config
 from tests.support.ports import free_port
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from invoke.context import MockContext
 from invoke.exceptions import Exit
-from mockctx import commands, result
 
 from promkit.tasks import verify
 from promkit.verify import checks
+from tests.support.mockctx import commands, result
 
 SUBJECT = "system:serviceaccount:monitoring:prometheus"
 CAN_I = r"kubectl --context kind-promkit auth can-i "

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from invoke.context import MockContext
 from invoke.exceptions import Exit
-from mockctx import commands, result
 
 from promkit.core.errors import ConfigError, PromkitError, ValidationError
 from promkit.core.settings import data_path
@@ -26,6 +25,7 @@ from promkit.tasks import deploy, reload
 from promkit.verify.client import PrometheusClient
 from promkit.verify.result import Answer
 from tests.support.loopback import Seen, Server, reply, serving
+from tests.support.mockctx import commands, result
 
 COMPOSE = f"docker compose --file {data_path('compose/compose.yaml')} --project-name promkit"
 PROM_IMAGE = "prom/prometheus:v3.16.0"

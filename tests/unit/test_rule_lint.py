@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from invoke.context import MockContext
 from invoke.exceptions import Exit
-from mockctx import commands, result
 
 from promkit.core.settings import ROOT, data_path
 from promkit.rules import lint as rule_lint
 from promkit.tasks import rules as tasks
+from tests.support.mockctx import commands, result
 
 PROMTOOL = "/opt/prometheus/promtool"
 RULE_FILE = data_path("config/prometheus/rules/sample-service.rules.yml")

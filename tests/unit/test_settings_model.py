@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 import yaml
 from invoke.config import Config
-from mockctx import promkit_config
 
 from promkit.core.errors import ConfigError
 from promkit.core.settings import DEFAULTS, JobExpectation, load
 from promkit.core.settings_env import check_environment
 from promkit.core.settings_files import check_settings_files, known_settings
+from tests.support.mockctx import promkit_config
 
 
 def test_defaults_load_as_typed_values() -> None:

@@ -28,6 +28,29 @@ from promkit.verify.rule_checks import RepoRules, SelectorAnswer
 #: Every check group, in report order; ``verify.all`` runs them all in one round.
 NAMES: tuple[str, ...] = ("health", "targets", "interval", "retention", "ui", "queries", "rules")
 
+#: The result rows one round of ``NAMES`` gives (``verify.all`` without --context), in
+#: report order: ``health`` judges "runs" and "health", ``targets`` "jobs" and "targets",
+#: ``queries`` one "query: NAME" per query of the metrics guide promkit ships (the default
+#: queries.guide; a guide of one's own has its own), ``rules`` "rules", "rule selectors"
+#: and "watchdog".
+ROWS: tuple[str, ...] = (
+    "runs",
+    "health",
+    "jobs",
+    "targets",
+    "interval",
+    "retention",
+    "ui",
+    "query: p95 latency",
+    "query: Error rate",
+    "query: Queue depth",
+    "query: Success rate by tenant",
+    "query: Request rate",
+    "rules",
+    "rule selectors",
+    "watchdog",
+)
+
 
 #: Checks that read the cluster too: in ``verify.all --context`` only.
 KUBERNETES_NAMES: tuple[str, ...] = ("discovery",)

@@ -6,7 +6,8 @@ import copy
 import re
 import shlex
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
+from unittest.mock import Mock
 
 from invoke.config import Config
 from invoke.context import MockContext
@@ -29,7 +30,9 @@ def promkit_config(**overrides: Any) -> Config:
 
 def commands(c: MockContext) -> list[str]:
     """Every command string the code under test ran, in order."""
-    return [call.args[0] for call in c.run.call_args_list]
+    # MockContext wraps run in a unittest.mock.Mock; its stubs still type it as the method.
+    run = cast(Mock, c.run)
+    return [call.args[0] for call in run.call_args_list]
 
 
 def mock_context_factory() -> Callable[..., MockContext]:

@@ -29,11 +29,14 @@ from typing import Any
 
 import sh
 import yaml
-from host import processes_naming, stop_tree
 
 from tests.support import Background, WaitTimeout, free_port, wait_for
+from tests.support.kube.host import processes_naming, stop_tree
 
 NODE_BINARIES = ("kubelet", "kube-proxy", "coredns", "pause")
+#: ``_ok_code`` for "any exit status" (a process killed by a signal still raises, unlike
+#: tests.support.processes.ANY_EXIT); a tuple, the type sh's stubs take.
+EXIT_CODES = tuple(range(256))
 
 
 class NodeError(RuntimeError):
@@ -252,7 +255,7 @@ class Node:
                 self.daemons[name].stop()
         if "kube-proxy" in self.daemons:
             # Its Service chains and rules; the kubelet's are removed by host.restore.
-            sh.Command(str(self.binaries["kube-proxy"]))("--cleanup", _ok_code=range(256))
+            sh.Command(str(self.binaries["kube-proxy"]))("--cleanup", _ok_code=EXIT_CODES)
         self._remove_containers()
         if "containerd" in self.daemons:
             self.daemons["containerd"].stop()
@@ -303,10 +306,10 @@ class Node:
         if "containerd" not in self.daemons or not self.daemons["containerd"].alive:
             return
         for task in str(self.ctr("tasks", "list", "--quiet", _ok_code=[0, 1])).split():
-            self.ctr("tasks", "kill", "--signal", "SIGKILL", task, _ok_code=range(256))
-            self.ctr("tasks", "delete", "--force", task, _ok_code=range(256))
+            self.ctr("tasks", "kill", "--signal", "SIGKILL", task, _ok_code=EXIT_CODES)
+            self.ctr("tasks", "delete", "--force", task, _ok_code=EXIT_CODES)
         for container in str(self.ctr("containers", "list", "--quiet", _ok_code=[0, 1])).split():
-            self.ctr("containers", "delete", container, _ok_code=range(256))
+            self.ctr("containers", "delete", container, _ok_code=EXIT_CODES)
 
     # ---- configuration files
 
@@ -451,7 +454,7 @@ class Node:
 
 
 CONTAINERD_CONFIG = """\
-# The e2e_k8s node's own containerd (written by tests/e2e_k8s/node.py).
+# The e2e_k8s node's own containerd (written by tests/support/kube/node.py).
 version = 2
 root = "{root}"
 state = "{state}"

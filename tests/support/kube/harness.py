@@ -39,16 +39,18 @@ from typing import Any
 import requests
 import sh
 import yaml
-from host import HostState, leftovers, processes_naming, restore, stop_tree
 from invoke.context import Context
-from node import Binaries, Network, Node, NodeBinaries, NodeError
 
 from promkit.core.errors import PromkitError
 from promkit.local import images
 from promkit.local.traffic import post_webhooks
 from tests.support import WaitTimeout, free_port, wait_for
+from tests.support.kube.host import HostState, leftovers, processes_naming, restore, stop_tree
+from tests.support.kube.node import EXIT_CODES, Binaries, Network, Node, NodeBinaries, NodeError
+from tests.support.processes import ROOT
 
-REPO = Path(__file__).resolve().parents[2]
+#: The checkout (k8s/, scripts/): tests.support.processes computes it from its own path.
+REPO = ROOT
 BUILD_SCRIPT = REPO / "scripts" / "build-kube.sh"
 CACHE = Path(os.environ.get("PROMKIT_CACHE", "/var/cache/promkit"))
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwokctl")
@@ -124,7 +126,7 @@ class ControlPlane:
             *args,
             _env={**os.environ, "KWOK_WORKDIR": str(self.workdir / "kwok")},
             _timeout=timeout,
-            _ok_code=range(256) if not check else [0],
+            _ok_code=EXIT_CODES if not check else [0],
         )
 
 
@@ -270,7 +272,7 @@ class Cluster:
         self.kubectl("delete", "pods", "--all", "--all-namespaces", "--wait=false", check=False)
 
     def _no_pods_on_node(self) -> bool:
-        sandboxes = str(self.node.ctr("containers", "list", "--quiet", _ok_code=range(256)))
+        sandboxes = str(self.node.ctr("containers", "list", "--quiet", _ok_code=EXIT_CODES))
         return not sandboxes.split()
 
     # ---- API access
@@ -287,7 +289,7 @@ class Cluster:
             f"--context={self.context}",
             *args,
             _timeout=timeout,
-            _ok_code=[0] if check else range(256),
+            _ok_code=[0] if check else EXIT_CODES,
             _return_cmd=True,
         )
 
