@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mockctx import promkit_config
 
 from promkit.core import promtool
 from promkit.core.errors import PromkitError
+from tests.support.mockctx import promkit_config
 
 
 def _tool(folder: Path) -> Path:
