@@ -1,8 +1,9 @@
 """Which checks to run, fetching what they need concurrently, once per round.
 
 ``run_checks(names, client, expectations, guide_path)`` is the reusable entry
-point; ``verify_and_report`` adds the waiting and the reports the verify tasks
-print, against ``--url`` or (called by k8s_stack) a port-forwarded Prometheus.
+point; promkit.report.session's ``verify_and_report`` adds the waiting and the reports
+the verify tasks print. verify.drift's round is here too: ``server_view`` fetches what
+the server runs, ``compare`` holds it to a repo view (promkit.verify.drift judges).
 """
 
 from __future__ import annotations
@@ -301,7 +302,6 @@ class Drift:
 
 def server_view(client: PrometheusClient) -> ServerView:
     """The served config, flags, rules and runtime info, fetched concurrently."""
-
     got = fetch_all(
         {
             "config": client.config_yaml,
