@@ -8,7 +8,13 @@ import pytest
 
 from promkit.core.errors import ConfigError
 from promkit.core.settings import ROOT
-from promkit.core.settings_files import check_file, check_settings_files, runtime_file, shape_errors
+from promkit.core.settings_files import (
+    check_file,
+    check_settings_files,
+    runtime_file,
+    shape_errors,
+    unknown_keys,
+)
 
 
 @pytest.mark.parametrize(
@@ -69,8 +75,38 @@ def test_json_files_are_parsed_as_json(tmp_path: Path) -> None:
         check_file(path)
 
 
-def test_unknown_sections_and_null_values_are_left_to_the_settings_views() -> None:
-    assert shape_errors({"mine": 5, "expect": None, "k8s": {"context": None}}, {"expect": {}}) == []
+def test_null_values_are_left_to_the_settings_views() -> None:
+    assert shape_errors({"expect": None, "k8s": {"context": None}}, {"expect": {}}) == []
+
+
+def test_unknown_sections_and_keys_are_refused_not_ignored(tmp_path: Path) -> None:
+    # This test once asserted that an unknown section passed: expect: {retension: 15d}
+    # was then silently ignored and verify held the server to the default 30d.
+    assert unknown_keys({"mine": 5, "expect": {"retension": "15d"}}) == [
+        ("mine", ""),
+        ("expect.retension", ": did you mean expect.retention?"),
+    ]
+    path = tmp_path / "mine.yaml"
+    path.write_text("mine: 5\n")
+    with pytest.raises(ConfigError, match=r"^unknown setting mine in \S*mine\.yaml$"):
+        check_file(path)
+
+
+def test_invokes_sections_and_job_names_are_not_unknown_keys() -> None:
+    data = {
+        "run": {"echo": True},
+        "tasks": {"dedupe": False},
+        "sudo": {"user": "x"},
+        "timeouts": {"command": 5},
+        "runners": {},
+        "expect": {"jobs": {"my-job": 2, "other": {"min": 1, "exact": 1}, "gone": None}},
+        "k8s": {"expect_jobs": {"pods": "=3"}},
+    }
+    assert unknown_keys(data) == []
+    bad = {"k8s": {"expect_jobs": {"pods": {"exactly": 3}}}}
+    assert unknown_keys(bad) == [
+        ("k8s.expect_jobs.pods.exactly", ": did you mean k8s.expect_jobs.pods.exact?")
+    ]
 
 
 def test_a_missing_runtime_file_is_reported_not_ignored(tmp_path: Path) -> None:
