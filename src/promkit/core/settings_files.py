@@ -154,12 +154,12 @@ def known_keys() -> list[str]:
     )
 
 
-def shown(path: Path) -> str:
+def _where(path: Path) -> str:
     """``path`` as the user would type it: ./promkit.yaml for one in the current folder."""
-    try:
-        return f"./{path.resolve().relative_to(Path.cwd().resolve())}"
-    except ValueError:
-        return str(path)
+    from promkit.core.console import shown
+
+    text = shown(path)
+    return text if Path(text).is_absolute() else f"./{text}"
 
 
 def check_file(path: Path) -> Any:
@@ -178,7 +178,7 @@ def check_file(path: Path) -> Any:
     if errors:
         raise ConfigError(f"settings file {path}: {errors[0]}")
     for name, hint in unknown_keys(data):
-        raise ConfigError(f"unknown setting {name} in {shown(path)}{hint}")
+        raise ConfigError(f"unknown setting {name} in {_where(path)}{hint}")
     return data
 
 
