@@ -125,5 +125,16 @@ def make_program() -> Promkit:
 
 
 def main() -> None:
-    """The console script."""
-    make_program().run()
+    """The console script; a closed standard output (``promkit --list | head -1``) ends it
+    quietly with exit code 141, as SIGPIPE ends a C tool, not in a BrokenPipeError
+    traceback (exit 1 would read as a failed verification).
+    """
+    from promkit.core.console import closed_pipe_exit
+
+    try:
+        try:
+            make_program().run()
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here, not in Python's flush at exit
+    except BrokenPipeError:
+        closed_pipe_exit()
