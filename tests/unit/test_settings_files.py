@@ -11,6 +11,7 @@ from promkit.core.settings import ROOT
 from promkit.core.settings_files import (
     check_file,
     check_settings_files,
+    project_file,
     runtime_file,
     shape_errors,
     unknown_keys,
@@ -118,3 +119,35 @@ def test_the_project_file_is_checked_too(tmp_path: Path) -> None:
     (tmp_path / "invoke.yaml").write_text("expect: 5\n")
     with pytest.raises(ConfigError, match=r"invoke\.yaml: 'expect' must be a mapping"):
         check_settings_files([], {}, root=tmp_path)
+
+
+def test_the_shipped_settings_pass_the_strict_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The e2e suites deploy with the repo's invoke.yaml: no key of it may be unknown, no
+    # value refused, through tasks.py's check and through Invoke's layers.
+    from invoke.config import Config
+
+    from promkit.core.settings import DEFAULTS, load
+
+    monkeypatch.chdir(ROOT)
+    assert unknown_keys(DEFAULTS) == []
+    assert unknown_keys(check_file(ROOT / "invoke.yaml")) == []
+    check_settings_files([], {}, root=ROOT)
+    config = Config(project_location=str(ROOT))
+    config.load_collection(DEFAULTS)
+    config.load_project()
+    loaded = load(config)
+    assert loaded.k8s.kubernetes_version == DEFAULTS["k8s"]["kubernetes_version"]
+
+
+def test_the_packaging_checks_promkit_yaml_passes_too(tmp_path: Path) -> None:
+    # scripts/check_package.py runs the installed promkit from a folder with this file.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "check_package", ROOT / "scripts/check_package.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    folder = module.project_folder(tmp_path / "project")
+    assert project_file(folder) == folder / "promkit.yaml"
