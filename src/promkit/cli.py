@@ -23,7 +23,7 @@ from invoke.program import Program
 
 from promkit.core import settings_files
 from promkit.core.errors import PromkitError
-from promkit.core.settings_env import check_environment
+from promkit.core.settings_env import check_environment, check_ports
 
 _CONTEXT_HELP = "Kubernetes context for every task on the line that takes one (sets k8s.context)"
 
@@ -66,9 +66,20 @@ class Promkit(Program):
                 sys.exit(exc.exit_code)
 
     def parse_collection(self) -> None:
-        """The bundled namespace, and the project settings of the current folder."""
+        """The bundled namespace, the project settings of the current folder, then every
+        other source checked: the ``-f`` file and the environment.
+
+        Here, not in ``update_config``: ``--list`` and ``--help`` end before that, and a
+        misspelt ``INVOKE_*`` variable is refused by ``inv --list`` too (tasks.py).
+        """
         super().parse_collection()
         self.config.load_project()
+        given = self.args.config.value or os.environ.get("INVOKE_RUNTIME_CONFIG")
+        settings_files.check_runtime_file(given, program="promkit")
+        # Before Invoke casts INVOKE_* variables (int("soon") would be a traceback).
+        project = self.config._project  # the current folder's file, loaded just above
+        check_environment(os.environ, settings_files.known_settings([project]))
+        check_ports(os.environ)
 
     def parse_tasks(self) -> None:
         """Parse the tasks, then hand the one context named on the line to each of them."""
@@ -76,12 +87,7 @@ class Promkit(Program):
         self.context = self._spread_context()
 
     def update_config(self, merge: bool = True) -> None:
-        """Invoke's runtime settings (``-f`` checked first), then ``k8s.context``."""
-        given = self.args.config.value or os.environ.get("INVOKE_RUNTIME_CONFIG")
-        settings_files.check_runtime_file(given, program="promkit")
-        # Before Invoke casts INVOKE_* variables (int("soon") would be a traceback).
-        project = self.config._project  # the current folder's file, loaded by parse_collection
-        check_environment(os.environ, settings_files.known_settings([project]))
+        """Invoke's runtime settings (checked in ``parse_collection``), then ``k8s.context``."""
         super().update_config(merge)
         if self.context is not None:
             # A modification: it outlives Invoke's later merges (the collection's settings
@@ -119,5 +125,16 @@ def make_program() -> Promkit:
 
 
 def main() -> None:
-    """The console script."""
-    make_program().run()
+    """The console script; a closed standard output (``promkit --list | head -1``) ends it
+    quietly with exit code 141, as SIGPIPE ends a C tool, not in a BrokenPipeError
+    traceback (exit 1 would read as a failed verification).
+    """
+    from promkit.core.console import closed_pipe_exit
+
+    try:
+        try:
+            make_program().run()
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here, not in Python's flush at exit
+    except BrokenPipeError:
+        closed_pipe_exit()

@@ -230,3 +230,43 @@ def test_a_bad_setting_from_the_environment_is_one_line(
         "promkit: environment variable INVOKE_TRAFFIC_COUNT='many' sets 'traffic.count', "
         "which must be a whole number like 10: fix or unset it\n",
     )
+
+
+def test_a_misspelt_key_is_one_line_naming_it_the_file_and_the_closest_key(
+    tmp_path: Path,
+) -> None:
+    # The issue's case: the real console script, from a folder holding only promkit.yaml.
+    (tmp_path / "promkit.yaml").write_text("expect: {retension: 15d}\n")
+    promkit = sh.Command(str(Path(sys.executable).parent / "promkit"))
+    done = promkit("verify.retention", _cwd=str(tmp_path), _ok_code=[2], _return_cmd=True)
+    assert done.exit_code == 2
+    assert done.stdout == b""
+    assert done.stderr.decode() == (
+        "promkit: unknown setting expect.retension in ./promkit.yaml: "
+        "did you mean expect.retention?\n"
+    )
+
+
+def _into_a_closed_pipe(command: str, *argv: str, cwd: Path) -> tuple[int, str]:
+    """Exit code and stderr of ``command ARGV`` writing to a pipe nobody reads (| head -1)."""
+    import os
+
+    read, write = os.pipe()
+    os.close(read)
+    with os.fdopen(write, "wb") as closed:
+        done = sh.Command(command)(
+            *argv, _cwd=str(cwd), _out=closed, _ok_code=list(range(256)), _return_cmd=True
+        )
+    return done.exit_code, done.stderr.decode()
+
+
+@pytest.mark.parametrize("argv", [("--list",), ("--help", "verify.all")])
+def test_a_closed_pipe_ends_promkit_quietly_with_141(argv: tuple[str, ...], tmp_path: Path) -> None:
+    promkit = str(Path(sys.executable).parent / "promkit")
+    assert _into_a_closed_pipe(promkit, *argv, cwd=tmp_path) == (141, "")
+
+
+def test_a_closed_pipe_ends_inv_list_quietly_with_141() -> None:
+    # inv is Invoke's own program: tasks.py installs the hook (sys.excepthook).
+    inv = str(Path(sys.executable).parent / "inv")
+    assert _into_a_closed_pipe(inv, "--list", cwd=settings.ROOT) == (141, "")

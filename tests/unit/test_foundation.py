@@ -101,10 +101,13 @@ def test_default_expectations_match_the_acceptance_list() -> None:
 
 
 def test_exact_and_minimum_target_counts() -> None:
-    config = promkit_config(expect={"jobs": {"kubernetes-pods": {"exact": 3}, "x": {"min": 2}}})
+    jobs = {"kubernetes-pods": {"exact": 3}, "x": {"min": 2}, "off": {"exact": 0}}
+    config = promkit_config(expect={"jobs": jobs})
     assert expectations(config).jobs == (
         JobExpectation("kubernetes-pods", minimum=3, exact=3),
         JobExpectation("x", minimum=2),
+        # {exact: 0} alone is a job held to no targets: at least 0, not the default 1.
+        JobExpectation("off", minimum=0, exact=0),
     )
 
 
@@ -114,7 +117,7 @@ def test_exact_and_minimum_target_counts() -> None:
         ({"retention": "thirty days"}, "setting 'expect.retention': 'thirty days' is not"),
         ({"scrape_interval": 15}, "setting 'expect.scrape_interval'"),
         ({"health_latency_ms": "fast"}, "setting 'expect.health_latency_ms' must be a number"),
-        ({"scrape_duration_ms": -5}, "setting 'expect.scrape_duration_ms' must be at least 0"),
+        ({"scrape_duration_ms": -5}, "setting 'expect.scrape_duration_ms' must be more than 0 ms"),
         ({"jobs": ["fastapi-app"]}, "setting 'expect.jobs' must map job names"),
         ({"jobs": {"a": {"max": 3}}}, "setting 'expect.jobs.a' has unknown keys ['max']"),
         ({"jobs": {"a": True}}, "setting 'expect.jobs.a' must be a count"),

@@ -11,7 +11,7 @@ from invoke.config import Config
 
 from promkit.core.errors import ConfigError
 from promkit.core.settings import DEFAULTS, JobExpectation, load
-from promkit.core.settings_env import check_environment
+from promkit.core.settings_env import PORT_VARIABLES, check_environment, check_ports
 from promkit.core.settings_files import check_settings_files, known_settings
 from tests.support.mockctx import promkit_config
 
@@ -157,3 +157,26 @@ def test_check_settings_files_checks_the_environment(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="INVOKE_COMPOSE_WAIT_TIMEOUT='later'"):
         check_settings_files(["deploy.local"], environ, tmp_path)
     check_settings_files(["deploy.local"], {"INVOKE_COMPOSE_WAIT_TIMEOUT": "90"}, tmp_path)
+
+
+def test_the_port_variables_are_the_ones_compose_reads() -> None:
+    from promkit.local.stack import PORT_SETTINGS
+
+    assert sorted(PORT_VARIABLES) == sorted(variable for variable, _ in PORT_SETTINGS.values())
+
+
+@pytest.mark.parametrize("value", ["", "1", "9090", "65535"])
+def test_good_ports_and_unset_ones_pass(value: str) -> None:
+    check_ports({name: value for name in PORT_VARIABLES})
+
+
+def test_invokes_own_variables_are_not_unknown_settings() -> None:
+    environ = {"INVOKE_RUNTIME_CONFIG": "x.yaml", "INVOKE_DEBUG": "1", "INVOKE_RUN_ECHO": "1"}
+    check_environment(environ, known_settings([]))
+
+
+def test_a_variable_for_a_projects_own_job_passes() -> None:
+    known = known_settings([{"expect": {"jobs": {"node": 2}}}])
+    check_environment({"INVOKE_EXPECT_JOBS_NODE": "3"}, known)
+    with pytest.raises(ConfigError, match=r"^unknown setting expect\.jobs\.nod in "):
+        check_environment({"INVOKE_EXPECT_JOBS_NOD": "3"}, known)

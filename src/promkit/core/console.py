@@ -7,8 +7,14 @@ presentation layer to that).
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+from typing import NoReturn
+
+#: The exit code of a command whose reader went away (``promkit --list | head -1``):
+#: 128 + SIGPIPE, what a shell reports for a C tool that SIGPIPE ended.
+CLOSED_PIPE_EXIT = 141
 
 
 def say(line: str = "", *, end: str = "\n") -> None:
@@ -36,3 +42,37 @@ def shown(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def closed_pipe_exit() -> NoReturn:
+    """End quietly because standard output's reader went away, with ``CLOSED_PIPE_EXIT``.
+
+    Python's recipe (the signal module's note on SIGPIPE): point stdout at /dev/null so
+    the flush at exit cannot fail again and print a second traceback. Not SIG_DFL for
+    SIGPIPE: that would also kill promkit when a socket to Prometheus breaks.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    sys.exit(CLOSED_PIPE_EXIT)
+
+
+def quiet_on_closed_pipe() -> None:
+    """Make a BrokenPipeError that ends the program (``inv --list | head -1``) end quietly.
+
+    For ``inv``, whose main loop is Invoke's: tasks.py installs this hook on
+    ``sys.excepthook`` (Python's documented hook), leaving every other exception to
+    the hook that was there.
+    """
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: object) -> None:
+        if issubclass(kind, BrokenPipeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+            sys.stderr.flush()
+            os._exit(CLOSED_PIPE_EXIT)
+        previous(kind, exc, tb)  # type: ignore[arg-type]
+
+    sys.excepthook = hook

@@ -8,6 +8,7 @@ check them, raising ``ConfigError`` with one line naming the bad key.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -20,6 +21,17 @@ from promkit.core.errors import ConfigError
 
 #: The most webhooks a second the stack's own demo traffic may send.
 MAX_DEMO_RATE = 5.0
+#: The most webhooks `inv traffic` sends, and its longest run (local.traffic's limits).
+MAX_TRAFFIC_COUNT = 10_000
+MAX_TRAFFIC_DURATION_S = 600.0
+#: The longest any timeout setting may be, in seconds (an hour: longer is a typo).
+MAX_TIMEOUT_S = 3600.0
+#: The slowest latency an expect.*_ms setting may allow, in milliseconds (a minute).
+MAX_LATENCY_MS = 60_000.0
+#: The most active targets a job may be expected to have.
+MAX_TARGETS = 10_000
+#: The most log lines a report keeps per service or pod.
+MAX_LOG_LINES = 10_000
 
 #: Where a source checkout's root would be (tasks.py, images/, sample_app/, scripts/).
 #: Installed from a wheel, it holds none of them: see ``checkout_path``.
@@ -129,23 +141,31 @@ def section(config: Any, name: str) -> Mapping[str, Any]:
     return value
 
 
-def as_float(value: Any, key: str, *, minimum: float = 0.0) -> float:
-    """``value`` as a float no smaller than ``minimum``, or a ConfigError naming ``key``."""
+def as_float(value: Any, key: str, *, minimum: float = 0.0, maximum: float | None = None) -> float:
+    """``value`` as a finite float from ``minimum`` to ``maximum``, or a ConfigError."""
+    if isinstance(value, bool):
+        raise ConfigError(f"setting '{key}' must be a number, got {value!r}")
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"setting '{key}' must be a number, got {value!r}") from None
-    if number < minimum or number != number:
+    if not math.isfinite(number):
+        raise ConfigError(f"setting '{key}' must be a finite number, got {value!r}")
+    if number < minimum:
         raise ConfigError(f"setting '{key}' must be at least {minimum:g}, got {value!r}")
+    if maximum is not None and number > maximum:
+        raise ConfigError(f"setting '{key}' must be at most {maximum:g}, got {value!r}")
     return number
 
 
 def as_duration(value: Any, key: str) -> str:
-    """``value`` checked to be a Prometheus duration, or a ConfigError naming ``key``."""
+    """``value`` checked to be a Prometheus duration above 0, or a ConfigError naming ``key``."""
     try:
-        parse_duration(str(value))
+        seconds = parse_duration(str(value))
     except ValueError as exc:
         raise ConfigError(f"setting '{key}': {exc}") from None
+    if not seconds > 0:
+        raise ConfigError(f"setting '{key}' must be a duration above 0 such as 15s, got {value!r}")
     return str(value)
 
 
@@ -175,28 +195,43 @@ class Expectations:
 
 
 _EXACT = re.compile(r"^\s*(?:=|exactly\s+)(\d+)\s*$")
+#: The keys of a job's mapping spec in expect.jobs and k8s.expect_jobs.
+JOB_SPEC_KEYS = ("min", "exact")
+#: The setting paths whose keys are job names the user chooses.
+JOB_MAPS = ("expect.jobs", "k8s.expect_jobs")
 
 
-def _job_expectation(job: str, spec: Any) -> JobExpectation:
-    key = f"expect.jobs.{job}"
+def _job_count(value: Any, key: str) -> int:
+    return as_count(value, key, minimum=0, maximum=MAX_TARGETS)
+
+
+def _job_expectation(job: str, spec: Any, key: str) -> JobExpectation:
     # "=N" / "exactly N": an exact count that, unlike {exact: N}, can override a default
     # count (Invoke cannot merge a mapping over a number).
     exact_text = _EXACT.match(spec) if isinstance(spec, str) else None
     if exact_text:
-        count = int(exact_text.group(1))
+        count = _job_count(exact_text.group(1), key)
         return JobExpectation(job, minimum=count, exact=count)
     if isinstance(spec, bool) or not isinstance(spec, int | Mapping):
         raise ConfigError(
             f"setting '{key}' must be a count, '=N' (exactly N), {{min: N}} or {{exact: N}}"
         )
     if isinstance(spec, int):
-        return JobExpectation(job, minimum=int(as_float(spec, key)))
-    unknown = set(spec) - {"min", "exact"}
+        return JobExpectation(job, minimum=_job_count(spec, key))
+    unknown = set(spec) - set(JOB_SPEC_KEYS)
     if unknown:
         raise ConfigError(f"setting '{key}' has unknown keys {sorted(unknown)}: use min or exact")
     exact = spec.get("exact")
-    exact_n = None if exact is None else int(as_float(exact, f"{key}.exact"))
-    minimum = int(as_float(spec.get("min", exact_n or 1), f"{key}.min"))
+    exact_n = None if exact is None else _job_count(exact, f"{key}.exact")
+    if spec.get("min") is None:
+        # {exact: N} alone holds the job to N, and so to at least N (0 included).
+        return JobExpectation(job, minimum=1 if exact_n is None else exact_n, exact=exact_n)
+    minimum = _job_count(spec["min"], f"{key}.min")
+    if exact_n is not None and minimum > exact_n:
+        raise ConfigError(
+            f"setting '{key}' asks for at least {minimum} and exactly {exact_n} targets, "
+            "which no job can have: give min or exact, not both"
+        )
     return JobExpectation(job, minimum=minimum, exact=exact_n)
 
 
@@ -205,7 +240,11 @@ def job_expectations(jobs: Any, key: str = "expect.jobs") -> tuple[JobExpectatio
     if not isinstance(jobs, Mapping):
         raise ConfigError(f"setting '{key}' must map job names to target counts")
     # A job set to null (~) is not expected: how a settings file drops a default job.
-    return tuple(_job_expectation(str(job), spec) for job, spec in jobs.items() if spec is not None)
+    return tuple(
+        _job_expectation(str(job), spec, f"{key}.{job}")
+        for job, spec in jobs.items()
+        if spec is not None
+    )
 
 
 def expectations(config: Any, *, kubernetes: bool = False) -> Expectations:
@@ -266,22 +305,59 @@ def replacing(config: Any, name: str, key: str) -> Any:
     return section(config, name).get(key)
 
 
-def as_count(value: Any, key: str, *, minimum: int = 1) -> int:
-    """``value`` as a whole number no smaller than ``minimum``, or a ConfigError naming ``key``."""
+def as_count(value: Any, key: str, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """``value`` as a whole number from ``minimum`` to ``maximum``, or a ConfigError."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ConfigError(f"setting '{key}' must be a whole number, got {value!r}")
-    number = as_float(value, key, minimum=minimum)
+    number = as_float(value, key, minimum=minimum, maximum=maximum)
     if number != int(number):
         raise ConfigError(f"setting '{key}' must be a whole number, got {value!r}")
     return int(number)
 
 
-def as_positive(value: Any, key: str) -> float:
-    """``value`` as a number of seconds above 0, or a ConfigError naming ``key``."""
-    number = as_float(value, key)
+def as_positive(
+    value: Any, key: str, *, maximum: float = MAX_TIMEOUT_S, unit: str = "seconds"
+) -> float:
+    """``value`` as a number of ``unit`` above 0, at most ``maximum``, or a ConfigError."""
+    number = as_float(value, key, minimum=-math.inf, maximum=maximum)
     if number <= 0:
-        raise ConfigError(f"setting '{key}' must be more than 0 seconds, got {value!r}")
+        raise ConfigError(f"setting '{key}' must be more than 0 {unit}, got {value!r}")
     return number
+
+
+def as_kubernetes_version(value: Any, key: str = "k8s.kubernetes_version") -> str:
+    """``value`` as a Kubernetes version kubernetes-validate ships schemas for, or a ConfigError.
+
+    ``1.32``, ``1.32.0`` and ``v1.32`` are accepted: kubernetes-validate maps each to the
+    schemas of 1.32. Its folder of schemas is listed, not imported (a slow import).
+    """
+    text = as_text(value, key, what="a Kubernetes version such as 1.32")
+    known = kubernetes_versions()
+    found = _KUBE_VERSION.match(text)
+    if found and (not known or f"{found.group(1)}.{found.group(2)}" in known):
+        return text
+    shipped = f"{known[0]} to {known[-1]}" if known else "none"
+    raise ConfigError(
+        f"setting '{key}' must be a Kubernetes version kubernetes-validate has schemas for "
+        f"({shipped}, e.g. 1.32 or 1.32.0), got {value!r}"
+    )
+
+
+def kubernetes_versions() -> list[str]:
+    """The Kubernetes minor versions (``1.32``) kubernetes-validate ships schemas for, in order."""
+    from importlib.util import find_spec
+
+    spec = find_spec("kubernetes_validate")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    folder = Path(next(iter(spec.submodule_search_locations))) / "kubernetes-json-schema"
+    names = (_SCHEMA_FOLDER.match(p.name) for p in folder.iterdir()) if folder.is_dir() else ()
+    versions = {(int(m.group(1)), int(m.group(2))) for m in names if m}
+    return [f"{major}.{minor}" for major, minor in sorted(versions)]
+
+
+_KUBE_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.\d+)?$")
+_SCHEMA_FOLDER = re.compile(r"^v(\d+)\.(\d+)\.\d+-local$")
 
 
 def as_text(value: Any, key: str, pattern: re.Pattern[str] | None = None, what: str = "") -> str:
@@ -467,6 +543,10 @@ def _prometheus(config: Any) -> PrometheusSettings:
     )
 
 
+def _milliseconds(value: Any, key: str) -> float:
+    return as_positive(value, key, maximum=MAX_LATENCY_MS, unit="ms")
+
+
 def _expect(config: Any) -> Expectations:
     s = section(config, "expect")
     jobs = replacing(config, "expect", "jobs")
@@ -475,8 +555,8 @@ def _expect(config: Any) -> Expectations:
         scrape_interval=as_duration(s.get("scrape_interval"), "expect.scrape_interval"),
         evaluation_interval=as_duration(s.get("evaluation_interval"), "expect.evaluation_interval"),
         retention=as_duration(s.get("retention"), "expect.retention"),
-        health_latency_ms=as_float(s.get("health_latency_ms"), "expect.health_latency_ms"),
-        scrape_duration_ms=as_float(s.get("scrape_duration_ms"), "expect.scrape_duration_ms"),
+        health_latency_ms=_milliseconds(s.get("health_latency_ms"), "expect.health_latency_ms"),
+        scrape_duration_ms=_milliseconds(s.get("scrape_duration_ms"), "expect.scrape_duration_ms"),
         rules=as_bool(s.get("rules"), "expect.rules"),
     )
 
@@ -487,7 +567,9 @@ def _compose(config: Any) -> ComposeSettings:
     return ComposeSettings(
         file=as_text(s.get("file"), "compose.file", what="the path of a compose file"),
         project=as_text(s.get("project"), "compose.project", _COMPOSE_PROJECT, project_rule),
-        wait_timeout=as_count(s.get("wait_timeout"), "compose.wait_timeout"),
+        wait_timeout=as_count(
+            s.get("wait_timeout"), "compose.wait_timeout", maximum=int(MAX_TIMEOUT_S)
+        ),
         app_url=as_url(s.get("app_url"), "compose.app_url"),
         prometheus_config=as_text(
             s.get("prometheus_config"), "compose.prometheus_config", what="a file path"
@@ -505,9 +587,11 @@ def _traffic(config: Any) -> TrafficSettings:
             f"a second, got {s.get('demo_rate')!r}"
         )
     return TrafficSettings(
-        count=as_count(s.get("count"), "traffic.count"),
-        duration=as_positive(s.get("duration"), "traffic.duration"),
-        invalid_every=as_count(s.get("invalid_every"), "traffic.invalid_every", minimum=0),
+        count=as_count(s.get("count"), "traffic.count", maximum=MAX_TRAFFIC_COUNT),
+        duration=as_positive(s.get("duration"), "traffic.duration", maximum=MAX_TRAFFIC_DURATION_S),
+        invalid_every=as_count(
+            s.get("invalid_every"), "traffic.invalid_every", minimum=0, maximum=MAX_TRAFFIC_COUNT
+        ),
         demo_rate=rate,
     )
 
@@ -529,8 +613,10 @@ def _k8s(config: Any) -> K8sSettings:
         namespace=as_text(s.get("namespace"), "k8s.namespace", _DNS_LABEL, label),
         app_namespace=as_text(s.get("app_namespace"), "k8s.app_namespace", _DNS_LABEL, label),
         kustomization=as_text(s.get("kustomization"), "k8s.kustomization", what="a folder path"),
-        rollout_timeout=as_float(s.get("rollout_timeout"), "k8s.rollout_timeout", minimum=1),
-        kubernetes_version=as_text(s.get("kubernetes_version"), "k8s.kubernetes_version"),
+        rollout_timeout=as_float(
+            s.get("rollout_timeout"), "k8s.rollout_timeout", minimum=1, maximum=MAX_TIMEOUT_S
+        ),
+        kubernetes_version=as_kubernetes_version(s.get("kubernetes_version")),
         promtool=as_optional_text(s.get("promtool"), "k8s.promtool"),
         allow_exposed_services=as_bool(
             s.get("allow_exposed_services"), "k8s.allow_exposed_services"
@@ -547,7 +633,7 @@ def _report(config: Any) -> ReportSettings:
         chromium=as_text(s.get("chromium"), "report.chromium", what="a file path"),
         chromedriver=as_text(s.get("chromedriver"), "report.chromedriver", what="a file path"),
         page_timeout=as_positive(s.get("page_timeout"), "report.page_timeout"),
-        log_lines=as_count(s.get("log_lines"), "report.log_lines"),
+        log_lines=as_count(s.get("log_lines"), "report.log_lines", maximum=MAX_LOG_LINES),
     )
 
 

@@ -2,9 +2,13 @@
 
 Invoke reads the project's ``invoke.yaml`` and a file given with ``inv -f FILE``
 after importing tasks.py; a broken one ends in a traceback (a YAML error, or an
-``AmbiguousMergeError`` when a section is given a plain value), and a missing
-``-f FILE`` is silently ignored. tasks.py calls ``check_settings_files`` first, so
-each of these is one line naming the file and what to fix, and exit code 2.
+``AmbiguousMergeError`` when a section is given a plain value), a missing
+``-f FILE`` is silently ignored, and so is a misspelt key (``expect: {retension: 15d}``
+left verify holding the server to the default 30d). tasks.py calls
+``check_settings_files`` first, so each of these is one line naming the file and what
+to fix (for an unknown key, the closest known one), and exit code 2. Invoke's own
+sections (``run``, ``tasks``, ...) stay Invoke's; job maps (``expect.jobs``,
+``k8s.expect_jobs``) take any job name, and only ``min``/``exact`` inside a job.
 Invoke's user and system files (~/.invoke.yaml, /etc/invoke.yaml) are read before
 tasks.py and stay Invoke's to report.
 """
@@ -21,8 +25,8 @@ from typing import Any
 import yaml
 
 from promkit.core.errors import ConfigError
-from promkit.core.settings import DEFAULTS, ROOT
-from promkit.core.settings_env import check_environment
+from promkit.core.settings import DEFAULTS, JOB_MAPS, JOB_SPEC_KEYS, ROOT
+from promkit.core.settings_env import check_environment, check_ports, did_you_mean, leaves
 
 #: The project settings files Invoke looks for beside tasks.py, in its order.
 PROJECT_FILES = ("invoke.yaml", "invoke.yml", "invoke.json")
@@ -99,8 +103,68 @@ def shape_errors(data: Any, defaults: Mapping[str, Any], prefix: str = "") -> li
     return errors
 
 
+def invoke_sections() -> frozenset[str]:
+    """Invoke's own top-level settings sections (run, runners, sudo, tasks, timeouts)."""
+    from invoke.config import Config
+
+    return frozenset(Config.global_defaults())
+
+
+def unknown_keys(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(the dotted key, the closest known key or "") of every key promkit does not know.
+
+    Invoke's sections are not looked into; in a job map, the job names are the user's
+    and only the keys of a job's mapping spec are checked.
+    """
+    found: list[tuple[str, str]] = []
+
+    def walk(part: Mapping[str, Any], defaults: Mapping[str, Any], prefix: str) -> None:
+        for key, value in part.items():
+            name = f"{prefix}{key}"
+            if not prefix and key in invoke_sections():
+                continue
+            if key not in defaults:
+                found.append((name, did_you_mean(name, known_keys())))
+            elif name in JOB_MAPS and isinstance(value, Mapping):
+                for job, spec in value.items():
+                    if isinstance(spec, Mapping):
+                        wanted = [f"{name}.{job}.{k}" for k in JOB_SPEC_KEYS]
+                        found.extend(
+                            (f"{name}.{job}.{k}", did_you_mean(f"{name}.{job}.{k}", wanted))
+                            for k in spec
+                            if k not in JOB_SPEC_KEYS
+                        )
+            elif isinstance(value, Mapping) and isinstance(defaults[key], Mapping):
+                walk(value, defaults[key], f"{name}.")
+
+    walk(data, DEFAULTS, "")
+    return found
+
+
+def known_keys() -> list[str]:
+    """Every setting's dotted key, sections included (not the sample job names)."""
+    from promkit.core.settings_env import sections
+
+    paths = [*sections(DEFAULTS), *leaves(DEFAULTS)]
+    names = {".".join(path) for path in paths}
+    return sorted(
+        name
+        for name in names | invoke_sections()
+        if not any(name.startswith(f"{job_map}.") for job_map in JOB_MAPS)
+    )
+
+
+def _where(path: Path) -> str:
+    """``path`` as the user would type it: ./promkit.yaml for one in the current folder."""
+    from promkit.core.console import shown
+
+    text = shown(path)
+    return text if Path(text).is_absolute() else f"./{text}"
+
+
 def check_file(path: Path) -> Any:
-    """One settings file: readable, valid YAML/JSON, every section of the right shape.
+    """One settings file: readable, valid YAML/JSON, every section of the right shape,
+    every key a setting promkit (or Invoke) knows.
 
     Returns its data (None for an empty file or a Python one, which Invoke imports and
     Python reports on).
@@ -113,6 +177,8 @@ def check_file(path: Path) -> Any:
     errors = shape_errors(data, DEFAULTS)
     if errors:
         raise ConfigError(f"settings file {path}: {errors[0]}")
+    for name, hint in unknown_keys(data):
+        raise ConfigError(f"unknown setting {name} in {_where(path)}{hint}")
     return data
 
 
@@ -142,6 +208,7 @@ def check_settings_files(
         if (root / name).is_file():
             project.append(check_file(root / name))
     check_environment(environ, known_settings(project))
+    check_ports(environ)
     check_runtime_file(runtime_file(argv, environ))
 
 
