@@ -131,7 +131,10 @@ build_missing() {
   log "building into ${cache} (cold: about 8 minutes on 2 cores, plus downloads)"
   [[ -x "${partial}/etcd" ]] || build_etcd "${partial}"
   [[ -x "${partial}/kwokctl" && -d "${partial}/stages" ]] || build_kwok "${partial}"
-  [[ -x "${partial}/kube-scheduler" ]] || build_kubernetes "${partial}" "${kube_commands[@]}"
+  local command
+  for command in "${kube_commands[@]}"; do
+    [[ -x "${partial}/${command}" ]] || build_kubernetes "${partial}" "${command}"
+  done
   printf 'KUBE_VERSION=%s\nETCD_VERSION=%s\nKWOK_VERSION=%s\n' \
     "${KUBE_VERSION}" "${ETCD_VERSION}" "${KWOK_VERSION}" >"${partial}/versions.env"
   rm -rf "${cache}" && mv "${partial}" "${cache}"
@@ -169,7 +172,13 @@ build_node() {
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
 case "${1:-build}" in
   pin) pin_etcd && pin_kubernetes ;;
-  build) { all_built || build_missing; } && { node_built || build_node; } && echo "${cache}" ;;
+  # Not `all_built || build_missing`: bash ignores set -e inside a function run as a
+  # condition, so a failed go build there went on and left a cache missing a binary.
+  build)
+    if ! all_built; then build_missing; fi
+    if ! node_built; then build_node; fi
+    echo "${cache}"
+    ;;
   path) echo "${cache}" ;;
   node-path) echo "${node_cache}" ;;
   *) echo "usage: $0 [build|path|node-path|pin]" >&2 && exit 2 ;;
