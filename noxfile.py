@@ -22,6 +22,14 @@ def _install(session: nox.Session, *extras: str) -> None:
     session.install("-e", spec)
 
 
+@nox.session(default=False)
+def unit(session: nox.Session) -> None:
+    """The unit tests alone: the loop to run while working (`nox -s unit -- -k NAME`)."""
+    _install(session, "test")
+    session.install("-r", SAMPLE_APP_REQUIREMENTS)
+    session.run("pytest", "tests/unit", *(session.posargs or ["-q"]))
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """Ruff, mypy --strict, lint-imports, check.manifests (schemas, promtool, hardening), rules."""
@@ -43,7 +51,8 @@ def tests(session: nox.Session) -> None:
     # promtool's unit tests of the rules; their JUnit lands beside the other reports.
     _install(session, "test")
     session.install("-r", SAMPLE_APP_REQUIREMENTS)
-    session.run("pytest", "tests/unit", "tests/integration", *session.posargs)
+    # The 25 slowest tests are listed, so a test that grows slow shows in CI's output.
+    session.run("pytest", "tests/unit", "tests/integration", "--durations=25", *session.posargs)
     session.run("inv", "check.rule-tests", "--junit", RULE_TESTS_JUNIT)
 
 
