@@ -332,3 +332,24 @@ def test_named_groups_must_be_loaded_and_a_named_watchdog_must_fire(version: str
     assert missing[2].evidence == [
         "alert Watchdog (expect.watchdog) is not loaded on the server: no alert is named Watchdog"
     ]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_users_own_failing_rule_is_named_with_its_file_and_error(version: str) -> None:
+    """A user's server (recorded: user-server): its group judged though nothing expects it."""
+    data = json.loads((FIXTURES / version / "user-server" / "rules.json").read_text())["data"]
+    now = last_evaluation(data) + timedelta(seconds=1)
+    found = {s: one_series(s) for s in rule_checks.server_selectors(data)}
+    expected = ExpectedRules(rule_checks.UNDECLARED)
+    rules_row, selectors_row, watchdog = rule_checks.check_all(
+        data, expected, found, None, now, 1.0
+    )
+    assert not rules_row.ok and selectors_row.ok and watchdog.ok
+    first = rules_row.evidence[0]
+    assert first.startswith("alert UserTargetDown (group user.alerts in /"), first
+    assert "/rules/user.rules.yml) fails to evaluate: found duplicate series" in first
+    assert "many-to-many matching not allowed" in first
+    assert rules_row.evidence[-1] == rule_checks.DECLARE_RULES
+    # Named as a setting, the always-firing alert is held to firing.
+    named = ExpectedRules(rule_checks.NAMED, names=("user.alerts",), watchdog="UserAlwaysFiring")
+    assert rule_checks.check_all(data, named, found, None, now, 1.0)[2].ok
