@@ -165,6 +165,8 @@ def _expect_lines(found: Survey) -> list[str]:
     lines += [
         f"  # /api/v1/targets: each scrape within this many ms ({seen}; 3x, at least 100)",
         f"  scrape_duration_ms: {expect['scrape_duration_ms']:g}",
+        "  # not surveyed: promkit's 50 ms for /-/healthy and /-/ready applies unless you set",
+        "  # health_latency_ms (a remote server may need more)",
     ]
     if found.groups:
         lines.append("  # /api/v1/rules: the rule groups loaded now; verify.rules expects them")
@@ -174,8 +176,8 @@ def _expect_lines(found: Survey) -> list[str]:
         lines += ["  # /api/v1/rules: the server loads no rule groups", "  rules: false"]
     if found.watchdog is not None:
         lines += [
-            f"  # /api/v1/rules: alert {found.watchdog} (group {found.watchdog_group}) "
-            "always fires (expr: vector(1)): proof alerting works",
+            f"  # /api/v1/rules: alert {found.watchdog} (group {found.watchdog_group}) always",
+            "  # fires (its expr is a constant vector): verify.rules holds it to firing",
             f"  watchdog: {_scalar(found.watchdog)}",
         ]
     else:
@@ -240,9 +242,9 @@ def guide(found: Survey) -> str:
     ] or ["### Targets up\n\n```promql\nup\n```\n"]
     return (
         f"# Metrics guide: the Prometheus at {found.url}\n\n"
-        "Written by `promkit init`. `promkit verify.queries` (and `verify.all`) runs every\n"
-        "```promql block of the section below and checks that each returns data: replace\n"
-        "these stubs with the queries your dashboards and alerts rely on, one sub-heading each.\n"
+        "Written by `promkit init`. `promkit verify.queries` (and `verify.all`) runs the\n"
+        "PromQL block under each sub-heading of the section below and checks that it returns\n"
+        "data: replace these stubs with the queries your dashboards and alerts rely on.\n"
         "\n## Sample PromQL queries\n\n" + "\n".join(blocks)
     )
 
