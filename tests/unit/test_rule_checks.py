@@ -17,7 +17,7 @@ from promkit.core.settings import DEFAULTS, repo_path
 from promkit.rules import files as rules
 from promkit.verify import checks, rule_checks
 from promkit.verify.result import CheckResult, UnexpectedPayload
-from promkit.verify.rule_checks import RepoRules, SelectorAnswer
+from promkit.verify.rule_checks import ExpectedRules, RepoRules, SelectorAnswer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 VERSIONS = ["prometheus-2.42", "prometheus-3.16"]
@@ -25,6 +25,8 @@ CONFIG = repo_path(DEFAULTS["compose"]["prometheus_config"])
 REPO = RepoRules(CONFIG, rules.repo_groups(CONFIG))
 FAULTS_CONFIG = FIXTURES / "rules" / "prometheus.yml"
 FAULTS = RepoRules(FAULTS_CONFIG, rules.load_rule_file(FIXTURES / "rules" / "faults.rules.yml"))
+#: The sample's expectations: the shipped config's groups and its Watchdog.
+SAMPLE = ExpectedRules.from_config(REPO, "Watchdog")
 
 
 def recorded(version: str, scenario: str, name: str) -> Any:
@@ -61,7 +63,7 @@ def green(version: str, **changes: Any) -> list[CheckResult]:
     now = changes.pop("now", last_evaluation(data) + timedelta(seconds=1))
     return rule_checks.check_all(
         data,
-        changes.pop("repo", REPO),
+        changes.pop("expected", SAMPLE),
         changes.pop("answers", answers(version, "rules-green")),
         changes.pop("started", started(version, "rules-green")),
         now,
@@ -69,12 +71,16 @@ def green(version: str, **changes: Any) -> list[CheckResult]:
     )
 
 
-def faults(version: str, repo: RepoRules = FAULTS) -> list[CheckResult]:
+def faults(
+    version: str, expected: ExpectedRules | None = None, watchdog: str | None = "Watchdog"
+) -> list[CheckResult]:
+    """The faults server judged, by default against the faults config's own groups."""
+    expected = expected or ExpectedRules.from_config(FAULTS, watchdog)
     data = recorded(version, "rules-faults", "rules")
-    found = {s: one_series(s) for s in repo.selectors()}
+    found = {s: one_series(s) for s in rule_checks.server_selectors(data)}
     found |= {s: a for s, a in answers(version, "rules-faults").items() if s in found}
     now = last_evaluation(data) + timedelta(seconds=1)
-    return rule_checks.check_all(data, repo, found, started(version, "rules-faults"), now, 15.0)
+    return rule_checks.check_all(data, expected, found, started(version, "rules-faults"), now, 15.0)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -91,10 +97,11 @@ def test_the_repos_rules_pass_on_the_recorded_green_server(version: str) -> None
         "group sample-service.alerts: 4 rules",
     ]
     assert all(line.endswith("(every 1s), all healthy") for line in results[0].evidence)
-    assert results[1].evidence[1] == (
+    # One line per (rule, selector) the server's rules hold.
+    assert (
         "record service:enhancement_error_ratio:rate5m: "
         'enhancement_requests_total{status="failure"} matches 2 series'
-    )
+    ) in results[1].evidence
     assert len(results[1].evidence) == 7
     assert (
         results[2]
@@ -108,11 +115,14 @@ def test_a_rule_whose_evaluation_fails_is_named_with_its_error(version: str) -> 
     result = faults(version)[0]
     assert not result.ok
     first = result.evidence[0]
+    # Named with its group, the file the server loaded it from, and the server's error.
     assert first.startswith(
-        "record tenant:enhancement_requests:doubled (group faults.recording) fails to "
-        'evaluate: found duplicate series for the match group {tenant_id="acme"} on the '
-        "right hand-side of the operation: ["
+        "record tenant:enhancement_requests:doubled (group faults.recording in /"
     ), first
+    assert (
+        "/rules/faults.rules.yml) fails to evaluate: found duplicate series for the match "
+        'group {tenant_id="acme"} on the right hand-side of the operation: ['
+    ) in first, first
     assert first.endswith(
         "many-to-many matching not allowed: matching labels must be unique on one side"
     )
@@ -167,7 +177,7 @@ def test_a_selector_the_server_refuses_is_named_with_its_error() -> None:
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_the_watchdog_renamed_on_the_server_is_not_loaded(version: str) -> None:
-    results = faults(version, REPO)
+    results = faults(version, SAMPLE)
     watchdog = results[2]
     assert not watchdog.ok
     assert watchdog.evidence == [
@@ -200,7 +210,7 @@ def test_a_watchdog_not_firing_is_named_with_its_state(version: str) -> None:
                 rule["state"] = "inactive"
     now = last_evaluation(data) + timedelta(seconds=1)
     found = answers(version, "rules-green")
-    results = rule_checks.check_all(data, REPO, found, None, now, 15.0)
+    results = rule_checks.check_all(data, SAMPLE, found, None, now, 15.0)
     assert results[2].evidence == [
         "alert Watchdog (group sample-service.alerts) is inactive, expected firing"
     ]
@@ -231,7 +241,8 @@ def test_a_group_evaluated_before_the_server_started_fails(version: str) -> None
 
 
 def test_a_config_loading_no_rules_fails_with_a_hint() -> None:
-    results = green("prometheus-2.42", repo=RepoRules(Path("/etc/x/prometheus.yml"), ()))
+    empty = ExpectedRules.from_config(RepoRules(Path("/etc/x/prometheus.yml"), ()), "Watchdog")
+    results = green("prometheus-2.42", expected=empty)
     assert [(r.name, r.ok) for r in results] == [("rules", False)]
     assert results[0].evidence == [
         "the Prometheus config /etc/x/prometheus.yml loads no rule groups (no rule_files, or "
@@ -240,17 +251,25 @@ def test_a_config_loading_no_rules_fails_with_a_hint() -> None:
     ]
 
 
-def test_expect_rules_false_passes_saying_nothing_was_checked() -> None:
-    results = green("prometheus-2.42", repo=None, answers={})
+def test_expect_rules_false_still_judges_the_loaded_groups() -> None:
+    results = green("prometheus-2.42", expected=ExpectedRules(rule_checks.NO_RULES), answers={})
     assert [(r.name, r.ok) for r in results] == [("rules", True)]
-    assert results[0].evidence == [
-        "no rules expected (expect.rules is false), not checked: the server has 2 groups"
+    assert sorted(line.split(",")[0] for line in results[0].evidence[:2]) == [
+        "group sample-service.alerts: 4 rules",
+        "group sample-service.recording: 3 rules",
     ]
+    assert results[0].evidence[2:] == ["no rules expected (expect.rules is false)"]
+
+
+def test_expect_rules_false_fails_a_loaded_rule_that_fails() -> None:
+    results = faults("prometheus-3.16", ExpectedRules(rule_checks.NO_RULES))
+    assert [(r.name, r.ok) for r in results] == [("rules", False)]
+    assert any(" fails to evaluate: found duplicate series" in e for e in results[0].evidence)
 
 
 def test_a_rules_answer_of_the_wrong_shape_is_unexpected() -> None:
     with pytest.raises(UnexpectedPayload, match=r"data\.groups is not a list"):
-        rule_checks.check_all({"groups": {}}, REPO, {}, None, datetime.now(), 15.0)
+        rule_checks.check_all({"groups": {}}, SAMPLE, {}, None, datetime.now(), 15.0)
 
 
 def test_each_distinct_selector_is_looked_up_once() -> None:
@@ -263,3 +282,74 @@ def test_each_distinct_selector_is_looked_up_once() -> None:
         "queue_depth",
     )
     assert rule_checks.count_query("up") == "count(up)"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_selectors_come_from_the_servers_rules(version: str) -> None:
+    data = recorded(version, "rules-green", "rules")
+    assert sorted(rule_checks.server_selectors(data)) == sorted(REPO.selectors())
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_undeclared_rules_judge_every_loaded_group_and_say_how_to_declare(version: str) -> None:
+    results = faults(version, ExpectedRules(rule_checks.UNDECLARED))
+    rules_row, selectors_row, watchdog = results
+    assert not rules_row.ok
+    assert any(
+        line.startswith("record tenant:enhancement_requests:doubled (group faults.recording in ")
+        for line in rules_row.evidence
+    )
+    assert rules_row.evidence[-1] == rule_checks.DECLARE_RULES
+    assert "set expect.rules to the groups this server must load" in rules_row.evidence[-1]
+    # Selectors are the server's: the rule is named by its group and file.
+    assert selectors_row.evidence[0].startswith(
+        "record service:no_such:rate1m (group faults.recording in /"
+    )
+    assert (
+        watchdog.ok
+        and "no always-firing alert expected (expect.watchdog)" in (watchdog.evidence[0])
+    )
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_named_groups_must_be_loaded_and_a_named_watchdog_must_fire(version: str) -> None:
+    named = ExpectedRules(rule_checks.NAMED, names=("faults.alerts", "user.alerts"))
+    rules_row = faults(version, named)[0]
+    assert rules_row.evidence[0] == (
+        "group user.alerts (expect.rules) is not loaded on the server (it loads: faults.alerts, "
+        "faults.daily, faults.recording): load its rule file (rule_files) and reload "
+        "Prometheus, or drop it from expect.rules"
+    )
+    firing = faults(
+        version,
+        ExpectedRules(rule_checks.NAMED, names=("faults.alerts",), watchdog="DeadMansSwitch"),
+    )
+    assert firing[2].ok, firing[2]
+    assert firing[2].evidence[0].startswith("alert DeadMansSwitch (group faults.alerts) is firing")
+    missing = faults(
+        version, ExpectedRules(rule_checks.NAMED, names=("faults.alerts",), watchdog="Watchdog")
+    )
+    assert missing[2].evidence == [
+        "alert Watchdog (expect.watchdog) is not loaded on the server: no alert is named Watchdog"
+    ]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_users_own_failing_rule_is_named_with_its_file_and_error(version: str) -> None:
+    """A user's server (recorded: user-server): its group judged though nothing expects it."""
+    data = json.loads((FIXTURES / version / "user-server" / "rules.json").read_text())["data"]
+    now = last_evaluation(data) + timedelta(seconds=1)
+    found = {s: one_series(s) for s in rule_checks.server_selectors(data)}
+    expected = ExpectedRules(rule_checks.UNDECLARED)
+    rules_row, selectors_row, watchdog = rule_checks.check_all(
+        data, expected, found, None, now, 1.0
+    )
+    assert not rules_row.ok and selectors_row.ok and watchdog.ok
+    first = rules_row.evidence[0]
+    assert first.startswith("alert UserTargetDown (group user.alerts in /"), first
+    assert "/rules/user.rules.yml) fails to evaluate: found duplicate series" in first
+    assert "many-to-many matching not allowed" in first
+    assert rules_row.evidence[-1] == rule_checks.DECLARE_RULES
+    # Named as a setting, the always-firing alert is held to firing.
+    named = ExpectedRules(rule_checks.NAMED, names=("user.alerts",), watchdog="UserAlwaysFiring")
+    assert rule_checks.check_all(data, named, found, None, now, 1.0)[2].ok

@@ -180,3 +180,60 @@ def test_a_variable_for_a_projects_own_job_passes() -> None:
     check_environment({"INVOKE_EXPECT_JOBS_NODE": "3"}, known)
     with pytest.raises(ConfigError, match=r"^unknown setting expect\.jobs\.nod in "):
         check_environment({"INVOKE_EXPECT_JOBS_NOD": "3"}, known)
+
+
+def _rules(loaded: Any) -> tuple[Any, ...]:
+    e = loaded.expect
+    return e.rules, e.rule_groups, e.rules_declared, e.watchdog
+
+
+def test_the_shipped_settings_expect_the_samples_rules_and_watchdog(tmp_path: Path) -> None:
+    shipped = yaml.safe_load((Path(__file__).parents[2] / "invoke.yaml").read_text())
+    config = _layered(tmp_path, shipped, None)
+    assert _rules(load(config)) == (True, None, True, "Watchdog")
+
+
+@pytest.mark.parametrize(
+    "mine",
+    [
+        {"expect": {"jobs": {"node": 1}}},
+        {"queries": {"guide": "guide.md"}},
+        {"k8s": {"expect_jobs": {"my-pods": 2}}},
+    ],
+)
+def test_settings_naming_their_own_jobs_or_guide_are_not_held_to_the_samples_rules(
+    tmp_path: Path, mine: dict[str, Any]
+) -> None:
+    config = _layered(tmp_path, {}, mine)
+    # Nothing says which groups to expect, nor an always-firing alert.
+    assert _rules(load(config)) == (True, None, False, None)
+
+
+def test_a_users_rule_groups_and_watchdog_are_theirs(tmp_path: Path) -> None:
+    mine = {"expect": {"jobs": {"node": 1}, "rules": ["user.alerts"], "watchdog": "AlwaysOn"}}
+    assert _rules(load(_layered(tmp_path, {}, mine))) == (True, ("user.alerts",), True, "AlwaysOn")
+    none = {"expect": {"rules": ["user.alerts"], "watchdog": False}}
+    assert _rules(load(_layered(tmp_path, {}, none))) == (True, ("user.alerts",), True, None)
+
+
+def test_a_users_own_prometheus_config_declares_its_rules_without_the_watchdog(
+    tmp_path: Path,
+) -> None:
+    mine = {"expect": {"jobs": {"node": 1}}, "compose": {"prometheus_config": "mine.yml"}}
+    assert _rules(load(_layered(tmp_path, {}, mine))) == (True, None, True, None)
+    # Said explicitly: the shipped config's rules, with their Watchdog.
+    said = {"expect": {"jobs": {"node": 1}, "rules": True}}
+    assert _rules(load(_layered(tmp_path, {}, said))) == (True, None, True, "Watchdog")
+
+
+@pytest.mark.parametrize(
+    ("rules", "watchdog", "message"),
+    [
+        ([], "Watchdog", "'expect.rules' lists no group"),
+        ([""], "Watchdog", "'expect.rules[0]' must be a group name"),
+        (True, 3, "'expect.watchdog' must be the name of an alert that always fires"),
+    ],
+)
+def test_bad_rule_expectations_are_one_line(rules: Any, watchdog: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load(promkit_config(expect={"rules": rules, "watchdog": watchdog}))

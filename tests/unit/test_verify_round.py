@@ -141,10 +141,10 @@ def test_all_checks_pass_on_the_recorded_green_server(recorded_server: Recorded)
     # Every endpoint is fetched once per round, however many checks read it.
     api_calls = [p for p in seen if p.startswith("/api/v1/status") or p == "/api/v1/targets"]
     assert sorted(api_calls) == sorted(API)
-    # One count() per distinct selector of the repo's rules, each asked once.
+    # One count() per distinct selector of the server's rules (the repo's), each asked once.
     counted = [p for p in seen if p.startswith("/api/v1/query?query=count")]
     assert len(counted) == len(set(counted)) == len(REPO.selectors()) == 6
-    assert outcome.selectors == REPO.selectors()
+    assert sorted(outcome.selectors) == sorted(REPO.selectors())
 
 
 def test_rows_are_the_result_names_of_a_round_of_every_check(recorded_server: Recorded) -> None:
@@ -197,6 +197,21 @@ def test_rules_declared_absent_ask_no_selector(recorded_server: Recorded) -> Non
     results = rounds.run_round(["rules"], client, expect, None, repo=REPO).results
     assert [(r.name, r.ok) for r in results] == [("rules", True)]
     assert "/api/v1/rules" in seen and not [p for p in seen if "query" in p]
+
+
+def test_undeclared_rules_judge_the_servers_groups_without_the_repos(
+    recorded_server: Recorded,
+) -> None:
+    client, seen = recorded_server()
+    expect = dataclasses.replace(EXPECT, rules_declared=False, watchdog=None)
+    results = rounds.run_round(["rules"], client, expect, None).results
+    assert [(r.name, r.ok) for r in results] == [
+        ("rules", True),
+        ("rule selectors", True),
+        ("watchdog", True),
+    ]
+    assert results[0].evidence[-1].startswith("no expected rule groups declared: set expect.rules")
+    assert len([p for p in seen if p.startswith("/api/v1/query?query=count")]) == 6
 
 
 def test_the_rules_of_a_missing_config_file_are_a_config_error(tmp_path: Path) -> None:

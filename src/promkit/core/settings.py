@@ -64,9 +64,14 @@ DEFAULTS: dict[str, Any] = {
         "retention": "30d",
         "health_latency_ms": 50.0,
         "scrape_duration_ms": 100.0,
-        # verify.rules checks the rule groups compose.prometheus_config loads; false
-        # declares a deployment without rules (verify.rules then passes, saying so).
+        # verify.rules judges every group the server loads, and expects these loaded: true,
+        # the groups of compose.prometheus_config's rule files (the sample's, unless the
+        # settings name their own jobs or guide and no config: then none is assumed); a
+        # list of group names; false, a deployment without rules.
         "rules": True,
+        # The alert that always fires (expr: vector(1)), proof that alerting works; false
+        # or null: none. Unset, the sample's Watchdog is expected with the sample's rules.
+        "watchdog": "Watchdog",
     },
     "queries": {
         # The guide whose sample queries verify.queries executes.
@@ -192,6 +197,12 @@ class Expectations:
     discovery_job: str = "kubernetes-pods"
     #: Whether the deployment has rules (expect.rules): verify.rules checks them if so.
     rules: bool = True
+    #: The rule groups the server must load, when expect.rules lists them.
+    rule_groups: tuple[str, ...] | None = None
+    #: False when nothing says which groups to expect (see ``rule_expectations``).
+    rules_declared: bool = True
+    #: The always-firing alert verify.rules expects firing (expect.watchdog), or None.
+    watchdog: str | None = "Watchdog"
 
 
 _EXACT = re.compile(r"^\s*(?:=|exactly\s+)(\d+)\s*$")
@@ -303,6 +314,88 @@ def replacing(config: Any, name: str, key: str) -> Any:
         if isinstance(part, Mapping) and key in part:
             return part[key]
     return section(config, name).get(key)
+
+
+def given(config: Any, name: str, key: str) -> bool:
+    """Whether ``name.key`` is set above promkit's defaults: the user said something.
+
+    Every layer but Invoke's defaults and the collection's (promkit's ``DEFAULTS``)
+    counts; a plain mapping (no layers) gives every key it holds.
+    """
+    if not hasattr(config, "__dict__") or "_collection" not in config.__dict__:
+        return key in section(config, name)
+    for layer in _LAYERS[:-2]:
+        data = config.__dict__.get(layer)
+        part = data.get(name) if isinstance(data, Mapping) else None
+        if isinstance(part, Mapping) and key in part:
+            return True
+    return False
+
+
+def describes_sample(config: Any) -> bool:
+    """Whether the settings still describe the sample service: its job maps and its guide.
+
+    A settings file naming its own jobs (expect.jobs, k8s.expect_jobs) or its own
+    queries.guide describes another deployment, which the sample's rules do not fit.
+    """
+    jobs = replacing(config, "expect", "jobs")
+    k8s_jobs = replacing(config, "k8s", "expect_jobs")
+    guide = section(config, "queries").get("guide")
+    return (
+        isinstance(jobs, Mapping)
+        and dict(jobs) == DEFAULTS["expect"]["jobs"]
+        and isinstance(k8s_jobs, Mapping)
+        and dict(k8s_jobs) == DEFAULTS["k8s"]["expect_jobs"]
+        and guide == DEFAULTS["queries"]["guide"]
+    )
+
+
+_NONE_WORDS = {"", "false", "no", "0", "none", "null"}
+
+
+def _watchdog(value: Any) -> str | None:
+    if value is None or value is False:
+        return None
+    if not isinstance(value, str) or isinstance(value, bool):
+        raise ConfigError(
+            f"setting 'expect.watchdog' must be the name of an alert that always fires, or "
+            f"false for none, got {value!r}"
+        )
+    return None if value.strip().lower() in _NONE_WORDS else value.strip()
+
+
+def rule_expectations(config: Any) -> dict[str, Any]:
+    """expect.rules and expect.watchdog, checked: the Expectations fields they give.
+
+    The sample's defaults apply only where the user said nothing otherwise: ``rules``
+    left true with the shipped compose.prometheus_config, by settings naming their own
+    jobs or guide, declares nothing (``rules_declared`` False); ``watchdog`` unset is the
+    sample's Watchdog only where the expected rules are the shipped config's.
+    """
+    s = section(config, "expect")
+    raw = s.get("rules")
+    groups: tuple[str, ...] | None = None
+    if isinstance(raw, list | tuple):
+        groups = tuple(as_text(g, f"expect.rules[{i}]", what="a group name") for i, g in
+                       enumerate(raw))  # fmt: skip
+        if not groups:
+            raise ConfigError(
+                "setting 'expect.rules' lists no group: name the groups the server must "
+                "load, or set it to false for a deployment without rules"
+            )
+    flag = True if groups else as_bool(raw, "expect.rules")
+    shipped = (
+        section(config, "compose").get("prometheus_config")
+        == (DEFAULTS["compose"]["prometheus_config"])
+    )
+    from_config = flag and groups is None
+    declared = (
+        not from_config or given(config, "expect", "rules") or not shipped
+    ) or describes_sample(config)
+    watchdog = _watchdog(s.get("watchdog"))  # checked wherever it came from
+    if not given(config, "expect", "watchdog"):
+        watchdog = DEFAULTS["expect"]["watchdog"] if from_config and declared and shipped else None
+    return {"rules": flag, "rule_groups": groups, "rules_declared": declared, "watchdog": watchdog}
 
 
 def as_count(value: Any, key: str, *, minimum: int = 1, maximum: int | None = None) -> int:
@@ -557,7 +650,7 @@ def _expect(config: Any) -> Expectations:
         retention=as_duration(s.get("retention"), "expect.retention"),
         health_latency_ms=_milliseconds(s.get("health_latency_ms"), "expect.health_latency_ms"),
         scrape_duration_ms=_milliseconds(s.get("scrape_duration_ms"), "expect.scrape_duration_ms"),
-        rules=as_bool(s.get("rules"), "expect.rules"),
+        **rule_expectations(config),
     )
 
 

@@ -27,7 +27,7 @@ from promkit.verify import client as prom
 from promkit.verify import wait as waiting
 from promkit.verify.client import PrometheusClient
 from promkit.verify.result import FailureLogs, Verification
-from promkit.verify.round import repo_rules, run_round
+from promkit.verify.round import needs_repo_rules, repo_rules, run_round
 
 #: Runs before each round (a port-forward restarts there).
 BeforeRound = Callable[[], None]
@@ -76,7 +76,8 @@ def verify_and_report(
     folder = evidence.prepare(options.report_dir) if options.report_dir else None
     also = evidence.ALSO_FETCHED if folder else ()
     repo = None
-    if "rules" in names and expect.rules:  # on --context too: its ConfigMap ships these rules
+    # On --context too: its ConfigMap ships these rules.
+    if "rules" in names and needs_repo_rules(expect):
         repo = repo_rules(settings.repo_path(loaded.compose.prometheus_config))
 
     def attempt() -> Verification:

@@ -15,6 +15,7 @@ def namespace() -> Collection:
         deploy,
         destroy,
         images,
+        init,
         kubernetes,
         reload,
         rules,
@@ -32,6 +33,7 @@ def namespace() -> Collection:
     ns.add_collection(check)
     ns.add_collection(Collection("k8s", kubernetes.port_forward))
     ns.add_task(traffic.traffic)
+    ns.add_task(init.init)
     ns.configure(DEFAULTS)
     ns.configure({"runners": {"local": LargeReadsLocal}})
     return ns

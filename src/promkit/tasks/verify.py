@@ -97,7 +97,8 @@ queries = _verify_task(
 )
 rules = _verify_task(
     ["rules"],
-    "Check the repo's rule groups are loaded, evaluated, healthy, match series; Watchdog fires.",
+    "Check every loaded rule group is evaluated and healthy, the expected ones loaded, every "
+    "selector matches; the always-firing alert fires.",
 )
 discovery = _verify_task(
     ["discovery"],

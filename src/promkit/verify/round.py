@@ -24,7 +24,7 @@ from promkit.verify.client import APIError, PrometheusClient
 from promkit.verify.drift import RepoView, ServerView
 from promkit.verify.queries import DocumentedQuery, load_guide
 from promkit.verify.result import CheckResult, UiPages, UnexpectedPayload, Verification
-from promkit.verify.rule_checks import RepoRules, SelectorAnswer
+from promkit.verify.rule_checks import ExpectedRules, RepoRules, SelectorAnswer
 
 #: Every check group, in report order; ``verify.all`` runs them all in one round.
 NAMES: tuple[str, ...] = ("health", "targets", "interval", "retention", "ui", "queries", "rules")
@@ -62,7 +62,7 @@ EXTRA_NAMES: tuple[str, ...] = ("persistence",)
 
 
 #: What each group needs fetched (``queries`` adds one fetch per documented query,
-#: ``rules`` one per distinct selector of the repo's rules).
+#: ``rules``, once the rules answer is in, one per distinct selector of the server's rules).
 _NEEDS: dict[str, tuple[str, ...]] = {
     "health": ("healthy", "ready", "buildinfo", "runtimeinfo"),
     "targets": ("targets", "config"),
@@ -168,7 +168,8 @@ def _judge(
     got: dict[str, Any],
     expect: Expectations,
     queries: Sequence[DocumentedQuery],
-    repo: RepoRules | None = None,
+    expected: ExpectedRules | None = None,
+    selectors: Sequence[str] = (),
 ) -> list[CheckResult]:
     results: list[CheckResult] = []
     if "health" in names:
@@ -199,20 +200,41 @@ def _judge(
                 got["cluster"], got["targets"], got["config"], expect.discovery_job
             )
         )
-    if "rules" in names:
-        results += _judge_rules(got, expect, repo)
+    if "rules" in names and expected is not None:
+        results += _judge_rules(got, expect, expected, selectors)
     return results
 
 
 def _judge_rules(
-    got: dict[str, Any], expect: Expectations, repo: RepoRules | None
+    got: dict[str, Any],
+    expect: Expectations,
+    expected: ExpectedRules,
+    selectors: Sequence[str],
 ) -> list[CheckResult]:
-    repo = repo if expect.rules else None  # expect.rules false: nothing was looked up
-    selectors = repo.selectors() if repo is not None else ()
     answers = {selector: got[f"selector:{i}"] for i, selector in enumerate(selectors)}
     started = checks.start_time(got["runtimeinfo"])
     interval_s = durations.parse_duration(expect.evaluation_interval)
-    return rule_checks.check_all(got["rules"], repo, answers, started, checks.utc_now(), interval_s)
+    now = checks.utc_now()
+    return rule_checks.check_all(got["rules"], expected, answers, started, now, interval_s)
+
+
+def expected_rules(expect: Expectations, repo: RepoRules | None) -> ExpectedRules:
+    """What verify.rules expects loaded (see ``ExpectedRules``), or a ConfigError if the
+    expected groups are compose.prometheus_config's and ``repo`` (its rules) is missing."""
+    if not expect.rules:
+        return ExpectedRules(rule_checks.NO_RULES)
+    if expect.rule_groups is not None:
+        return ExpectedRules(rule_checks.NAMED, names=expect.rule_groups, watchdog=expect.watchdog)
+    if not expect.rules_declared:
+        return ExpectedRules(rule_checks.UNDECLARED, watchdog=expect.watchdog)
+    if repo is None:
+        raise ConfigError("verify.rules needs the repo's rules: set compose.prometheus_config")
+    return ExpectedRules.from_config(repo, expect.watchdog)
+
+
+def needs_repo_rules(expect: Expectations) -> bool:
+    """Whether verify.rules expects the groups of compose.prometheus_config's rule files."""
+    return expect.rules and expect.rules_declared and expect.rule_groups is None
 
 
 def repo_rules(config_file: Path) -> RepoRules:
@@ -243,7 +265,9 @@ def run_round(
 
     ``cluster`` reads the cluster's pods and workloads (verify.discovery needs it);
     ``also`` names further answers to fetch for a report (e.g. "config", "flags");
-    ``repo`` holds the rule groups verify.rules expects (unless expect.rules is false).
+    ``repo`` holds the rule groups of compose.prometheus_config (when verify.rules
+    expects those, see ``needs_repo_rules``). The selectors of the server's rules are
+    looked up once its rules answer is in.
     """
     chosen = check_names(names)
     if "discovery" in chosen and cluster is None:
@@ -253,25 +277,26 @@ def run_round(
         if guide_path is None:
             raise ConfigError("verify.queries needs the metrics guide: set queries.guide")
         queries = load_guide(guide_path)
-    selectors = _rule_selectors(chosen, expectations, repo)
+    expected = expected_rules(expectations, repo) if "rules" in chosen else None
     keys = {key for name in chosen for key in _NEEDS[name]} | {"buildinfo", "runtimeinfo", *also}
-    got = fetch_all(_fetchers(client, keys, queries, cluster, selectors))
-    results = _judge(chosen, got, expectations, queries, repo)
+    got = fetch_all(_fetchers(client, keys, queries, cluster))
+    selectors = _rule_selectors(expected, got)
+    if selectors:
+        got |= fetch_all(_fetchers(client, set(), (), selectors=selectors))
+    results = _judge(chosen, got, expectations, queries, expected, selectors)
     started = checks.start_time(got["runtimeinfo"])
     version = _version(got["buildinfo"])
     found = (tuple(queries), selectors)
     return Verification(client.base_url, version, results, started, got, *found)
 
 
-def _rule_selectors(
-    chosen: Sequence[str], expectations: Expectations, repo: RepoRules | None
-) -> tuple[str, ...]:
-    """The selectors verify.rules looks up, or a ConfigError if it has no rules to judge."""
-    if "rules" not in chosen or not expectations.rules:
+def _rule_selectors(expected: ExpectedRules | None, got: Mapping[str, Any]) -> tuple[str, ...]:
+    """The selectors verify.rules looks up: those of the rules the server loads."""
+    if expected is None or expected.source == rule_checks.NO_RULES:
         return ()
-    if repo is None:
-        raise ConfigError("verify.rules needs the repo's rules: set compose.prometheus_config")
-    return repo.selectors()
+    if expected.repo is not None and not expected.repo.groups:
+        return ()  # the config loads no group: that is the one finding
+    return rule_checks.server_selectors(got["rules"])
 
 
 def run_checks(

@@ -1,16 +1,19 @@
-"""verify.rules: the repo's rule groups run on the server, evaluate cleanly, and alert.
+"""verify.rules: every rule group the server loads evaluates cleanly; the expected ones are
+there, and alert.
 
-Pure checks over ``/api/v1/rules`` and one ``count(<selector>)`` answer per
-distinct selector of the repo's rules. Three results: ``rules`` (every group
-loaded, evaluated since the server started and lately, every rule healthy),
-``rule selectors`` (every selector matches a series) and ``watchdog`` (the
-always-firing alert fires, so alerting itself works).
+Pure checks over ``/api/v1/rules`` and one ``count(<selector>)`` answer per distinct
+selector of the server's rules (their ``query`` fields). Three results: ``rules`` (every
+loaded group evaluated since the server started and lately, every rule healthy, failing
+ones named with file, group and error; every expected group loaded), ``rule selectors``
+(every selector matches a series) and ``watchdog`` (the always-firing alert fires, so
+alerting itself works). What is expected is an ``ExpectedRules``: the groups of the rule
+files promkit deploys, groups named in the settings, none declared, or no rules at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -62,6 +65,41 @@ class RepoRules:
         group = next(g for g in self.groups if g.name == rule.group)
         return f"{rule.kind} {rule.name} ({group.file.name}:{rule.line})"
 
+    def find(self, group: str, kind: str, name: str) -> Rule | None:
+        """The repo's rule ``kind name`` of ``group``, if it has one."""
+        return next(
+            (r for r in self.rules if (r.group, r.kind, r.name) == (group, kind, name)), None
+        )
+
+
+#: Where verify.rules' expected groups come from (ExpectedRules.source).
+FROM_CONFIG, NAMED, UNDECLARED, NO_RULES = "config", "named", "undeclared", "none"
+
+
+@dataclass(frozen=True)
+class ExpectedRules:
+    """What verify.rules expects beyond judging every group the server loads.
+
+    ``source``: FROM_CONFIG (the groups of ``repo``, the rule files promkit deploys),
+    NAMED (the groups ``names``, from expect.rules), UNDECLARED (nothing says: every
+    loaded group is judged, none required) or NO_RULES (expect.rules false).
+    ``watchdog``: the always-firing alert expected firing, or None.
+    """
+
+    source: str
+    repo: RepoRules | None = None
+    names: tuple[str, ...] = field(default_factory=tuple)
+    watchdog: str | None = None
+
+    @classmethod
+    def from_config(cls, repo: RepoRules, watchdog: str | None = None) -> ExpectedRules:
+        return cls(FROM_CONFIG, repo=repo, watchdog=watchdog)
+
+    def group_names(self) -> tuple[str, ...]:
+        if self.repo is not None:
+            return tuple(group.name for group in self.repo.groups)
+        return self.names
+
 
 @dataclass(frozen=True)
 class SelectorAnswer:
@@ -88,6 +126,7 @@ class ServerRule:
     last_error: str
     state: str
     active_at: str
+    query: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,20 +151,19 @@ def _server_rule(raw: Any) -> ServerRule:
         last_error=payload_text(item.get("lastError")),
         state=payload_text(item.get("state")),
         active_at=payload_text(first.get("activeAt")) if isinstance(first, Mapping) else "",
+        query=payload_text(item.get("query")),
     )
 
 
-def server_groups(rules_data: Any) -> dict[str, ServerGroup]:
-    """The groups of a ``/api/v1/rules`` answer by name (the first, if a name repeats)."""
-    found: dict[str, ServerGroup] = {}
+def loaded_groups(rules_data: Any) -> list[ServerGroup]:
+    """Every group of a ``/api/v1/rules`` answer, in the server's order."""
+    found: list[ServerGroup] = []
     groups = payload_mapping(rules_data, "rules data").get("groups")
     for raw in payload_list([] if groups is None else groups, "data.groups"):
         item = payload_mapping(raw, "a rule group")
-        name = payload_text(item.get("name")) or "?"
-        found.setdefault(
-            name,
+        found.append(
             ServerGroup(
-                name,
+                payload_text(item.get("name")) or "?",
                 payload_text(item.get("file")),
                 payload_number(item.get("interval")),
                 parse_time(item.get("lastEvaluation")),
@@ -133,19 +171,57 @@ def server_groups(rules_data: Any) -> dict[str, ServerGroup]:
                     _server_rule(r)
                     for r in payload_list(item.get("rules") or [], "a group's rules")
                 ),
-            ),
+            )
         )
     return found
 
 
+def server_groups(rules_data: Any) -> dict[str, ServerGroup]:
+    """The groups of a ``/api/v1/rules`` answer by name (the first, if a name repeats)."""
+    found: dict[str, ServerGroup] = {}
+    for group in loaded_groups(rules_data):
+        found.setdefault(group.name, group)
+    return found
+
+
+def query_selectors(query: str) -> tuple[str, ...] | None:
+    """The selectors of a server rule's query, None if promkit cannot parse it."""
+    try:
+        return selectors(query)
+    except Exception:  # promql_parser raises its own errors on PromQL it does not know
+        return None
+
+
+def server_selectors(rules_data: Any) -> tuple[str, ...]:
+    """Every distinct selector of every rule the server loads, in the server's order."""
+    seen: dict[str, None] = {}
+    for group in loaded_groups(rules_data):
+        for rule in group.rules:
+            for selector in query_selectors(rule.query) or ():
+                seen.setdefault(selector, None)
+    return tuple(seen)
+
+
 # -- rules: loaded, evaluated, healthy -----------------------------------------------------
 
+#: How to declare the groups a server must load, where nothing says.
+DECLARE_RULES = (
+    "no expected rule groups declared: set expect.rules to the groups this server must load "
+    "(promkit init --url URL writes them), or false if it has no rules"
+)
 
-def _missing_group(group: RuleGroup, loaded: Mapping[str, ServerGroup]) -> str:
-    names = ", ".join(sorted(loaded)) or "none"
+
+def _missing_group(name: str, expected: ExpectedRules, loaded: Sequence[ServerGroup]) -> str:
+    names = ", ".join(sorted({g.name for g in loaded})) or "none"
+    if expected.repo is not None:
+        group = next(g for g in expected.repo.groups if g.name == name)
+        return (
+            f"group {name} ({group.file.name}) is not loaded on the server (it loads: "
+            f"{names}): its rule_files must match the file there; reload or redeploy Prometheus"
+        )
     return (
-        f"group {group.name} ({group.file.name}) is not loaded on the server (it loads: "
-        f"{names}): its rule_files must match the file there; reload or redeploy Prometheus"
+        f"group {name} (expect.rules) is not loaded on the server (it loads: {names}): "
+        "load its rule file (rule_files) and reload Prometheus, or drop it from expect.rules"
     )
 
 
@@ -173,10 +249,14 @@ def _evaluation_line(
     )
 
 
+def _in_group(group: ServerGroup) -> str:
+    return f"group {group.name} in {group.file}" if group.file else f"group {group.name}"
+
+
 def _rule_lines(group: ServerGroup) -> list[str]:
     lines = []
     for rule in group.rules:
-        named = f"{rule.kind} {rule.name} (group {group.name})"
+        named = f"{rule.kind} {rule.name} ({_in_group(group)})"
         if rule.health == "err" or rule.last_error:
             lines.append(f"{named} fails to evaluate: {rule.last_error or 'no error given'}")
         elif rule.health != "ok" and group.last_evaluation is not None:
@@ -184,8 +264,11 @@ def _rule_lines(group: ServerGroup) -> list[str]:
     return lines
 
 
-def _missing_rules(group: RuleGroup, loaded: ServerGroup, repo: RepoRules) -> list[str]:
-    there = {(rule.kind, rule.name) for rule in loaded.rules}
+def _missing_rules(served: ServerGroup, repo: RepoRules | None) -> list[str]:
+    group = next((g for g in repo.groups if g.name == served.name), None) if repo else None
+    if repo is None or group is None:
+        return []
+    there = {(rule.kind, rule.name) for rule in served.rules}
     return [
         f"{repo.where(rule)} is not in group {group.name} on the server: reload Prometheus"
         for rule in group.rules
@@ -194,18 +277,14 @@ def _missing_rules(group: RuleGroup, loaded: ServerGroup, repo: RepoRules) -> li
 
 
 def _group_lines(
-    group: RuleGroup,
-    loaded: Mapping[str, ServerGroup],
-    repo: RepoRules,
+    served: ServerGroup,
+    repo: RepoRules | None,
     started: datetime | None,
     now: datetime,
     interval_s: float,
 ) -> list[tuple[bool, str]]:
-    served = loaded.get(group.name)
-    if served is None:
-        return [(False, _missing_group(group, loaded))]
     ok, line = _evaluation_line(served, started, now, served.interval_s or interval_s)
-    problems = _missing_rules(group, served, repo) + _rule_lines(served)
+    problems = _missing_rules(served, repo) + _rule_lines(served)
     if ok and not problems:
         return [(True, f"{line}, all healthy")]
     return [(ok, line), *((False, problem) for problem in problems)]
@@ -225,33 +304,44 @@ def no_rules(config_file: Path) -> CheckResult:
     )
 
 
+def _in_order(loaded: Sequence[ServerGroup], expected: Sequence[str]) -> list[ServerGroup]:
+    """The loaded groups, the expected ones first in their order, then the server's others."""
+    rank = {name: index for index, name in enumerate(expected)}
+    return sorted(loaded, key=lambda g: rank.get(g.name, len(rank)))
+
+
 def check_rules(
-    rules_data: Any, repo: RepoRules, started: datetime | None, now: datetime, interval_s: float
+    rules_data: Any,
+    expected: ExpectedRules,
+    started: datetime | None,
+    now: datetime,
+    interval_s: float,
 ) -> CheckResult:
-    """Every repo group is loaded, evaluated since the start and lately, every rule healthy.
+    """Every loaded group evaluated since the start and lately, every rule healthy; every
+    expected group loaded.
 
     ``interval_s`` is the expected evaluation interval, for groups the server gives none.
     """
-    loaded = server_groups(rules_data)
-    if not repo.groups:
-        return no_rules(repo.config_file)
+    loaded = loaded_groups(rules_data)
+    if expected.repo is not None and not expected.repo.groups:
+        return no_rules(expected.repo.config_file)
+    wanted = expected.group_names()
+    names = {group.name for group in loaded}
     lines = [
-        line
-        for group in repo.groups
-        for line in _group_lines(group, loaded, repo, started, now, interval_s)
+        (False, _missing_group(name, expected, loaded)) for name in wanted if name not in names
     ]
+    for group in _in_order(loaded, wanted):
+        lines += _group_lines(group, expected.repo, started, now, interval_s)
+    notes = []
+    if expected.source == UNDECLARED:
+        notes.append(DECLARE_RULES)
+    elif expected.source == NO_RULES:
+        notes.append("no rules expected (expect.rules is false)")
+    if not loaded:
+        notes.insert(0, "the server loads no rule groups")
     failed = [line for ok, line in lines if not ok]
-    return CheckResult("rules", RULES, not failed, failed + [line for ok, line in lines if ok])
-
-
-def not_expected(rules_data: Any) -> CheckResult:
-    """The passing result when the settings declare no rules (``expect.rules: false``)."""
-    count = len(server_groups(rules_data))
     return CheckResult(
-        "rules",
-        RULES,
-        True,
-        [f"no rules expected (expect.rules is false), not checked: the server has {count} groups"],
+        "rules", RULES, not failed, failed + [line for ok, line in lines if ok] + notes
     )
 
 
@@ -268,38 +358,58 @@ def _series_count(answer: SelectorAnswer) -> int:
     return int(number or 0)
 
 
-def _recorded_by(selector: str, repo: RepoRules) -> str:
+def _recorded_by(selector: str, loaded: Sequence[ServerGroup]) -> str:
     names = metric_names(selector)
-    rules = [r.name for r in repo.rules if r.kind == "record" and r.name in names]
+    rules = [r.name for g in loaded for r in g.rules if r.kind == "record" and r.name in names]
     return f" (recorded by the rule {rules[0]}: its inputs have no data yet?)" if rules else ""
 
 
+def _where(group: ServerGroup, rule: ServerRule, repo: RepoRules | None) -> str:
+    """``record x (x.rules.yml:12)`` when the repo has it, else by its group and file."""
+    mine = repo.find(group.name, rule.kind, rule.name) if repo is not None else None
+    if repo is not None and mine is not None:
+        return repo.where(mine)
+    return f"{rule.kind} {rule.name} ({_in_group(group)})"
+
+
 def _selector_line(
-    rule: Rule, selector: str, answer: SelectorAnswer, repo: RepoRules
+    where: str,
+    rule: ServerRule,
+    selector: str,
+    answer: SelectorAnswer,
+    loaded: Sequence[ServerGroup],
 ) -> tuple[bool, str]:
     if answer.error is not None:
-        return False, (
-            f"{repo.where(rule)}: looking up its selector {selector} failed: {answer.error}"
-        )
+        return False, f"{where}: looking up its selector {selector} failed: {answer.error}"
     count = _series_count(answer)
     if count == 0:
-        recorded = _recorded_by(selector, repo)
+        recorded = _recorded_by(selector, loaded)
         return False, (
-            f"{repo.where(rule)}: its selector {selector} matches no series{recorded}: "
+            f"{where}: its selector {selector} matches no series{recorded}: "
             "is its metric scraped (inv verify.targets), with traffic (inv traffic)?"
         )
     return True, f"{rule.kind} {rule.name}: {selector} matches {count} series"
 
 
-def check_rule_selectors(repo: RepoRules, answers: Mapping[str, SelectorAnswer]) -> CheckResult:
-    """Every selector of every repo rule matches at least one series on the server."""
-    lines = [
-        _selector_line(rule, selector, answers[selector], repo)
-        for rule in repo.rules
-        for selector in selectors(rule.expr)
-    ]
+def check_rule_selectors(
+    rules_data: Any, answers: Mapping[str, SelectorAnswer], repo: RepoRules | None = None
+) -> CheckResult:
+    """Every selector of every rule the server loads matches at least one series there."""
+    loaded = loaded_groups(rules_data)
+    lines: list[tuple[bool, str]] = []
+    for group in loaded:
+        for rule in group.rules:
+            where = _where(group, rule, repo)
+            found = query_selectors(rule.query)
+            if found is None:
+                lines.append((False, f"{where}: promkit cannot parse its query {rule.query!r}"))
+            lines += [
+                _selector_line(where, rule, s, answers[s], loaded)
+                for s in found or ()
+                if s in answers
+            ]
     if not lines:
-        return CheckResult("rule selectors", AC7, True, ["the repo's rules select no series"])
+        return CheckResult("rule selectors", AC7, True, ["the server's rules select no series"])
     failed = [line for ok, line in lines if not ok]
     passed = [line for ok, line in lines if ok]
     return CheckResult("rule selectors", AC7, not failed, failed + passed)
@@ -308,69 +418,76 @@ def check_rule_selectors(repo: RepoRules, answers: Mapping[str, SelectorAnswer])
 # -- watchdog: alerting works ------------------------------------------------------------------
 
 
-def _loaded_watchdog(loaded: Mapping[str, ServerGroup]) -> tuple[ServerGroup, ServerRule] | None:
-    for group in loaded.values():
+def _loaded_alert(
+    loaded: Sequence[ServerGroup], name: str
+) -> tuple[ServerGroup, ServerRule] | None:
+    for group in loaded:
         for rule in group.rules:
-            if rule.kind == "alert" and rule.name == WATCHDOG:
+            if rule.kind == "alert" and rule.name == name:
                 return group, rule
     return None
 
 
-def check_watchdog(rules_data: Any, repo: RepoRules) -> CheckResult:
-    """The repo's Watchdog alert (expr: vector(1)) is loaded and firing."""
-    loaded = server_groups(rules_data)
-    ours = next((r for r in repo.rules if r.kind == "alert" and r.name == WATCHDOG), None)
-    if ours is None:
-        return CheckResult(
-            "watchdog",
-            ALERTING,
-            False,
-            [
-                f"the rules of {repo.config_file} define no {WATCHDOG} alert: add one that "
-                "always fires (alert: Watchdog, expr: vector(1)) to prove alerting works"
-            ],
+def _alerting(ok: bool, line: str) -> CheckResult:
+    return CheckResult("watchdog", ALERTING, ok, [line])
+
+
+def check_watchdog(rules_data: Any, expected: ExpectedRules) -> CheckResult:
+    """The expected always-firing alert (expr: vector(1)) is loaded and firing."""
+    name = expected.watchdog
+    if name is None:
+        return _alerting(
+            True,
+            "no always-firing alert expected (expect.watchdog): set it to the name of an "
+            "alert that always fires (expr: vector(1)) to prove alerting works",
         )
-    found = _loaded_watchdog(loaded)
+    loaded = loaded_groups(rules_data)
+    repo = expected.repo
+    ours = (
+        next((r for r in repo.rules if r.kind == "alert" and r.name == name), None)
+        if repo
+        else None
+    )
+    if repo is not None and ours is None:
+        return _alerting(
+            False,
+            f"the rules of {repo.config_file} define no {name} alert: add one that "
+            f"always fires (alert: {name}, expr: vector(1)) to prove alerting works",
+        )
+    found = _loaded_alert(loaded, name)
     if found is None:
-        return CheckResult(
-            "watchdog",
-            ALERTING,
-            False,
-            [f"{repo.where(ours)} is not loaded on the server: no alert is named {WATCHDOG}"],
+        named = (
+            repo.where(ours)
+            if repo is not None and ours is not None
+            else f"alert {name} (expect.watchdog)"
         )
+        return _alerting(False, f"{named} is not loaded on the server: no alert is named {name}")
     group, rule = found
     if rule.state != "firing":
         when = "" if group.last_evaluation else ": its group has not been evaluated yet"
-        return CheckResult(
-            "watchdog",
-            ALERTING,
+        return _alerting(
             False,
-            [
-                f"alert {WATCHDOG} (group {group.name}) is {rule.state or 'in no state'}, "
-                f"expected firing{when}"
-            ],
+            f"alert {name} (group {group.name}) is {rule.state or 'in no state'}, "
+            f"expected firing{when}",
         )
     since = f" since {rule.active_at}" if rule.active_at else ""
-    return CheckResult(
-        "watchdog", ALERTING, True, [f"alert {WATCHDOG} (group {group.name}) is firing{since}"]
-    )
+    return _alerting(True, f"alert {name} (group {group.name}) is firing{since}")
 
 
 def check_all(
     rules_data: Any,
-    repo: RepoRules | None,
+    expected: ExpectedRules,
     answers: Mapping[str, SelectorAnswer],
     started: datetime | None,
     now: datetime,
     interval_s: float,
 ) -> list[CheckResult]:
-    """verify.rules' results; ``repo`` None: the settings declare no rules."""
-    if repo is None:
-        return [not_expected(rules_data)]
-    if not repo.groups:
-        return [no_rules(repo.config_file)]
+    """verify.rules' results: with no rules expected (expect.rules false) only ``rules``."""
+    rules = check_rules(rules_data, expected, started, now, interval_s)
+    if expected.source == NO_RULES or (expected.repo is not None and not expected.repo.groups):
+        return [rules]
     return [
-        check_rules(rules_data, repo, started, now, interval_s),
-        check_rule_selectors(repo, answers),
-        check_watchdog(rules_data, repo),
+        rules,
+        check_rule_selectors(rules_data, answers, expected.repo),
+        check_watchdog(rules_data, expected),
     ]
