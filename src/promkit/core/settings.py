@@ -376,22 +376,20 @@ def rule_expectations(config: Any) -> dict[str, Any]:
     raw = s.get("rules")
     groups: tuple[str, ...] | None = None
     if isinstance(raw, list | tuple):
-        groups = tuple(as_text(g, f"expect.rules[{i}]", what="a group name") for i, g in
-                       enumerate(raw))  # fmt: skip
+        groups = tuple(
+            as_text(group, f"expect.rules[{i}]", what="a group name") for i, group in enumerate(raw)
+        )
         if not groups:
             raise ConfigError(
                 "setting 'expect.rules' lists no group: name the groups the server must "
                 "load, or set it to false for a deployment without rules"
             )
     flag = True if groups else as_bool(raw, "expect.rules")
-    shipped = (
-        section(config, "compose").get("prometheus_config")
-        == (DEFAULTS["compose"]["prometheus_config"])
-    )
+    config_file = section(config, "compose").get("prometheus_config")
+    shipped = config_file == DEFAULTS["compose"]["prometheus_config"]
     from_config = flag and groups is None
-    declared = (
-        not from_config or given(config, "expect", "rules") or not shipped
-    ) or describes_sample(config)
+    said = given(config, "expect", "rules") or not shipped
+    declared = not from_config or said or describes_sample(config)
     watchdog = _watchdog(s.get("watchdog"))  # checked wherever it came from
     if not given(config, "expect", "watchdog"):
         watchdog = DEFAULTS["expect"]["watchdog"] if from_config and declared and shipped else None
