@@ -178,6 +178,41 @@ def test_init_writes_settings_that_verify_the_server_until_a_target_goes(
     assert f"user-app/{address}" in red.stdout, red.output
 
 
+def test_init_settings_name_a_retention_changed_on_the_server(
+    user_server: UserServer,
+    processes: Any,
+    prometheus_bin: str,
+    it: Any,
+    promkit: Callable[..., Completed],
+    tmp_path: Path,
+) -> None:
+    user_server.fix_the_rule()
+    folder = tmp_path / "fresh"
+    folder.mkdir()
+    assert promkit(folder, "init", "--url", user_server.url).returncode == 0
+    # Prometheus writes 7d as 1w, and promkit.yaml holds what the server said.
+    assert yaml.safe_load((folder / "promkit.yaml").read_text())["expect"]["retention"] == "1w"
+    # The operator restarts the same server with another retention: same config, same rules.
+    port = free_port()
+    jobs = [
+        it.job("user-app", user_server.exporter.address),
+        it.job("prometheus", f"127.0.0.1:{port}"),
+    ]
+    restarted = processes.prometheus(
+        prometheus_bin,
+        {**it.config(*jobs, scrape="1s", evaluation="1s"), "rule_files": ["rules/*.yml"]},
+        files={"rules/user.rules.yml": FIXED_RULES},
+        flags=["--storage.tsdb.retention.time=14d", "--web.enable-lifecycle"],
+        port=port,
+        scraped=True,
+    )
+    loose = {"INVOKE_EXPECT_HEALTH_LATENCY_MS": "1000"}
+    red = promkit(folder, "verify.retention", "--url", str(restarted.url), **loose)
+    assert red.returncode == 1, red.output
+    assert "failing: retention" in red.stdout, red.output
+    assert "retention is 2w, expected 1w" in red.stdout, red.output
+
+
 def test_init_overwrites_nothing(
     user_server: UserServer, promkit: Callable[..., Completed], tmp_path: Path
 ) -> None:
