@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -10,8 +11,13 @@ import sh
 
 T = TypeVar("T")
 
-#: What a probe may raise while the thing it asks about is still coming up.
-TRANSIENT: tuple[type[BaseException], ...] = (OSError, ValueError, KeyError, sh.ErrorReturnCode)
+#: What a probe may raise while the thing it asks about is still coming up: nothing
+#: listening yet or a reset (OSError, which requests' exceptions are), a half-written
+#: answer (json.JSONDecodeError, and requests' own, which subclasses it), a command that
+#: failed (sh.ErrorReturnCode). Anything else (a KeyError, another ValueError, an
+#: AssertionError) is a bug in the probe or a wrong answer, and propagates at once: a
+#: probe says "not yet" by returning a falsy value.
+TRANSIENT: tuple[type[BaseException], ...] = (OSError, json.JSONDecodeError, sh.ErrorReturnCode)
 
 
 class WaitTimeout(RuntimeError):
@@ -22,7 +28,8 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float, every: fl
     """The first truthy value ``probe()`` returns within ``timeout`` seconds.
 
     A transient error (a refused connection, a half-written answer, a failed command)
-    counts as "not yet"; at the deadline WaitTimeout says what was last seen.
+    counts as "not yet", any other error propagates at once; at the deadline WaitTimeout
+    says what was last seen.
     """
     deadline = time.monotonic() + timeout
     while True:
