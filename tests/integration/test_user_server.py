@@ -75,7 +75,7 @@ class UserServer:
         status, body = request("POST", self.url + "/-/reload", timeout=10)
         assert status == 200, body
         wait_for(
-            "the fixed rule evaluated", lambda: self.rule_health()["UserTargetDown"] == "ok", 30
+            "the fixed rule evaluated", lambda: self.rule_health().get("UserTargetDown") == "ok", 30
         )
 
 
