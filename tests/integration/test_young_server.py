@@ -8,13 +8,13 @@ one whose configuration is wrong, fails at once.
 from __future__ import annotations
 
 import re
-import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import wait_for
+from tests.support import inv_in_background, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -30,24 +30,31 @@ YOUNG_LINE = re.compile(
 
 
 def test_a_young_server_is_waited_for_until_its_first_scrapes(
-    processes: Any, prometheus_bin: str, it: Any
+    processes: Any, prometheus_bin: str, it: Any, tmp_path: Path
 ) -> None:
     port = it.free_port()
     server = processes.prometheus(prometheus_bin, both_jobs(it, f"127.0.0.1:{port}"))
-    # The target comes up only once verify has seen it unscraped: the first round must fail.
-    later = threading.Timer(3.0, lambda: processes.exporter("app", port=port))
-    later.start()
+    env = {**it.env(), "PYTHONUNBUFFERED": "1"}
     started = time.monotonic()
+    waiting = inv_in_background(tmp_path, "verify.targets", "--url", server.url, env=env)
     try:
-        done = it.inv(
-            "verify.targets", "--url", server.url, env={**it.env(), "PYTHONUNBUFFERED": "1"}
-        )
+        # The line comes only after a failed first round: verify has seen the target
+        # unscraped. Only then does the target come up, for its rounds to turn green.
+        errors = tmp_path / "inv.err"
+
+        def young_line() -> re.Match[str] | None:
+            said = errors.read_text(errors="replace")
+            found = YOUNG_LINE.search(said)
+            assert found or waiting.alive, f"verify ended without waiting:\n{waiting.log()}{said}"
+            return found
+
+        found = wait_for("verify's young-server line", young_line, timeout=30)
+        processes.exporter("app", port=port)
+        done = waiting.wait(timeout=45 + 10)
     finally:
-        later.join()
-    out = it.output(done)
+        waiting.stop()
+    out = done.output
     assert done.returncode == 0, out
-    found = YOUNG_LINE.search(done.stderr)
-    assert found, out
     assert int(found.group(1)) < 45 and found.group(2) == "45", found.group(0)
     assert "waiting (" in done.stderr, "the progress line shows while it waits"
     assert time.monotonic() - started < 45 + 10
