@@ -212,8 +212,14 @@ def test_the_worker_outlives_redis_going_away_with_jobs_in_flight(
     traffic = Background(demo, tmp_path / "demo-traffic.log", env=stack.env).start()
     worker = stack.processes["worker"]
     try:
-        wait_for("the worker to be busy", lambda: "received" in worker.log(), timeout=20)
-        time.sleep(2)
+        # In flight: tasks running now (worker_active_count), unacknowledged under late
+        # acks. Redis goes as soon as the worker says two or more of its four threads are
+        # busy; without that the test would pass whether or not any job was in flight.
+        def running() -> float | None:
+            now = value(stack.worker_metrics(), "worker_active_count") or 0
+            return now if now >= 2 else None
+
+        in_flight = wait_for("2 or more jobs in flight", running, timeout=30)
         stack.stop("redis")
         # Past the point where it used to die: it has given back its jobs and is trying
         # to reconnect.
@@ -224,7 +230,8 @@ def test_the_worker_outlives_redis_going_away_with_jobs_in_flight(
         )
     finally:
         traffic.stop()
-    assert worker.alive, f"the worker died without Redis:\n{worker.log()[-3000:]}"
+    why = f"the worker died without Redis ({in_flight:g} jobs in flight when it went)"
+    assert worker.alive, f"{why}:\n{worker.log()[-3000:]}"
     assert "Unrecoverable error" not in worker.log()
     assert "Connection to broker lost" in worker.log()
     stack.start_redis()  # an empty Redis on the same port: the worker carries on
