@@ -40,24 +40,28 @@ up{job="user-app"}
 """
 
 
+def users_prometheus(
+    processes: Any, binary: str, it: Any, exporter: str, rules: str, retention: str = "7d"
+) -> Any:
+    """The user's Prometheus: their exporter and itself scraped every second, their rules."""
+    port = free_port()
+    jobs = [it.job("user-app", exporter), it.job("prometheus", f"127.0.0.1:{port}")]
+    return processes.prometheus(
+        binary,
+        {**it.config(*jobs, scrape="1s", evaluation="1s"), "rule_files": ["rules/*.yml"]},
+        files={"rules/user.rules.yml": rules},
+        flags=[f"--storage.tsdb.retention.time={retention}", "--web.enable-lifecycle"],
+        port=port,
+        scraped=True,
+    )
+
+
 class UserServer:
     """The user's Prometheus (reloadable) and their exporter."""
 
     def __init__(self, processes: Any, binary: str, it: Any) -> None:
         self.exporter: Exporter = processes.exporter("plain")
-        port = free_port()
-        jobs = [
-            it.job("user-app", self.exporter.address),
-            it.job("prometheus", f"127.0.0.1:{port}"),
-        ]
-        self.server = processes.prometheus(
-            binary,
-            {**it.config(*jobs, scrape="1s", evaluation="1s"), "rule_files": ["rules/*.yml"]},
-            files={"rules/user.rules.yml": USER_RULES},
-            flags=["--storage.tsdb.retention.time=7d", "--web.enable-lifecycle"],
-            port=port,
-            scraped=True,
-        )
+        self.server = users_prometheus(processes, binary, it, self.exporter.address, USER_RULES)
         self.server.wait_scraped(scrapes=3)
         self.rule_file = self.server.workdir / "rules" / "user.rules.yml"
 
@@ -193,19 +197,8 @@ def test_init_settings_name_a_retention_changed_on_the_server(
     # Prometheus writes 7d as 1w, and promkit.yaml holds what the server said.
     assert yaml.safe_load((folder / "promkit.yaml").read_text())["expect"]["retention"] == "1w"
     # The operator restarts the same server with another retention: same config, same rules.
-    port = free_port()
-    jobs = [
-        it.job("user-app", user_server.exporter.address),
-        it.job("prometheus", f"127.0.0.1:{port}"),
-    ]
-    restarted = processes.prometheus(
-        prometheus_bin,
-        {**it.config(*jobs, scrape="1s", evaluation="1s"), "rule_files": ["rules/*.yml"]},
-        files={"rules/user.rules.yml": FIXED_RULES},
-        flags=["--storage.tsdb.retention.time=14d", "--web.enable-lifecycle"],
-        port=port,
-        scraped=True,
-    )
+    address = user_server.exporter.address
+    restarted = users_prometheus(processes, prometheus_bin, it, address, FIXED_RULES, "14d")
     loose = {"INVOKE_EXPECT_HEALTH_LATENCY_MS": "1000"}
     red = promkit(folder, "verify.retention", "--url", str(restarted.url), **loose)
     assert red.returncode == 1, red.output
