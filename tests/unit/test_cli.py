@@ -7,7 +7,7 @@ temporary folder, the way a user outside the repository runs it.
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -111,9 +111,13 @@ def test_context_reaches_every_task_on_the_line(
 def test_an_earlier_task_uses_the_context_given_to_a_later_one(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not installed")
-    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    # A kubectl whose kubeconfig holds no context (the real one is an integration matter:
+    # tests/integration/test_k8s_tasks.py); this test is about where the flag goes.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "kubectl").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "kubectl").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     code, _, err = run(capsys, "deploy.k8s", "--dry-run", "verify.all", "--context", "ctx-9")
     # deploy.k8s runs first: it could only name ctx-9 if the flag reached it.
     assert code == 2
@@ -249,13 +253,14 @@ def test_a_misspelt_key_is_one_line_naming_it_the_file_and_the_closest_key(
 
 def _into_a_closed_pipe(command: str, *argv: str, cwd: Path) -> tuple[int, str]:
     """Exit code and stderr of ``command ARGV`` writing to a pipe nobody reads (| head -1)."""
-    import os
-
     read, write = os.pipe()
     os.close(read)
+    # As from a user's shell: stdout buffered (no PYTHONUNBUFFERED), so the closed pipe can
+    # show only in the flush at exit.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     with os.fdopen(write, "wb") as closed:
         done = sh.Command(command)(
-            *argv, _cwd=str(cwd), _out=closed, _ok_code=list(range(256)), _return_cmd=True
+            *argv, _cwd=str(cwd), _out=closed, _env=env, _ok_code=list(range(256)), _return_cmd=True
         )
     return done.exit_code, done.stderr.decode()
 

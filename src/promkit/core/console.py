@@ -7,6 +7,7 @@ presentation layer to that).
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 from pathlib import Path
@@ -44,6 +45,13 @@ def shown(path: Path) -> str:
         return str(path)
 
 
+def _stdout_to_devnull() -> None:
+    """Point standard output at /dev/null, so a later flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def closed_pipe_exit() -> NoReturn:
     """End quietly because standard output's reader went away, with ``CLOSED_PIPE_EXIT``.
 
@@ -51,10 +59,15 @@ def closed_pipe_exit() -> NoReturn:
     the flush at exit cannot fail again and print a second traceback. Not SIG_DFL for
     SIGPIPE: that would also kill promkit when a socket to Prometheus breaks.
     """
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
+    _stdout_to_devnull()
     sys.exit(CLOSED_PIPE_EXIT)
+
+
+def _exit_quietly_on_closed_pipe() -> NoReturn:
+    """Leave at once (hooks run outside any try) with ``CLOSED_PIPE_EXIT``."""
+    _stdout_to_devnull()
+    sys.stderr.flush()
+    os._exit(CLOSED_PIPE_EXIT)
 
 
 def quiet_on_closed_pipe() -> None:
@@ -66,13 +79,19 @@ def quiet_on_closed_pipe() -> None:
     """
     previous = sys.excepthook
 
+    def flush_at_exit() -> None:
+        # Without PYTHONUNBUFFERED the listing may still sit in stdout's buffer when
+        # Invoke returns: the interpreter's own flush would fail after every hook ran
+        # ("Exception ignored ... BrokenPipeError", exit 120). Flush here, first.
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _exit_quietly_on_closed_pipe()
+
     def hook(kind: type[BaseException], exc: BaseException, tb: object) -> None:
         if issubclass(kind, BrokenPipeError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
-            sys.stderr.flush()
-            os._exit(CLOSED_PIPE_EXIT)
+            _exit_quietly_on_closed_pipe()
         previous(kind, exc, tb)  # type: ignore[arg-type]
 
+    atexit.register(flush_at_exit)
     sys.excepthook = hook
