@@ -9,6 +9,7 @@ check them, raising ``ConfigError`` with one line naming the bad key.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -102,7 +103,9 @@ DEFAULTS: dict[str, Any] = {
         # Images deploy.local lacks: pulled (false), built from package registries (true),
         # or pulled and, if that fails, built (auto).
         "offline": "auto",
-        "cache_dir": "/var/cache/promkit",
+        # Where offline builds and Prometheus builds are cached: $PROMKIT_CACHE, as the
+        # build scripts and .ci/run name it, else /var/cache/promkit.
+        "cache_dir": os.environ.get("PROMKIT_CACHE") or "/var/cache/promkit",
     },
     "k8s": {
         "context": None,
