@@ -473,6 +473,26 @@ def test_invalid_query_fails_with_the_parse_error(version: str) -> None:
     assert not result.ok
     assert result.evidence[0].startswith("query 'invalid' (line 7) failed: bad_data: ")
     assert "parse error" in result.evidence[0]
+    assert result.final, "no scrape can make it parse"
+
+
+@pytest.mark.parametrize(
+    ("error", "final"),
+    [
+        ("bad_data: 1:5: parse error: unclosed left parenthesis", True),
+        ("timeout: query timed out in expression evaluation", False),
+        ("execution: many-to-many matching not allowed", False),
+    ],
+)
+def test_only_a_query_the_server_cannot_parse_is_final(error: str, final: bool) -> None:
+    result = checks.check_query(DocumentedQuery("q", "x", 1), None, error)
+    assert not result.ok
+    assert result.final is final
+
+
+def test_no_data_is_not_final() -> None:
+    answer = {"resultType": "vector", "result": []}
+    assert not checks.check_query(DocumentedQuery("q", "x", 1), answer).final
 
 
 def test_nan_only_means_no_data_in_window() -> None:

@@ -223,3 +223,34 @@ def test_wait_while_young_returns_at_once_when_waiting_cannot_help(
 
     assert wait.wait_while_young(first, never, 15.0, START + timedelta(seconds=age_s)) is first
     assert capsys.readouterr().err == ""
+
+
+def targets(*intervals: object) -> dict[str, object]:
+    return {"activeTargets": [{"scrapeInterval": i} for i in intervals], "droppedTargets": []}
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected_s"),
+    [
+        (targets("1s"), 1.0),
+        (targets("1s", "30s", "15s"), 30.0),  # the slowest target's first scrape counts
+        (targets("1m"), 60.0),
+        (targets(), 15.0),  # nothing discovered yet: as expected
+        (targets("soon", None, 5), 15.0),  # not durations
+        (targets("soon", "2s"), 2.0),
+        ({"activeTargets": "x"}, 15.0),
+        ([], 15.0),
+        (None, 15.0),
+    ],
+)
+def test_a_young_server_is_given_its_own_scrape_interval(
+    payload: object, expected_s: float
+) -> None:
+    assert wait.scraping_interval(payload, 15.0) == expected_s
+
+
+def test_a_final_failure_is_never_waited_for() -> None:
+    unparsable = CheckResult("query: Broken rate", "AC7", False, ["bad_data"], final=True)
+    assert not wait.time_may_fix([unparsable])
+    assert not wait.time_may_fix([result("targets", False), unparsable])
+    assert wait.time_may_fix([result("targets", False), result("query: Rate", False)])

@@ -14,6 +14,7 @@ from typing import Any
 from invoke.context import Context
 
 from promkit.core import console, durations, settings
+from promkit.core.errors import PromkitError
 from promkit.core.settings import Expectations, load
 from promkit.k8s import kubectl as kube
 from promkit.k8s import logs as k8s_logs
@@ -87,7 +88,7 @@ def verify_and_report(
 
     outcome = waiting.wait_until_green(attempt, deadline)
     if deadline is None and not outcome.ok:
-        interval_s = durations.parse_duration(expect.scrape_interval)
+        interval_s = _scraping_interval_s(client, outcome, expect.scrape_interval)
         outcome = waiting.wait_while_young(outcome, attempt, interval_s, checks.utc_now())
     check_ui = "ui" in names and (options.use_browser or folder is not None)
     outcome, looked = look_in_browser(loaded.report, client, outcome, expect, check_ui, folder)
@@ -102,6 +103,17 @@ def verify_and_report(
         )
     print_report(outcome, options.json_path, options.junit_path, page)
     return outcome
+
+
+def _scraping_interval_s(client: PrometheusClient, outcome: Verification, expected: str) -> float:
+    """The server's own longest scrape interval (its targets say), else the expected one."""
+    targets = outcome.payloads.get("targets")
+    if targets is None:
+        try:
+            targets = client.targets()
+        except PromkitError:
+            targets = None  # the round's own failure says why; wait as long as expected
+    return waiting.scraping_interval(targets, durations.parse_duration(expected))
 
 
 def look_in_browser(

@@ -512,6 +512,11 @@ def _shown(value: str) -> str:
     return f"{number:.4g}" if number is not None else value
 
 
+#: Prometheus' errorType for PromQL it cannot parse (or a bad parameter): final, unlike
+#: "timeout" or "execution", which another round may not meet.
+BAD_DATA = "bad_data:"
+
+
 def check_query(query: DocumentedQuery, data: Any, error: str | None = None) -> CheckResult:
     """A documented query parses and returns data that is not only NaN."""
     name = f"query: {query.name}"
@@ -521,6 +526,7 @@ def check_query(query: DocumentedQuery, data: Any, error: str | None = None) -> 
             AC7,
             False,
             [f"query '{query.name}' (line {query.line}) failed: {error}", query.promql],
+            final=error.startswith(BAD_DATA),
         )
     answer = payload_mapping(data, "query data")
     result = payload_list(answer.get("result"), "data.result")

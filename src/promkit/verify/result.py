@@ -25,6 +25,9 @@ class CheckResult:
     criterion: str
     ok: bool
     evidence: list[str]
+    #: A failure no amount of waiting changes (PromQL the server refuses to parse): a
+    #: young server is not waited for on its account.
+    final: bool = False
 
 
 class UnexpectedPayload(PromkitError):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TextIO, TypeVar
 
-from promkit.core import console
+from promkit.core import console, durations
 from promkit.core.errors import ConfigError
 from promkit.verify.client import NotReady, TimedOut, Unreachable
 from promkit.verify.result import CheckResult
@@ -160,9 +160,9 @@ FIXED_BY_SCRAPES = (
 
 def time_may_fix(results: Sequence[CheckResult]) -> bool:
     """Whether every failed check is one that a young server's next scrapes can turn green."""
-    failed = [r.name for r in results if not r.ok]
+    failed = [r for r in results if not r.ok]
     return bool(failed) and all(
-        name in FIXED_BY_SCRAPES or name.startswith("query: ") for name in failed
+        not r.final and (r.name in FIXED_BY_SCRAPES or r.name.startswith("query: ")) for r in failed
     )
 
 
@@ -177,6 +177,23 @@ def young_server_wait(started: datetime | None, now: datetime, interval_s: float
     window = YOUNG_INTERVALS * interval_s
     age = (now - started).total_seconds()
     return window if age < window else None
+
+
+def scraping_interval(targets: Any, expected_s: float) -> float:
+    """The longest scrape interval the server's active targets say they are scraped at,
+    else ``expected_s``: a young server's first scrapes come at its own pace, which may
+    differ from what is expected of it (that is verify.interval's finding, not a wait's).
+    """
+    active = targets.get("activeTargets") if isinstance(targets, dict) else None
+    seconds = []
+    for target in active if isinstance(active, list) else []:
+        interval = target.get("scrapeInterval") if isinstance(target, dict) else None
+        if isinstance(interval, str):
+            try:
+                seconds.append(durations.parse_duration(interval))
+            except ValueError:
+                continue  # not a duration: the targets check names odd payloads
+    return max(seconds, default=expected_s)
 
 
 def young_server_line(started: datetime, now: datetime, wait_s: float) -> str:
