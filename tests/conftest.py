@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from invoke.context import MockContext
@@ -14,3 +15,31 @@ from tests.support.mockctx import mock_context_factory
 def mock_context() -> Callable[..., MockContext]:
     """Build a MockContext answering commands that match regex keys (first match wins)."""
     return mock_context_factory()
+
+
+#: A test that takes longer than this says why (``@pytest.mark.slow(reason=...)``).
+SLOW_S = 20.0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A slow marker without its reason is a usage error, before any test runs."""
+    for item in items:
+        marker = item.get_closest_marker("slow")
+        if marker is not None and not marker.kwargs.get("reason"):
+            raise pytest.UsageError(
+                f"{item.nodeid}: @pytest.mark.slow needs reason='why it takes long'"
+            )
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Name each test that took over SLOW_S seconds without a slow marker saying why."""
+    unmarked = [
+        report
+        for report in terminalreporter.stats.get("passed", [])
+        + terminalreporter.stats.get("failed", [])
+        if report.when == "call" and report.duration > SLOW_S and "slow" not in report.keywords
+    ]
+    if unmarked:
+        terminalreporter.section(f"slow tests without @pytest.mark.slow(reason=...) (>{SLOW_S:g}s)")
+        for report in sorted(unmarked, key=lambda r: -r.duration):
+            terminalreporter.write_line(f"{report.duration:6.1f}s {report.nodeid}")

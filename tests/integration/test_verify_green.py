@@ -35,6 +35,10 @@ def green(module_processes: Any, prometheus_bin: str, it: Any) -> Any:
     )
 
 
+@pytest.mark.slow(
+    reason="at the issue's 15s intervals, rate() needs two scrapes and the recorded "
+    "ratio one evaluation after them"
+)
 def test_all_green(green: Any, prometheus_bin: str, it: Any, tmp_path: Path) -> None:
     json_path, junit_path = tmp_path / "verify.json", tmp_path / "junit.xml"
     # Wait, as a user would after deploying, until two scrapes give rate() its data.
@@ -79,6 +83,10 @@ def guide(tmp_path: Path, *queries: tuple[str, str]) -> dict[str, str]:
     return {"INVOKE_QUERIES_GUIDE": str(path)}
 
 
+@pytest.mark.slow(
+    reason="a server under 3 scrape intervals (15s) old is given them before a query "
+    "without data fails: the default path"
+)
 def test_query_with_no_data_is_named(green: Any, it: Any, tmp_path: Path) -> None:
     env = it.env(
         **guide(

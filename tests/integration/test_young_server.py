@@ -29,6 +29,9 @@ YOUNG_LINE = re.compile(
 )
 
 
+@pytest.mark.slow(
+    reason="what it proves is the wait: up to 3 intervals of 15s for the first scrapes"
+)
 def test_a_young_server_is_waited_for_until_its_first_scrapes(
     processes: Any, prometheus_bin: str, it: Any, tmp_path: Path
 ) -> None:
