@@ -14,10 +14,13 @@ k8s/ itself is never edited::
         run(["inv", "deploy.k8s", "--context", cluster.context], env=cluster.env())
 
 ``Cluster`` snapshots what the node changes on this machine first and, on exit (also after
-a failure half-way), stops every process it started by pid, removes what appeared (iptables
-chains and rules, the bridge, network namespaces, mounts, cgroups, kernel settings), and
-raises if anything is left. Storage: PersistentVolumes backed by folders of the test's own
-(``local`` volumes with node affinity, so fsGroup applies), no provisioner.
+a failure half-way), stops every process it started by pid, removes what is its own
+(``footprint.py``: its bridge and veths, its chains and kube-proxy's absent before, mounts
+and network namespaces in its folder, its CNI cache files, log links and cgroups by
+container id, the kernel settings its node changed), and raises if any of that is left.
+Whatever else changed on the machine meanwhile stays. Storage: PersistentVolumes backed
+by folders of the test's own (``local`` volumes with node affinity, so fsGroup applies),
+no provisioner.
 
 Needs root. The API server listens on every address (kwokctl checks it at 127.0.0.1, pods
 reach it at the node's bridge address); the guard chain drops its port, the kubelet's and
@@ -45,7 +48,9 @@ from promkit.core.errors import PromkitError
 from promkit.local import images
 from promkit.local.traffic import post_webhooks
 from tests.support import WaitTimeout, free_port, wait_for
-from tests.support.kube.host import HostState, leftovers, processes_naming, restore, stop_tree
+from tests.support.kube import host
+from tests.support.kube.footprint import Footprint, Listing
+from tests.support.kube.host import processes_naming, stop_tree
 from tests.support.kube.node import EXIT_CODES, Binaries, Network, Node, NodeBinaries, NodeError
 from tests.support.processes import ROOT
 
@@ -163,7 +168,10 @@ class Cluster:
             kubelet_port=kubelet_port,
         )
         self.images: dict[str, str] = {}
-        self._before: HostState | None = None
+        self.footprint = Footprint(
+            self.network.index, (str(self.workdir),), socket=str(self.node.socket)
+        )
+        self._before: Listing | None = None
         self._manifests = 0
 
     def __enter__(self) -> Cluster:
@@ -183,7 +191,7 @@ class Cluster:
         """Bridge, control plane, node; waits for the node Ready and CoreDNS serving."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.images = offline_images()
-        self._before = HostState.capture()
+        self._before = host.capture()
         self.network.create([self.api_port, self.node.kubelet_port])
         self._create_control_plane()
         self.node.start(sorted(self.images.values()))
@@ -200,17 +208,23 @@ class Cluster:
             return
         with suppress(sh.ErrorReturnCode, NodeError, WaitTimeout):
             self._delete_workloads()
+        ids = self.node.container_ids()
         self.node.stop(self._no_pods_on_node)
         self.plane.delete()
         for pid in processes_naming(str(self.workdir)):
             stop_tree(pid, 5)
-        restore(self._before)
-        left = leftovers(self._before)
+        footprint = self.footprint.with_ids(ids | self.node.container_ids())
+        host.restore(footprint, self._before)
+        left = host.leftovers(footprint, self._before)
+        others = host.changes(self._before)
+        (self.workdir / "machine-changes.txt").write_text("".join(f"{c}\n" for c in others))
         self._before = None
         if left:
             raise HarnessError("the node left this on the machine:\n  " + "\n  ".join(left))
         print(
-            "[host] machine as it was: no process, chain, link, netns, mount or file left",
+            "[host] nothing of this run left: no process, chain, link, netns, mount, cgroup or"
+            f" file ({len(others)} other changes to the machine left alone:"
+            f" {self.workdir / 'machine-changes.txt'})",
             file=sys.stderr,
         )
 

@@ -1,15 +1,14 @@
-"""What a real node changes on this machine, and putting it back as it was.
+"""Reading the parts of this machine a real node changes, and removing the run's part.
 
 The kubelet, kube-proxy, containerd and the CNI bridge plugin leave traces outside the
-harness' own folder: iptables chains and rules (both families), a bridge and veths,
-network namespaces under /run/netns, mounts, cgroups, kernel settings the kubelet tunes,
-and files under /var/lib/cni and /var/log. ``HostState.capture()`` before the node starts;
-after it stops, ``restore(before)`` removes what appeared, and ``leftovers(before)`` names
-whatever is still different (the session fails on any).
-
-Only what appeared since the snapshot is touched, and for iptables only chains and rules
-that name Kubernetes, CNI or this harness (``OWNED``), so a Docker rule added meanwhile
-stays.
+harness' own folder: iptables chains and rules (both families), the bridge's veths,
+mounts, cgroups, kernel settings the kubelet tunes, and files under /var/lib/cni,
+/var/log/containers and /run/containerd/s. ``capture()`` reads them before the node
+starts; after it stops, ``restore(footprint, before)`` removes what the footprint
+(``footprint.py``: the run's bridge, chain prefix, folders, container ids) says is the
+run's, and ``leftovers(footprint, before)`` names whatever of it is still there (the
+session fails on any). What anyone else made meanwhile is neither touched nor reported;
+``changes(before)`` names it, for the record.
 """
 
 from __future__ import annotations
@@ -18,116 +17,61 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 import sh
 
+from tests.support.kube.footprint import (
+    NODE_SYSCTLS,
+    WATCHED_FOLDERS,
+    Chain,
+    Footprint,
+    Listing,
+    Removal,
+    Rule,
+)
 from tests.support.processes import descendants, stop_processes
 
-#: Chains and rules the node's components own: what ``restore`` may remove.
-OWNED = re.compile(r"KUBE-|CNI-|PKE2E|pke2e|10\.24[45]\.")
-#: Kernel settings the kubelet or kube-proxy may change (kubelet's "kernel tunables").
-SYSCTLS = (
-    "vm/overcommit_memory",
-    "vm/panic_on_oom",
-    "kernel/panic",
-    "kernel/panic_on_oops",
-    "kernel/keys/root_maxkeys",
-    "kernel/keys/root_maxbytes",
-    "net/ipv4/conf/all/route_localnet",
-    "net/ipv4/ip_forward",
-    "net/bridge/bridge-nf-call-iptables",
-    "net/bridge/bridge-nf-call-ip6tables",
-    "net/netfilter/nf_conntrack_max",
-    "net/netfilter/nf_conntrack_tcp_timeout_established",
-    "net/netfilter/nf_conntrack_tcp_timeout_close_wait",
-)
-#: Folders outside the harness' own where the node writes files (cached CNI results,
-#: container log symlinks).
-WATCHED_FOLDERS = (Path("/var/lib/cni"), Path("/var/log/containers"), Path("/var/log/pods"))
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 FAMILIES = ("iptables", "ip6tables")
-BUILTIN = {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}
+OCTAL = re.compile(r"\\([0-7]{3})")
 
 
-@dataclass(frozen=True)
-class Rule:
-    """One iptables rule as iptables-save prints it: ``-A CHAIN match... -j TARGET``."""
-
-    family: str
-    table: str
-    spec: str
-
-    @property
-    def chain(self) -> str:
-        return self.spec.split()[1]
-
-
-@dataclass(frozen=True)
-class Chain:
-    family: str
-    table: str
-    name: str
-
-
-@dataclass(frozen=True)
-class HostState:
-    """The parts of this machine a node changes."""
-
-    chains: frozenset[Chain]
-    rules: frozenset[Rule]
-    links: frozenset[str]
-    netns: frozenset[str]
-    mounts: tuple[str, ...]
-    cgroups: frozenset[str]
-    files: frozenset[str]
-    sysctls: Mapping[str, str]
-    #: ``family name`` of every nftables table (the policy controller's are nft-only).
-    nft_tables: frozenset[str] = frozenset()
-
-    @classmethod
-    def capture(cls) -> HostState:
-        chains: set[Chain] = set()
-        rules: set[Rule] = set()
-        for family in FAMILIES:
-            found_chains, found_rules = _iptables(family)
-            chains |= found_chains
-            rules |= found_rules
-        return cls(
-            frozenset(chains),
-            frozenset(rules),
-            frozenset(_links()),
-            frozenset(_netns()),
-            tuple(_mounts()),
-            frozenset(_cgroups()),
-            frozenset(_files()),
-            {key: _sysctl(key) for key in SYSCTLS},
-            frozenset(_nft_tables()),
-        )
+def capture() -> Listing:
+    """The machine as it is now."""
+    chains: set[Chain] = set()
+    rules: set[Rule] = set()
+    for family in FAMILIES:
+        found_chains, found_rules = _iptables(family)
+        chains |= found_chains
+        rules |= found_rules
+    return Listing(
+        chains=frozenset(chains),
+        rules=frozenset(rules),
+        links=_links(),
+        mounts=tuple(_mounts()),
+        cgroups=frozenset(_cgroups()),
+        files=_files(),
+        sysctls={key: _sysctl(key) for key in NODE_SYSCTLS},
+        nft_tables=frozenset(_nft_tables()),
+    )
 
 
-def restore(before: HostState) -> None:
-    """Remove what appeared since ``before`` (the node's processes must be stopped)."""
-    now = HostState.capture()
+def restore(footprint: Footprint, before: Listing) -> None:
+    """Remove the run's traces (the node's processes must be stopped)."""
+    removal = footprint.ours(before, capture())
     steps: list[Callable[[], None]] = [
-        lambda: _unmount(now, before),
-        *[lambda n=name: _ip("netns", "delete", n) for name in sorted(now.netns - before.netns)],
-        lambda: _restore_iptables(now, before),
-        *[
-            lambda t=table: _drop_nft_table(t)
-            for table in sorted(now.nft_tables - before.nft_tables)
-        ],
-        *[lambda n=link: _ip("link", "delete", n) for link in sorted(now.links - before.links)],
-        lambda: _restore_sysctls(before),
-        lambda: _remove_files(now, before),
-        *[
-            lambda g=cgroup: _remove_cgroup(Path(g))
-            for cgroup in sorted(now.cgroups - before.cgroups, key=len, reverse=True)
-        ],
+        *[lambda m=mount: _unmount(m) for mount in removal.mounts],
+        lambda: _remove_iptables(removal),
+        *[lambda t=table: _drop_nft_table(t) for table in removal.nft_tables],
+        *[lambda n=link: _ip("link", "delete", n) for link in removal.links],
+        *[lambda k=key, v=value: _write_sysctl(k, v) for key, value in removal.sysctls.items()],
+        *[lambda f=name: _remove_file(Path(f)) for name in removal.files],
+        *[lambda f=name: Path(f).rmdir() for name in removal.folders],
+        *[lambda g=cgroup: _remove_cgroup(Path(g)) for cgroup in removal.cgroups],
     ]
     for step in steps:  # each step on its own: one failure must not keep the rest back
         try:
@@ -136,21 +80,26 @@ def restore(before: HostState) -> None:
             print(f"[host] restoring: {str(exc).strip()[-300:]}", file=sys.stderr)
 
 
-def leftovers(before: HostState) -> list[str]:
-    """What is still different from ``before``, one line each (empty when clean)."""
-    now = HostState.capture()
+def leftovers(footprint: Footprint, before: Listing) -> list[str]:
+    """What of the run is still on the machine, one line each (empty when clean)."""
+    now = capture()
+    return footprint.ours(before, now).describe(now)
+
+
+def changes(before: Listing) -> list[str]:
+    """Everything that differs from ``before``, the run's or not (for the record only)."""
+    now = capture()
     found = [f"iptables chain {c.family} -t {c.table} {c.name}" for c in now.chains - before.chains]
     found += [f"iptables rule {r.family} -t {r.table} {r.spec}" for r in now.rules - before.rules]
     found += [f"nftables table {name}" for name in now.nft_tables - before.nft_tables]
-    found += [f"network link {name}" for name in now.links - before.links]
-    found += [f"network namespace {name}" for name in now.netns - before.netns]
+    found += [f"network link {name}" for name in set(now.links) - set(before.links)]
     found += [f"mount {path}" for path in set(now.mounts) - set(before.mounts)]
     found += [f"cgroup {path}" for path in now.cgroups - before.cgroups]
-    found += [f"file {path}" for path in now.files - before.files]
+    found += [f"file {path}" for path in set(now.files) - set(before.files)]
     found += [
-        f"sysctl {key} = {now.sysctls[key]} (was {value})"
+        f"sysctl {key} = {now.sysctls.get(key)} (was {value})"
         for key, value in before.sysctls.items()
-        if now.sysctls[key] != value
+        if now.sysctls.get(key) != value
     ]
     return sorted(found)
 
@@ -197,31 +146,24 @@ def _nft_tables() -> list[str]:
     return [line.split(None, 1)[1] for line in lines if line.startswith("table ")]
 
 
-def _drop_nft_table(table: str) -> None:
-    """Delete a new nftables table, unless iptables owns it (``_restore_iptables`` does)."""
-    family, name = table.split(None, 1)
-    if family in {"ip", "ip6"} and name in {"filter", "nat", "mangle", "raw", "security"}:
-        return
-    sh.nft("delete", "table", family, name, _ok_code=[0, 1])
-
-
-def _links() -> list[str]:
-    return [name.split("@")[0] for name in os.listdir("/sys/class/net")]
-
-
-def _netns() -> list[str]:
-    folder = Path("/run/netns")
-    return sorted(os.listdir(folder)) if folder.is_dir() else []
+def _links() -> dict[str, str]:
+    """Link name -> the name of its master (bridge), or ""."""
+    found = {}
+    for name in os.listdir("/sys/class/net"):
+        master = Path("/sys/class/net", name, "master")
+        found[name] = os.path.basename(os.readlink(master)) if master.is_symlink() else ""
+    return found
 
 
 def _mounts() -> list[str]:
-    """Mount points in mount order (field 5 of mountinfo, octal escapes kept)."""
+    """Mount points in mount order (field 5 of mountinfo, octal escapes decoded)."""
     lines = Path("/proc/self/mountinfo").read_text().splitlines()
-    return [line.split()[4] for line in lines]
+    return [OCTAL.sub(lambda m: chr(int(m[1], 8)), line.split()[4]) for line in lines]
 
 
 def _cgroups() -> list[str]:
-    """Cgroup folders two levels under each v1 hierarchy (where runc puts containers)."""
+    """Cgroup folders up to two levels under each v1 hierarchy (where runc puts
+    containers: ``/k8s.io/<id>`` or ``/<id>``)."""
     found: list[str] = []
     if not CGROUP_ROOT.is_dir():
         return found
@@ -241,12 +183,17 @@ def _subfolders(folder: Path) -> Iterable[Path]:
         return []
 
 
-def _files() -> list[str]:
-    found: list[str] = []
-    for folder in WATCHED_FOLDERS:
+def _files() -> dict[str, str]:
+    """Every path in the watched folders -> symlink target, "/" (folder) or ""."""
+    found: dict[str, str] = {}
+    for folder in map(Path, WATCHED_FOLDERS):
         if folder.is_dir():
+            found[str(folder)] = "/"
             for root, dirs, files in os.walk(folder):
-                found.extend(os.path.join(root, name) for name in dirs + files)
+                found.update({os.path.join(root, name): "/" for name in dirs})
+                for name in files:
+                    path = os.path.join(root, name)
+                    found[path] = os.readlink(path) if os.path.islink(path) else ""
     return found
 
 
@@ -262,66 +209,37 @@ def _ip(*args: str) -> None:
     sh.ip(*args, _ok_code=[0, 1])
 
 
-def _restore_sysctls(before: HostState) -> None:
-    for key, value in before.sysctls.items():
-        if value and _sysctl(key) != value:
-            (Path("/proc/sys") / key).write_text(value)
+def _write_sysctl(key: str, value: str) -> None:
+    (Path("/proc/sys") / key).write_text(value)
 
 
-def _unmount(now: HostState, before: HostState) -> None:
-    kept = set(before.mounts)
-    for target in reversed(now.mounts):
-        if target not in kept:
-            path = target.encode().decode("unicode_escape")
-            sh.umount("--lazy", path, _ok_code=[0, 1, 32])
+def _unmount(target: str) -> None:
+    sh.umount("--lazy", target, _ok_code=[0, 1, 32])
 
 
-def _restore_iptables(now: HostState, before: HostState) -> None:
-    added = now.chains - before.chains
-    owned = [c for c in added if OWNED.search(c.name)]
-    for rule in sorted(now.rules - before.rules, key=lambda r: r.spec):
-        # A rule in a chain of ours goes with the flush below; one in any other chain
-        # (a built-in one, even of a table the node brought: ip6tables' filter on a
-        # machine that had none) is deleted here, or its jump keeps our chain busy.
-        chain = Chain(rule.family, rule.table, rule.chain)
-        if chain not in owned and OWNED.search(rule.spec):
-            args = ["-D", *shlex.split(rule.spec)[1:]]
-            sh.Command(rule.family)("-w", "-t", rule.table, *args, _ok_code=[0, 1, 2])
-    for chain in owned:
-        sh.Command(chain.family)("-w", "-t", chain.table, "-F", chain.name, _ok_code=[0, 1])
-    for chain in owned:
-        sh.Command(chain.family)("-w", "-t", chain.table, "-X", chain.name, _ok_code=[0, 1])
-    _drop_new_tables(before)
+def _remove_iptables(removal: Removal) -> None:
+    """The run's rules in others' chains, then its chains (all flushed before any is
+    deleted: they jump to each other), then the tables it brought, empty again."""
+    for rule in removal.rules:
+        args = ["-D", *shlex.split(rule.spec)[1:]]
+        sh.Command(rule.family)("-w", "-t", rule.table, *args, _ok_code=[0, 1, 2])
+    for flag in ("-F", "-X"):
+        for chain in removal.chains:
+            sh.Command(chain.family)("-w", "-t", chain.table, flag, chain.name, _ok_code=[0, 1])
+    for family, table in removal.tables:
+        # iptables cannot delete a table; with the nf_tables backend nft can.
+        nft_family = "ip" if family == "iptables" else "ip6"
+        sh.nft("delete", "table", nft_family, table, _ok_code=[0, 1])
 
 
-def _drop_new_tables(before: HostState) -> None:
-    """Tables the node brought (the kubelet's canary makes ``mangle``), once empty again.
-
-    iptables cannot delete a table; with the nf_tables backend ``nft`` can.
-    """
-    had = {(c.family, c.table) for c in before.chains}
-    chains, rules = set(), set()
-    for family in FAMILIES:
-        found_chains, found_rules = _iptables(family)
-        chains |= found_chains
-        rules |= found_rules
-    for family, table in sorted({(c.family, c.table) for c in chains} - had):
-        custom = [
-            c for c in chains if (c.family, c.table) == (family, table) and c.name not in BUILTIN
-        ]
-        if not custom and not [r for r in rules if (r.family, r.table) == (family, table)]:
-            nft_family = "ip" if family == "iptables" else "ip6"
-            sh.nft("delete", "table", nft_family, table, _ok_code=[0, 1])
+def _drop_nft_table(table: str) -> None:
+    family, name = table.split(None, 1)
+    sh.nft("delete", "table", family, name, _ok_code=[0, 1])
 
 
-def _remove_files(now: HostState, before: HostState) -> None:
-    for name in sorted(now.files - before.files, key=len, reverse=True):
-        path = Path(name)
-        with suppress(OSError):
-            if path.is_dir() and not path.is_symlink():
-                path.rmdir()
-            else:
-                path.unlink()
+def _remove_file(path: Path) -> None:
+    with suppress(FileNotFoundError):
+        path.unlink()
 
 
 def _remove_cgroup(folder: Path) -> None:

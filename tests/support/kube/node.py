@@ -9,7 +9,10 @@ node's containerd); the pod sandbox runs the pause binary from ``scripts/build-k
 
 ``Node.start`` brings it up after the control plane; ``Node.stop`` stops the pods through
 the kubelet, then every process it started (by pid), then the shims containerd left.
-``host.restore`` then removes what the components changed outside the node's folder.
+``host.restore`` then removes what the components left outside the node's folder, as far
+as ``footprint.Footprint`` says it is this run's: containerd mounts the pods' network
+namespaces and keeps runc's state in its own state folder, the CNI network is named after
+the bridge.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import sh
 import yaml
 
 from tests.support import Background, WaitTimeout, free_port, wait_for
+from tests.support.kube.footprint import ids_in_log
 from tests.support.kube.host import processes_naming, stop_tree
 
 NODE_BINARIES = ("kubelet", "kube-proxy", "coredns", "pause")
@@ -225,13 +229,14 @@ class Node:
         self.kubelet_port = kubelet_port
         self.socket = workdir / "containerd" / "containerd.sock"
         self.daemons: dict[str, Daemon] = {}
+        self.pause_image = ""
 
     # ---- lifecycle
 
     def start(self, images: Sequence[str]) -> None:
         """containerd (``images`` and the pause image imported), kubelet, kube-proxy, CoreDNS."""
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
-        pause = self._pause_image()
+        pause = self.pause_image = self._pause_image()
         self._start("containerd", ["containerd", "--config", self._containerd_config(pause)])
         wait_for("containerd's socket", self._containerd_answers, 30, every=0.5)
         self.import_images([pause, *images])
@@ -253,9 +258,8 @@ class Node:
         for name in ("coredns", "kube-proxy", "kubelet"):
             if name in self.daemons:
                 self.daemons[name].stop()
-        if "kube-proxy" in self.daemons:
-            # Its Service chains and rules; the kubelet's are removed by host.restore.
-            sh.Command(str(self.binaries["kube-proxy"]))("--cleanup", _ok_code=EXIT_CODES)
+        # No `kube-proxy --cleanup`: it flushes every KUBE- chain, anyone's. host.restore
+        # removes this run's by name (the chains absent before the node started).
         self._remove_containers()
         if "containerd" in self.daemons:
             self.daemons["containerd"].stop()
@@ -301,6 +305,18 @@ class Node:
             )
         return tag
 
+    def container_ids(self) -> set[str]:
+        """Every sandbox and container id this node's containerd made: those it still has,
+        and those its log says it created (some may be gone already)."""
+        found: set[str] = set()
+        log = self.workdir / "logs" / "containerd.log"
+        if log.exists():
+            found |= ids_in_log(log.read_text(errors="replace"))
+        if "containerd" in self.daemons and self.daemons["containerd"].alive:
+            listed = self.ctr("containers", "list", "--quiet", _ok_code=EXIT_CODES)
+            found |= set(str(listed).split())
+        return found
+
     def _remove_containers(self) -> None:
         """Kill and delete what the kubelet did not stop (tasks, then containers)."""
         if "containerd" not in self.daemons or not self.daemons["containerd"].alive:
@@ -327,6 +343,7 @@ class Node:
             CONTAINERD_CONFIG.format(
                 root=folder / "root",
                 state=folder / "state",
+                runc_root=folder / "state" / "runc",
                 socket=self.socket,
                 opt=folder / "opt",
                 sandbox_image=f"docker.io/{sandbox_image}",
@@ -338,7 +355,8 @@ class Node:
         """A bridge (the one ``Network.create`` made) with host-local IPAM in the node's folder."""
         return {
             "cniVersion": "1.0.0",
-            "name": "promkit-e2e",
+            # Named after the run: libcni caches results as /var/lib/cni/results/<name>-<id>-...
+            "name": self.network.bridge,
             "plugins": [
                 {
                     "type": "bridge",
@@ -482,6 +500,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   enable_selinux = false
+  # The pods' network namespaces under this containerd's state folder, not /run/netns.
+  netns_mounts_under_state_dir = true
 
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
@@ -492,6 +512,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
+        # runc's state here too, not /run/containerd/runc (the machine's containerd's).
+        Root = "{runc_root}"
 
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
