@@ -3,8 +3,11 @@
 The kubelet runs the images users get (Prometheus 3.16 with its UI, the sample app, its
 worker, Redis) from an overlay of the test's own; probes, the security contexts, cluster
 DNS and ClusterIPs are the real ones. Every check goes through the user's path:
-``inv ... --context X``, which port-forwards to svc/prometheus through the kubelet. The
-tests run in file order and share the stack.
+``inv ... --context X``, which port-forwards to svc/prometheus through the kubelet.
+
+The tests share the cluster, not an order: each runs alone (``-k NAME``) and after any
+other. ``deployed`` brings the stack back to the overlay when it differs (a test that
+changes it puts it back in a ``finally`` too, so the next one rarely pays a deploy).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +26,7 @@ import pytest
 import sh
 import yaml
 
-from tests.support import Completed, active_targets, get, inv, wait_for
+from tests.support import Completed, WaitTimeout, active_targets, get, inv, wait_for
 from tests.support.kube.harness import REPO, Cluster, is_ready
 
 pytestmark = pytest.mark.e2e_k8s
@@ -93,6 +96,33 @@ class Stack:
         """``kubectl exec`` (through the kubelet); the sh result, whatever the exit code."""
         return self.cluster.kubectl("exec", "-n", namespace, target, "--", *command, check=False)
 
+    def ensure_volume(self) -> None:
+        """A volume the prometheus-data claim binds or has bound (no provisioner here):
+        a claim deleted with ``destroy.k8s --volumes`` leaves its volume Released."""
+        claim = self.cluster.get_optional("pvc", "prometheus-data", "-n", MONITORING)
+        if claim and claim.get("status", {}).get("phase") == "Bound":
+            return
+        volumes = self.cluster.get("pv", "-l", "promkit.test/volume=e2e")["items"]
+        if not any(v.get("status", {}).get("phase") == "Available" for v in volumes):
+            self.cluster.add_volumes(1)
+
+    def ensure_deployed(self) -> None:
+        """The overlay deployed (``deploy.k8s`` if the cluster differs from it), every
+        Deployment rolled out and the Prometheus pod Ready."""
+        self.ensure_volume()
+        diff = self.cluster.kubectl("diff", "-k", str(self.kustomization), check=False)
+        if diff.exit_code != 0:
+            print(f"[deployed] the cluster differs from the overlay: deploying\n{diff}")
+            self.ok("deploy.k8s", "--context", self.context)
+        for namespace in (MONITORING, SAMPLE):
+            for item in self.cluster.get("deployments", "-n", namespace)["items"]:
+                name = item["metadata"]["name"]
+                self.cluster.kubectl(
+                    "rollout", "status", f"deployment/{name}", "-n", namespace,
+                    "--timeout=180s", timeout=200,
+                )  # fmt: skip
+        self.wait_prometheus_ready()
+
     def wait_prometheus_ready(
         self, not_uid: str | None = None, timeout: float = 120
     ) -> dict[str, Any]:
@@ -112,12 +142,18 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    cluster.add_volumes(1)  # for the prometheus-data claim (no provisioner: a folder of ours)
-    yield Stack(cluster, tmp_path_factory.mktemp("promkit-k8s"))
+def stack(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Stack:
+    return Stack(cluster, tmp_path_factory.mktemp("promkit-k8s"))
+
+
+@pytest.fixture
+def deployed(stack: Stack) -> None:
+    """The stack as the overlay says, rolled out: what a test starts from."""
+    stack.ensure_deployed()
 
 
 def test_deploy_then_verify_all_on_one_command_line(stack: Stack) -> None:
+    stack.ensure_volume()  # deploying is what this test does
     traffic = threading.Thread(target=stack.cluster.post_traffic, args=(60.0,))
     traffic.start()
     report = stack.workdir / "all.json"
@@ -137,6 +173,7 @@ def test_deploy_then_verify_all_on_one_command_line(stack: Stack) -> None:
     assert results["ui"]["evidence"][0].startswith("UI landing page (/query) 200"), done.stdout
 
 
+@pytest.mark.usefixtures("deployed")
 def test_the_kubelet_started_prometheus_and_its_probes_made_it_ready(stack: Stack) -> None:
     pod = stack.prometheus_pod()
     name = pod["metadata"]["name"]
@@ -185,6 +222,7 @@ def probe_counts(stack: Stack, pod: str) -> dict[str, float]:
     return counts
 
 
+@pytest.mark.usefixtures("deployed")
 def test_one_target_per_annotated_pod_with_namespace_and_pod_labels(stack: Stack) -> None:
     pods = stack.cluster.get("pods", "-n", SAMPLE)["items"]
     annotated = {
@@ -192,6 +230,16 @@ def test_one_target_per_annotated_pod_with_namespace_and_pod_labels(stack: Stack
         for p in pods
         if p["metadata"].get("annotations", {}).get("prometheus.io/scrape") == "true"
     }
+
+    def all_up() -> list[dict[str, Any]] | None:
+        found = stack.targets()
+        pods = sorted(t["labels"]["pod"] for t in found)
+        up = all(t["health"] == "up" for t in found)
+        return found if pods == sorted(annotated) and up else None
+
+    # Right after a deploy Prometheus may not have scraped every pod yet.
+    with suppress(WaitTimeout):
+        wait_for("a target UP per annotated pod", all_up, 60, every=2)
     targets = stack.targets()
     assert sorted(t["labels"]["pod"] for t in targets) == sorted(annotated)
     assert {t["labels"]["namespace"] for t in targets} == {SAMPLE}
@@ -199,6 +247,7 @@ def test_one_target_per_annotated_pod_with_namespace_and_pod_labels(stack: Stack
     assert all(t["health"] == "up" for t in targets), targets
 
 
+@pytest.mark.usefixtures("deployed")
 def test_pods_reach_services_by_name_through_cluster_dns_and_kube_proxy(stack: Stack) -> None:
     services = {
         name: stack.cluster.get("service", name, "-n", namespace)["spec"]["clusterIP"]
@@ -226,6 +275,7 @@ def test_pods_reach_services_by_name_through_cluster_dns_and_kube_proxy(stack: S
     assert health["redis"] == "up", health
 
 
+@pytest.mark.usefixtures("deployed")
 def test_prometheus_runs_as_nobody_on_a_read_only_root_filesystem(stack: Stack) -> None:
     target = f"pod/{stack.prometheus_pod()['metadata']['name']}"
     done = stack.exec(MONITORING, target, "sh", "-c", "id -u; id -g; touch /etc/promkit-write-test")
@@ -238,22 +288,25 @@ def test_prometheus_runs_as_nobody_on_a_read_only_root_filesystem(stack: Stack) 
     assert str(done).strip() == "ok", done.stderr
 
 
+@pytest.mark.usefixtures("deployed")
 @pytest.mark.parametrize("replicas", [3, 2, 1])
 def test_scaling_the_app_is_followed_target_for_target(stack: Stack, replicas: int) -> None:
-    stack.cluster.kubectl(
-        "scale", "deployment", "fastapi-app", "-n", SAMPLE, f"--replicas={replicas}"
-    )
-    settings = {"k8s": {"expect_jobs": {JOB: f"={replicas + 1}", "prometheus": 1}}}
-    done = stack.inv(
-        "verify.targets", "--context", stack.context, "--wait", "60", settings=settings
-    )
-    assert done.returncode == 0, done.output
-    assert f"job {JOB} has {replicas + 1} active targets" in done.stdout
-    done = stack.inv("verify.discovery", "--context", stack.context, "--wait", "60")
-    assert done.returncode == 0, done.output
-    assert (
-        f"{replicas + 1} annotated pods, {replicas + 1} active targets of job {JOB}" in done.stdout
-    )
+    app = stack.cluster.get("deployment", "fastapi-app", "-n", SAMPLE)
+    scale = ("scale", "deployment", "fastapi-app", "-n", SAMPLE)
+    stack.cluster.kubectl(*scale, f"--replicas={replicas}")
+    try:
+        settings = {"k8s": {"expect_jobs": {JOB: f"={replicas + 1}", "prometheus": 1}}}
+        done = stack.inv(
+            "verify.targets", "--context", stack.context, "--wait", "60", settings=settings
+        )
+        assert done.returncode == 0, done.output
+        assert f"job {JOB} has {replicas + 1} active targets" in done.stdout
+        done = stack.inv("verify.discovery", "--context", stack.context, "--wait", "60")
+        assert done.returncode == 0, done.output
+        expected = f"{replicas + 1} annotated pods, {replicas + 1} active targets of job {JOB}"
+        assert expected in done.stdout
+    finally:
+        stack.cluster.kubectl(*scale, f"--replicas={app['spec']['replicas']}")
 
 
 METRICS = r"""
@@ -307,6 +360,7 @@ def scenario_deployment(
     }
 
 
+@pytest.mark.usefixtures("deployed")
 def test_annotations_decide_what_is_scraped_and_where(stack: Stack) -> None:
     image = stack.cluster.images["promkit/sample-app"]
     stack.cluster.kubectl("create", "namespace", EXTRA)
@@ -340,6 +394,7 @@ def test_annotations_decide_what_is_scraped_and_where(stack: Stack) -> None:
         stack.cluster.kubectl("delete", "namespace", EXTRA, "--wait=true", timeout=120, check=False)
 
 
+@pytest.mark.usefixtures("deployed")
 def test_verify_discovery_names_a_wrong_port_and_scrapes_a_two_container_pod_once(
     stack: Stack,
 ) -> None:
@@ -384,7 +439,16 @@ def test_verify_discovery_names_a_wrong_port_and_scrapes_a_two_container_pod_onc
     assert done.returncode == 0, done.output
 
 
+@pytest.mark.usefixtures("deployed")
 def test_data_on_the_claim_survives_deleting_the_pod(stack: Stack) -> None:
+    url = stack.prometheus_url()
+
+    def stored() -> bool | None:
+        answer = get(f"{url}/api/v1/query", params={"query": "up"}).json()
+        return True if answer["data"]["result"] else None
+
+    # Something to survive: a Prometheus deployed moments ago may not have scraped yet.
+    wait_for("the old Prometheus storing a first scrape", stored, 60, every=2)
     old = stack.prometheus_pod()["metadata"]["uid"]
     stack.cluster.kubectl(
         "delete", "pod", "-n", MONITORING, "-l", "app=prometheus", "--wait=true", timeout=120
@@ -412,20 +476,23 @@ def configmap_names(stack: Stack) -> set[str]:
     return {i["metadata"]["name"] for i in items if i["metadata"]["name"].startswith("prometheus")}
 
 
+@pytest.mark.usefixtures("deployed")
 def test_config_change_rolls_prometheus_and_verify_sees_it(stack: Stack) -> None:
     before, old = configmap_names(stack), stack.prometheus_pod()["metadata"]["uid"]
     overlay = stack.cluster.overlay(k8s_tree_with_interval(stack, "30s"), name="overlay-30s")
     changed = {"k8s": {"kustomization": str(overlay)}}
-    stack.ok("deploy.k8s", "--context", stack.context, settings=changed)
-    assert configmap_names(stack) - before, "a new hash-named ConfigMap"
-    stack.wait_prometheus_ready(not_uid=old)
-    done = stack.inv("verify.interval", "--context", stack.context)
-    assert done.returncode == 1, done.output
-    # The served interval is named against the expected one: a wrong interval fails here.
-    wrong = "global scrape_interval is 30s, expected 15s: set global.scrape_interval"
-    assert wrong in done.stdout, done.output
-    old = stack.prometheus_pod()["metadata"]["uid"]
-    stack.ok("deploy.k8s", "--context", stack.context)
+    try:
+        stack.ok("deploy.k8s", "--context", stack.context, settings=changed)
+        assert configmap_names(stack) - before, "a new hash-named ConfigMap"
+        stack.wait_prometheus_ready(not_uid=old)
+        done = stack.inv("verify.interval", "--context", stack.context)
+        assert done.returncode == 1, done.output
+        # The served interval is named against the expected one: a wrong one fails here.
+        wrong = "global scrape_interval is 30s, expected 15s: set global.scrape_interval"
+        assert wrong in done.stdout, done.output
+        old = stack.prometheus_pod()["metadata"]["uid"]
+    finally:
+        stack.ok("deploy.k8s", "--context", stack.context)
     stack.wait_prometheus_ready(not_uid=old)
     stack.ok("verify.interval", "--context", stack.context, "--wait", "30")
 
@@ -435,12 +502,10 @@ def drift_lines(done: Completed) -> list[str]:
     return [line for line in done.stdout.splitlines() if not line.startswith("[port-forward]")]
 
 
+@pytest.mark.usefixtures("deployed")
 def test_verify_drift_matches_the_deploy_and_names_args_patched_on_the_cluster(
     stack: Stack,
 ) -> None:
-    # A no-op after the tests above; alone (-k drift), the deploy this test needs.
-    stack.ok("deploy.k8s", "--context", stack.context)
-    stack.wait_prometheus_ready()
     done = stack.ok("verify.drift", "--context", stack.context)
     (verdict,) = drift_lines(done)
     assert verdict.startswith(f"server matches {stack.kustomization} (ConfigMap "), verdict
@@ -455,30 +520,35 @@ def test_verify_drift_matches_the_deploy_and_names_args_patched_on_the_cluster(
             "value": "--storage.tsdb.retention.time=15d",
         }
     ]
-    stack.cluster.kubectl(
-        "patch",
-        "deployment",
-        "prometheus",
-        "-n",
-        MONITORING,
-        "--type=json",
-        "-p",
-        json.dumps(patch),
-    )
-    stack.wait_prometheus_ready(not_uid=old)
-    done = stack.inv("verify.drift", "--context", stack.context)
-    assert done.returncode == 1, done.output
-    assert drift_lines(done) == ["--storage.tsdb.retention.time: repo 30d, server 15d"]
-    old = stack.prometheus_pod()["metadata"]["uid"]
-    stack.ok("deploy.k8s", "--context", stack.context)
+    patched = ("patch", "deployment", "prometheus", "-n", MONITORING, "--type=json")
+    stack.cluster.kubectl(*patched, "-p", json.dumps(patch))
+    try:
+        stack.wait_prometheus_ready(not_uid=old)
+        done = stack.inv("verify.drift", "--context", stack.context)
+        assert done.returncode == 1, done.output
+        assert drift_lines(done) == ["--storage.tsdb.retention.time: repo 30d, server 15d"]
+        old = stack.prometheus_pod()["metadata"]["uid"]
+    finally:
+        stack.ok("deploy.k8s", "--context", stack.context)
     stack.wait_prometheus_ready(not_uid=old)
     stack.ok("verify.drift", "--context", stack.context)
 
 
+@pytest.mark.usefixtures("deployed")
 def test_without_its_binding_prometheus_discovers_nothing_and_verify_says_rbac(
     stack: Stack, tmp_path: Path
 ) -> None:
     stack.cluster.kubectl("delete", "clusterrolebinding", "promkit-prometheus")
+    try:
+        denial_is_reported(stack, tmp_path)
+    finally:
+        stack.ok("deploy.k8s", "--context", stack.context)
+    done = stack.inv("verify.targets", "--context", stack.context, "--wait", "120")
+    assert done.returncode == 0, done.output
+
+
+def denial_is_reported(stack: Stack, tmp_path: Path) -> None:
+    """With the binding gone, a new Prometheus pod is denied and verify says RBAC."""
     # A running Prometheus keeps its authorised watch; a new pod meets the denial.
     old = stack.prometheus_pod()["metadata"]["uid"]
     stack.cluster.kubectl("rollout", "restart", "deployment/prometheus", "-n", MONITORING)
@@ -509,11 +579,9 @@ def test_without_its_binding_prometheus_discovers_nothing_and_verify_says_rbac(
         f"log of pod {MONITORING}/{pod['metadata']['name']}"
         in (tmp_path / "index.html").read_text()
     )
-    stack.ok("deploy.k8s", "--context", stack.context)
-    done = stack.inv("verify.targets", "--context", stack.context, "--wait", "120")
-    assert done.returncode == 0, done.output
 
 
+@pytest.mark.usefixtures("deployed")
 def test_a_prometheus_that_cannot_start_fails_the_deploy_with_its_events_and_logs(
     stack: Stack,
 ) -> None:
@@ -561,6 +629,7 @@ def promkit_objects(stack: Stack) -> dict[str, str]:
     }
 
 
+@pytest.mark.usefixtures("deployed")
 def test_verify_discovery_bad_input_is_one_line_and_exit_2(stack: Stack) -> None:
     wrong_job = stack.inv(
         "verify.discovery", "--context", stack.context, settings={"k8s": {"discovery_job": "nope"}}
@@ -607,6 +676,7 @@ def limited_kubeconfig(stack: Stack) -> Path:
     return path
 
 
+@pytest.mark.usefixtures("deployed")
 def test_second_deploy_changes_nothing_and_no_context_refuses(stack: Stack) -> None:
     before = promkit_objects(stack)
     assert before
@@ -618,6 +688,7 @@ def test_second_deploy_changes_nothing_and_no_context_refuses(stack: Stack) -> N
     assert "Traceback" not in refused.stderr
 
 
+@pytest.mark.usefixtures("deployed")
 def test_destroy_with_volumes_leaves_nothing(stack: Stack) -> None:
     done = stack.inv("destroy.k8s", "--context", stack.context, "--volumes")
     assert done.returncode == 0, done.output
