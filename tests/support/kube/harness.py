@@ -217,14 +217,14 @@ class Cluster:
         host.restore(footprint, self._before)
         left = host.leftovers(footprint, self._before)
         others = host.changes(self._before)
-        (self.workdir / "machine-changes.txt").write_text("".join(f"{c}\n" for c in others))
         self._before = None
         if left:
             raise HarnessError("the node left this on the machine:\n  " + "\n  ".join(left))
         print(
             "[host] nothing of this run left: no process, chain, link, netns, mount, cgroup or"
-            f" file ({len(others)} other changes to the machine left alone:"
-            f" {self.workdir / 'machine-changes.txt'})",
+            f" file; {len(others)} other changes to the machine since it started, left alone:",
+            *others,
+            sep="\n  ",
             file=sys.stderr,
         )
 
