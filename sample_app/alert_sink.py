@@ -7,7 +7,7 @@ The receivers of config/alertmanager/alertmanager.yml post here (``/hook/<receiv
 
 Endpoints:
   POST /hook/NAME          a notification of Alertmanager: recorded, 200 (500 while failing)
-  GET  /notifications      {started_at, failing, refused, notifications: [oldest first]}
+  GET  /notifications      JSON: started_at, failing, refused, notifications, last_payloads
   GET  /metrics            counts in the Prometheus text format
   POST /fail?seconds=N     answer 500 to every notification for the next N seconds (0: stop)
   GET  /health             200 "ok"
@@ -49,6 +49,8 @@ class Sink:
 
     notifications: list[Notification] = field(default_factory=list)
     refused: Counter[str] = field(default_factory=Counter)
+    #: The last payload as Alertmanager sent it, by receiver (what a receiver really gets).
+    last_payloads: dict[str, dict[str, Any]] = field(default_factory=dict)
     failing_until: float = 0.0
     started_at: float = field(default_factory=time.time)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -81,6 +83,7 @@ class Sink:
         )
         with self.lock:
             self.notifications.append(note)
+            self.last_payloads[note.receiver] = payload
         return note
 
     def refuse(self, path: str) -> None:
@@ -93,6 +96,7 @@ class Sink:
                 "started_at": self.started_at,
                 "failing": self.failing(),
                 "refused": dict(self.refused),
+                "last_payloads": dict(self.last_payloads),
                 "notifications": [asdict(n) for n in self.notifications],
             }
 
