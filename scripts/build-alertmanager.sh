@@ -4,7 +4,8 @@
 #
 #   ${PROMKIT_CACHE}/alertmanager-<version>/   alertmanager and amtool
 #
-# `go install` builds them with the web UI embedded (the module ships its built assets).
+# Built from the module's source with `go build` (as `go install ...@v0.35.0` would, plus
+# the web UI the module's zip leaves out: see build_ui).
 # Only when that build fails, Debian's prometheus-alertmanager package (0.25 on Debian 13) is
 # installed instead and its folder printed, with a line on stderr saying it is the fallback;
 # PROMKIT_ALERTMANAGER_NO_FALLBACK=1 makes a failed build fail instead.
@@ -17,15 +18,62 @@ module="github.com/prometheus/alertmanager"
 
 log() { echo "build-alertmanager: $*" >&2; }
 
+# A writable copy of the module's source (the module cache is read-only).
+module_source() {  # dest
+  local dir
+  dir="$(GOFLAGS=-mod=mod go mod download -json "${module}@v${version}" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [[ -d "${dir}" ]] || { log "go mod download ${module}@v${version} gave no folder"; return 1; }
+  rm -rf "$1" && mkdir -p "$(dirname "$1")" && cp -r "${dir}" "$1" && chmod -R u+w "$1"
+}
+
+# The module's zip leaves out the built web UI (ui/app/dist, which ui/web.go embeds and
+# serves gzipped): the new (mantine) UI, served at /ui/, is built with npm and vite as
+# upstream's `make ui-mantine-assets` does. The old Elm UI at / is not: the npm package
+# `elm` downloads its compiler from outside the registries; / holds a page linking to /ui/.
+# ALERTMANAGER_UI=none skips npm (both pages then say the UI was not built).
+page() {  # file text: a small HTML page, gzipped as web.go serves it
+  printf '<!doctype html><title>Alertmanager</title><p>%s\n' "$2" >"$1" && gzip -9f "$1"
+}
+
+# The registry here lacks the tarball the lockfile pins for @mantine/code-highlight
+# (9.7.x: 404, 9.6.2 is served), as for Prometheus' UI: pin that one package.
+pin_unserved_packages() {  # package.json
+  node -e 'const fs = require("fs"); const p = JSON.parse(fs.readFileSync(process.argv[1]));
+    p.dependencies["@mantine/code-highlight"] = "9.6.2";
+    p.overrides = {...(p.overrides || {}), "@mantine/code-highlight": "9.6.2"};
+    fs.writeFileSync(process.argv[1], JSON.stringify(p, null, 2) + "\n");' "$1"
+}
+
+build_ui() {  # source dir
+  local app="$1/ui/app" ui="$1/ui/mantine-ui"
+  mkdir -p "${app}/dist/elm" "${app}/dist/mantine"
+  if [[ "${ALERTMANAGER_UI:-mantine}" = mantine ]]; then
+    log "building the web UI (ui/mantine-ui: npm install, vite build)"
+    pin_unserved_packages "${ui}/package.json"
+    if (cd "${ui}" && npm install --silent --no-fund --no-audit >&2 && npx vite build >&2); then
+      page "${app}/dist/elm/index.html" '<a href="ui/">The Alertmanager UI</a>'
+      return
+    fi
+    log "WARNING: the mantine UI did not build; Alertmanager is built without a web UI"
+  fi
+  page "${app}/dist/elm/index.html" "Built without its web UI (scripts/build-alertmanager.sh)."
+  [[ -f "${app}/dist/mantine/index.html.gz" ]] ||
+    page "${app}/dist/mantine/index.html" "Built without its web UI (scripts/build-alertmanager.sh)."
+}
+
 build() {
+  local src="${cache_root}/alertmanager-src-${version}"
   log "building Alertmanager ${version} and amtool from ${module}@v${version} into ${cache}"
+  module_source "${src}" || return 1
+  build_ui "${src}"
   rm -rf "${cache}.partial" && mkdir -p "${cache}.partial"
   # The version is stamped as upstream's release builds do (shown by --version and in
-  # /api/v2/status), which `go install` alone leaves empty.
-  GOBIN="${cache}.partial" CGO_ENABLED=0 GOFLAGS=-mod=mod go install \
+  # /api/v2/status).
+  (cd "${src}" && GOWORK=off CGO_ENABLED=0 GOFLAGS=-mod=mod go build \
     -ldflags "-X github.com/prometheus/common/version.Version=${version} -X github.com/prometheus/common/version.Branch=go-module" \
-    "${module}/cmd/alertmanager@v${version}" "${module}/cmd/amtool@v${version}" >&2
-  rm -rf "${cache}" && mv "${cache}.partial" "${cache}"
+    -o "${cache}.partial/" ./cmd/alertmanager ./cmd/amtool >&2) || return 1
+  rm -rf "${cache}" && mv "${cache}.partial" "${cache}" && rm -rf "${src}"
 }
 
 debian_fallback() {

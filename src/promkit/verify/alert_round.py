@@ -16,7 +16,7 @@ from promkit.verify import alerts
 from promkit.verify.alerts import AlertChain, Fetched
 from promkit.verify.checks import utc_now
 from promkit.verify.client import PrometheusClient, PrometheusError
-from promkit.verify.result import Verification, payload_number
+from promkit.verify.result import Verification
 from promkit.verify.round import fetch_all
 
 #: The counters that must stay flat over a round, and the one that shows sending.
@@ -24,21 +24,15 @@ COUNTERS = ("prometheus_notifications_errors_total", "prometheus_notifications_d
 SENT = "prometheus_notifications_sent_total"
 
 
-def _series(sample: Any, name: str) -> str:
-    labels = sample.get("metric", {}) if isinstance(sample, dict) else {}
-    inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k != "__name__")
-    return f"{name}{{{inner}}}"
-
-
 def counters(client: PrometheusClient, names: tuple[str, ...]) -> dict[str, float]:
-    """``metric{labels}`` -> value for each series of ``names`` Prometheus has of itself."""
-    found: dict[str, float] = {}
-    for name in names:
-        data = client.query(name)
-        for sample in data.get("result", []) if isinstance(data, dict) else []:
-            value = payload_number((sample.get("value") or [None, None])[1])
-            found[_series(sample, name)] = value or 0.0
-    return found
+    """``metric{labels}`` -> value of Prometheus' own counters ``names``, from its /metrics
+    (so no self-scrape is needed)."""
+    answer = client.fetch("/metrics")
+    if answer.status != 200:
+        raise PrometheusError(
+            f"Prometheus at {client.base_url} answered {answer.status} for /metrics"
+        )
+    return alerts.metric_series(answer.text, names)
 
 
 def fetch_other(client: PrometheusClient, path: str, as_json: bool = True) -> Fetched:
@@ -74,12 +68,11 @@ def alert_round(
     """One round: the counters, everything else concurrently, the counters again; judged."""
     manager = PrometheusClient(settings.alertmanager_url, timeout=prometheus.timeout)
     sink = _client_for(prometheus, settings.sink_url)
-    before = counters(prometheus, COUNTERS)
+    before = counters(prometheus, (*COUNTERS, SENT))
     fetchers: dict[str, Callable[[], Any]] = {
         "alertmanagers": lambda: prometheus.api("/api/v1/alertmanagers"),
         "rules": prometheus.rules,
         "buildinfo": prometheus.buildinfo,
-        "sent": lambda: counters(prometheus, (SENT,)),
         "ready": lambda: fetch_other(manager, "/-/ready", as_json=False),
         "status": lambda: fetch_other(manager, "/api/v2/status"),
         "am_alerts": lambda: fetch_other(manager, "/api/v2/alerts"),
@@ -92,7 +85,7 @@ def alert_round(
         alertmanager_url=manager.base_url,
         alertmanagers=got["alertmanagers"],
         rules=got["rules"],
-        counters_before=before,
+        counters_before={k: v for k, v in before.items() if not k.startswith(SENT)},
         counters_after=counters(prometheus, COUNTERS),
         ready=got["ready"],
         status=got["status"],
@@ -105,7 +98,7 @@ def alert_round(
         always_firing=settings.always_firing,
         margin_s=settings.delivery_margin,
         now=utc_now(),
-        sent=got["sent"],
+        sent={k: v for k, v in before.items() if k.startswith(SENT)},
     )
     version = str((got["buildinfo"] or {}).get("version", "unknown"))
     payloads = {k: v for k, v in got.items() if k not in ("buildinfo",)}

@@ -165,6 +165,17 @@ def metric_sum(text: str, name: str, **labels: str) -> float:
     return total
 
 
+def metric_series(text: str, names: Sequence[str]) -> dict[str, float]:
+    """``name{labels}`` -> value of every sample of ``names`` in a text exposition."""
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        series, _, value = line.rpartition(" ")
+        name = series.split("{", 1)[0]
+        if name in names and not line.startswith("#"):
+            found[series if "{" in series else series + "{}"] = payload_number(value) or 0.0
+    return found
+
+
 def am_routes(am_alerts: Fetched, name: str) -> list[str] | None:
     """The receivers Alertmanager holds alert ``name`` for; None if it has no such alert."""
     for alert in am_alerts.value if isinstance(am_alerts.value, list) else []:
@@ -327,8 +338,9 @@ def _clock(epoch: float) -> str:
 
 
 def check_delivery(chain: AlertChain) -> CheckResult:
-    """The Watchdog reached the sink through its receiver in time (``_delivery_window``), or
-    delivers now (its last notification younger than a repeat and group interval)."""
+    """The Watchdog reached the sink through its receiver in time (``_delivery_window``) and
+    still does (its last notification younger than a repeat and group interval); a first
+    one that came late (a receiver failing for a while) is said, not failed."""
     name = chain.watchdog
     if not name or chain.sink is None:
         why = (
@@ -357,13 +369,12 @@ def check_delivery(chain: AlertChain) -> CheckResult:
     )
     timers = route_timers(served_config(chain.status), chain.watchdog_receiver)
     fresh = timers["repeat_interval"] + timers["group_interval"] + chain.margin_s
-    if first <= budget:
-        return CheckResult("delivery", DELIVERED, True, [head, line])
-    if last <= fresh:
-        line += f" (the first was late; it delivers again: the last within {fresh:g}s)"
-        return CheckResult("delivery", DELIVERED, True, [head, line])
-    line += f": late, and none for {last:.0f}s; {where_broken(chain)}"
-    return CheckResult("delivery", DELIVERED, False, [head, line])
+    if last > fresh:
+        line += f": none for {last:.0f}s, one is due every {fresh:g}s; {where_broken(chain)}"
+        return CheckResult("delivery", DELIVERED, False, [head, line])
+    if first > budget:
+        line += " (the first came late, after the budget; it delivers again since)"
+    return CheckResult("delivery", DELIVERED, True, [head, line])
 
 
 def judge(chain: AlertChain) -> list[CheckResult]:
