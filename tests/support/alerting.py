@@ -54,61 +54,68 @@ def repo_config(sink_url: str, edit: Callable[[dict[str, Any]], None] | None = N
 
 
 @dataclass
-class AlertSink:
-    """sample_app/alert_sink.py on a free port (``fail_for``: answering 500 that long)."""
+class LoopbackProcess:
+    """A program serving HTTP on a free loopback port, in a folder of its own."""
 
-    fail_for: float = 0.0
-    port: int = field(default_factory=free_port)
-    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="promkit-sink-")))
-    process: Background | None = None
+    port: int = field(default_factory=free_port, kw_only=True)
+    workdir: Path = field(
+        default_factory=lambda: Path(tempfile.mkdtemp(prefix="promkit-alerting-")), kw_only=True
+    )
+    process: Background | None = field(default=None, kw_only=True)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> AlertSink:
-        argv = [sys.executable, "-m", "sample_app.alert_sink", "--port", str(self.port)]
-        argv += ["--fail-for", str(self.fail_for)]
-        self.process = Background(argv, self.workdir / "sink.log", cwd=ROOT).start()
-        wait_for(f"alert sink at {self.url}", self._up, 15)
-        return self
+    def launch(self, argv: list[str], probe: str, timeout: float = 30) -> None:
+        """Start ``argv`` (its output in the folder) and wait until ``probe`` answers 200."""
+        self.process = Background(argv, self.workdir / "output.log", cwd=ROOT).start()
+        wait_for(f"{self.url}{probe} answering", lambda: self._answers(probe), timeout)
 
-    def _up(self) -> bool:
+    def _answers(self, probe: str) -> bool:
         assert self.process is not None and self.process.alive, self.log()
         try:
-            return get(self.url + "/health", timeout=1).status_code == 200
+            return get(self.url + probe, timeout=1).status_code == 200
         except OSError:
             return False
 
-    def notifications(self) -> dict[str, Any]:
-        answer = get(self.url + "/notifications", timeout=5)
+    def json(self, path: str) -> Any:
+        answer = get(self.url + path, timeout=5)
         assert answer.status_code == 200, answer.text
-        found: dict[str, Any] = answer.json()
-        return found
+        return answer.json()
 
     def log(self) -> str:
         return self.process.log()[-3000:] if self.process else ""
 
     def stop(self) -> None:
         if self.process is not None:
-            self.process.stop(5)
+            self.process.stop(10)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 @dataclass
-class Alertmanager:
+class AlertSink(LoopbackProcess):
+    """sample_app/alert_sink.py on a free port (``fail_for``: answering 500 that long)."""
+
+    fail_for: float = 0.0
+
+    def start(self) -> AlertSink:
+        argv = [sys.executable, "-m", "sample_app.alert_sink", "--port", str(self.port)]
+        self.launch([*argv, "--fail-for", str(self.fail_for)], "/health", 15)
+        return self
+
+    def notifications(self) -> dict[str, Any]:
+        found: dict[str, Any] = self.json("/notifications")
+        return found
+
+
+@dataclass
+class Alertmanager(LoopbackProcess):
     """A real Alertmanager on free web and cluster ports, joining ``peers`` (cluster ports)."""
 
-    config: str
+    config: str = ""
     peers: list[int] = field(default_factory=list)
-    port: int = field(default_factory=free_port)
     cluster_port: int = field(default_factory=free_port)
-    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="promkit-am-")))
-    process: Background | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def argv(self) -> list[str]:
         config_file = self.workdir / "alertmanager.yml"
@@ -128,28 +135,12 @@ class Alertmanager:
         ]
 
     def start(self) -> Alertmanager:
-        self.process = Background(self.argv(), self.workdir / "alertmanager.log").start()
-        wait_for(f"Alertmanager at {self.url} ready", self._ready, 30)
+        self.launch(self.argv(), "/-/ready")
         return self
 
-    def _ready(self) -> bool:
-        assert self.process is not None and self.process.alive, self.log()
-        try:
-            return get(self.url + "/-/ready", timeout=1).status_code == 200
-        except OSError:
-            return False
-
     def status(self) -> dict[str, Any]:
-        found: dict[str, Any] = get(self.url + "/api/v2/status", timeout=5).json()
+        found: dict[str, Any] = self.json("/api/v2/status")
         return found
-
-    def log(self) -> str:
-        return self.process.log()[-3000:] if self.process else ""
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop(10)
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 @dataclass
