@@ -77,6 +77,7 @@ def lint(session: nox.Session) -> None:
     session.run("lint-imports")
     session.run("inv", "check.manifests")
     session.run("inv", "check.rules")
+    session.run("inv", "check.alerts")
 
 
 @nox.session

@@ -42,6 +42,8 @@ ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_URLS = {
     "prometheus.url": "http://127.0.0.1:9090",
     "compose.app_url": "http://127.0.0.1:8000",
+    "alerts.alertmanager_url": "http://127.0.0.1:9093",
+    "alerts.sink_url": "http://127.0.0.1:9095",
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -137,6 +139,23 @@ DEFAULTS: dict[str, Any] = {
         "page_timeout": 15,
         # Log lines kept per service or pod in a report of a failed verification.
         "log_lines": 50,
+    },
+    "alerts": {
+        # verify.alerts: the Alertmanager Prometheus sends to, and the webhook sink its
+        # receivers post to (sample_app/alert_sink.py); no sink: delivery is not judged.
+        "alertmanager_url": DEFAULT_URLS["alerts.alertmanager_url"],
+        "sink_url": None,
+        # check.alerts: the Alertmanager config and the amtool that checks it (None:
+        # $PROMKIT_AMTOOL_BIN, else scripts/build-alertmanager.sh's build, else PATH).
+        "config": "config/alertmanager/alertmanager.yml",
+        "amtool": None,
+        # The alerts that always fire: the only ones verify.alerts accepts firing.
+        "always_firing": ["Watchdog"],
+        # The receiver Alertmanager must route expect.watchdog to (its webhook: the sink).
+        "watchdog_receiver": "watchdog",
+        # Seconds of slack on top of group_wait + one evaluation interval for the
+        # Watchdog's first notification to reach the sink.
+        "delivery_margin": 15,
     },
 }
 
@@ -596,6 +615,19 @@ class ReportSettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """Where verify.alerts finds Alertmanager and the sink; what check.alerts checks."""
+
+    alertmanager_url: str
+    sink_url: str | None
+    config: str
+    amtool: str | None
+    always_firing: tuple[str, ...]
+    watchdog_receiver: str
+    delivery_margin: float
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every promkit setting, typed and checked: what ``load`` returns."""
 
@@ -607,6 +639,7 @@ class Settings:
     images: ImagesSettings
     k8s: K8sSettings
     report: ReportSettings
+    alerts: AlertSettings
 
     def expectations(self, *, kubernetes: bool = False) -> Expectations:
         """What verify checks: on Kubernetes, the jobs of k8s.expect_jobs and the discovery job."""
@@ -731,6 +764,29 @@ def _report(config: Any) -> ReportSettings:
     )
 
 
+def _alerts(config: Any) -> AlertSettings:
+    s = section(config, "alerts")
+    sink = as_optional_text(s.get("sink_url"), "alerts.sink_url")
+    names = s.get("always_firing") or []
+    if not isinstance(names, list | tuple) or not all(isinstance(n, str) and n for n in names):
+        raise ConfigError(
+            f"setting 'alerts.always_firing' must be a list of alert names, got {names!r}"
+        )
+    return AlertSettings(
+        alertmanager_url=as_url(s.get("alertmanager_url"), "alerts.alertmanager_url"),
+        sink_url=as_url(sink, "alerts.sink_url") if sink else None,
+        config=as_text(s.get("config"), "alerts.config", what="a file path"),
+        amtool=as_optional_text(s.get("amtool"), "alerts.amtool"),
+        always_firing=tuple(names),
+        watchdog_receiver=as_text(
+            s.get("watchdog_receiver"), "alerts.watchdog_receiver", what="a receiver name"
+        ),
+        delivery_margin=as_float(
+            s.get("delivery_margin"), "alerts.delivery_margin", maximum=MAX_TIMEOUT_S
+        ),
+    )
+
+
 def load(config: Any) -> Settings:
     """Every setting of ``config`` (an Invoke config) checked and typed; a ConfigError for the
     first bad value, naming its key, what it must be and what it is.
@@ -747,6 +803,7 @@ def load(config: Any) -> Settings:
         images=_images(config),
         k8s=_k8s(config),
         report=_report(config),
+        alerts=_alerts(config),
     )
 
 
@@ -769,6 +826,7 @@ _SHIPPED = frozenset(
         ("compose", "prometheus_config"),
         ("k8s", "kustomization"),
         ("queries", "guide"),
+        ("alerts", "config"),
     )
 )
 

@@ -192,3 +192,37 @@ def verify_rbac(
         )
         console.say(f"HTML report: {evidence.write(folder, found)}")
     return verdict
+
+
+def verify_alerts(
+    config: Any,
+    options: VerifyOptions,
+    alertmanager: str | None = None,
+    sink: str | None = None,
+) -> Verification:
+    """Run verify.alerts' round (promkit.verify.alert_round) until green or ``options.wait``,
+    print the table, write the JSON and JUnit reports asked for."""
+    from promkit.verify.alert_round import alert_round
+
+    loaded = settings.load(config)
+    client = prom.client_from_settings(loaded.prometheus, options.url)
+    found = replace(
+        loaded.alerts,
+        alertmanager_url=_url(alertmanager, "--alertmanager") or loaded.alerts.alertmanager_url,
+        sink_url=_url(sink, "--sink") or loaded.alerts.sink_url,
+    )
+    deadline = waiting.parse_wait(options.wait)
+    outcome = waiting.wait_until_green(
+        lambda: alert_round(client, found, loaded.expect.watchdog), deadline
+    )
+    print_report(outcome, options.json_path, options.junit_path)
+    return outcome
+
+
+def _url(value: str | None, flag: str) -> str | None:
+    """A URL given on the command line, checked; None if not given."""
+    return (
+        settings.check_url(value, flag, f"pass e.g. {flag} http://127.0.0.1:9093")
+        if value
+        else None
+    )

@@ -30,6 +30,7 @@ def namespace() -> Collection:
     check = Collection("check", manifests=kubernetes.manifests)
     check.add_task(rules.rules, name="rules")
     check.add_task(rules.rule_tests, name="rule-tests")
+    check.add_task(rules.alerts, name="alerts")
     ns.add_collection(check)
     ns.add_collection(Collection("k8s", kubernetes.port_forward))
     ns.add_task(traffic.traffic)

@@ -31,3 +31,24 @@ def rule_tests(c: Context, junit: str | None = None) -> None:
     print(
         f"promtool test rules: {len(files)} file(s) pass" + (f"; JUnit in {junit}" if junit else "")
     )
+
+
+@task(
+    help={
+        "routes": "the routing table to test (default: tests/alerts/routes.yml)",
+        "junit": "also write every row's result as JUnit XML to this file",
+    }
+)
+@reports_errors
+def alerts(c: Context, routes: str | None = None, junit: str | None = None) -> None:
+    """Check the Alertmanager config (amtool) and test its routes (tests/alerts/routes.yml)."""
+    from invoke.exceptions import Exit
+
+    from promkit.rules import alerting
+
+    checked = alerting.check(c, c.config, routes)
+    if junit:
+        alerting.write_junit(checked, junit)
+    print("\n".join(alerting.report_lines(checked, junit)))
+    if not checked.ok:
+        raise Exit(code=1)

@@ -155,8 +155,38 @@ def drift(c: Context, url: str | None = None, context: str | None = None) -> Non
         raise Exit(code=1)
 
 
+@task(
+    help={
+        "url": "Prometheus base URL (default: setting prometheus.url)",
+        "alertmanager": "the Alertmanager base URL (default: setting alerts.alertmanager_url)",
+        "sink": "the webhook sink its receivers post to, read for delivery (default: "
+        "alerts.sink_url; none: delivery is not judged)",
+        "wait": HELP["wait"],
+        "json": HELP["json"],
+        "junit": HELP["junit"],
+    }
+)
+@reports_errors
+def alerts(
+    c: Context,
+    url: str | None = None,
+    alertmanager: str | None = None,
+    sink: str | None = None,
+    wait: str | None = None,
+    json: str | None = None,
+    junit: str | None = None,
+) -> None:
+    """Check the alerting chain: Prometheus -> Alertmanager (cluster) -> receiver -> sink."""
+    from promkit.report import session as reporting
+
+    options = reporting.VerifyOptions(url=url, wait=wait, json_path=json, junit_path=junit)
+    if not reporting.verify_alerts(c.config, options, alertmanager, sink).ok:
+        raise Exit(code=1)
+
+
 ns = Collection(
     "verify",
+    alerts,
     health,
     targets,
     interval,
