@@ -232,9 +232,9 @@ def test_delivery_passes_only_while_it_delivers_again() -> None:
     assert not ok and "one is due every 85s" in text, text
 
 
-def test_delivery_is_not_judged_without_a_sink() -> None:
+def test_delivery_without_a_sink_is_not_proven() -> None:
     result = alerts.check_delivery(replace(green(), sink=None))
-    assert result.ok and "not judged" in result.evidence[0]
+    assert not result.ok and "not proven: no sink" in result.evidence[0]
 
 
 # --- check.alerts' offline parts --------------------------------------------------------------

@@ -142,7 +142,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "alerts": {
         # verify.alerts: the Alertmanager Prometheus sends to, and the webhook sink its
-        # receivers post to (sample_app/alert_sink.py); no sink: delivery is not judged.
+        # receivers post to (sample_app/alert_sink.py); no sink: delivery is not proven (red).
         "alertmanager_url": DEFAULT_URLS["alerts.alertmanager_url"],
         "sink_url": None,
         # check.alerts: the Alertmanager config and the amtool that checks it (None:

@@ -160,7 +160,7 @@ def drift(c: Context, url: str | None = None, context: str | None = None) -> Non
         "url": "Prometheus base URL (default: setting prometheus.url)",
         "alertmanager": "the Alertmanager base URL (default: setting alerts.alertmanager_url)",
         "sink": "the webhook sink its receivers post to, read for delivery (default: "
-        "alerts.sink_url; none: delivery is not judged)",
+        "alerts.sink_url; without one, delivery is not proven: red)",
         "wait": HELP["wait"],
         "json": HELP["json"],
         "junit": HELP["junit"],
