@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
+from bench import runbook
 from promkit.core.errors import ConfigError
 from promkit.core.settings import DEFAULTS, Expectations, JobExpectation, repo_path
 from promkit.verify import client as prom
@@ -261,3 +262,18 @@ def test_the_plan_of_a_check_is_what_it_needs() -> None:
         lowest.url("http://p")
         == "http://p/api/v1/query?query=min%28prometheus_tsdb_lowest_timestamp_seconds%29"
     )
+
+
+def test_the_bench_runbook_curls_exactly_what_a_round_fetches(
+    recorded_server: Recorded, tmp_path: Path
+) -> None:
+    """Figure 1's baseline (bench/runbook.py), generated from a round's requests, asks the
+    server for the same requests as the round, in one curl each."""
+    client, seen = recorded_server()
+    outcome = rounds.run_round(rounds.NAMES, client, EXPECT, GUIDE, repo=REPO)
+    by_round = sorted(map(_on_the_wire, seen))
+    seen.clear()
+    script = runbook.write(outcome.requests, client.base_url, tmp_path)
+    runbook.curl(script, client.base_url)
+    assert sorted(map(_on_the_wire, seen)) == by_round
+    assert script.read_text().count("\ncurl ") == len(outcome.requests) == 22
