@@ -186,20 +186,23 @@ class Measured:
     load_after: str
     when: str
     errored: bool
+    seconds: float
 
 
 def measure(figure: Figure, opts: Options) -> Measured:
     """Run one figure; an exception is its error row (traceback on stderr), not the end."""
     log(f"figure {figure.number}: {figure.title}")
     before, when = load(), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    errored = False
+    errored, started = False, time.monotonic()
     try:
         rows = figure.measure(opts)
     except Exception as exc:  # any failure of one figure is its row, not the bench's end
         traceback.print_exc(file=sys.stderr)
         rows = [Row(f"{figure.number} ERROR (traceback on stderr)", f"error: {str(exc)[:160]}")]
         errored = True
-    return Measured(figure, rows, before, load(), when, errored)
+    seconds = time.monotonic() - started
+    log(f"figure {figure.number}: {'ERROR' if errored else 'done'} in {seconds:.0f} s")
+    return Measured(figure, rows, before, load(), when, errored, seconds)
 
 
 def block(measured: Measured, head: str, command: str) -> str:
@@ -207,7 +210,8 @@ def block(measured: Measured, head: str, command: str) -> str:
     number = measured.figure.number
     said = (
         f"Measured {measured.when} by `{command}` on {head}; load average (1/5/15 min) "
-        f"{measured.load_before} before, {measured.load_after} after."
+        f"{measured.load_before} before, {measured.load_after} after; "
+        f"{measured.seconds / 60:.1f} min in all."
     )
     table_md = markdown(measured.rows)
     return f"<!-- bench:fig{number} -->\n{said}\n\n{table_md}\n<!-- /bench:fig{number} -->"
