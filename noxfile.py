@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["lint", "tests", "package", "e2e", "e2e_k8s"]
+nox.options.sessions = ["lint", "tests", "package", "e2e", "e2e_k8s", "bench_quick"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_external_run = True
 
@@ -130,10 +130,22 @@ def e2e_k8s(session: nox.Session) -> None:
     session.run("pytest", "-m", "e2e_k8s", "tests/e2e_k8s", *session.posargs)
 
 
+def _bench(session: nox.Session, *args: str) -> None:
+    _install(session, "test")  # figure 7 starts the e2e_k8s harness' cluster (sh, requests)
+    session.install("-r", SAMPLE_APP_REQUIREMENTS)
+    session.run("python", "-m", "bench", *args, *session.posargs)
+
+
 @nox.session(default=False)
 @_timed
 def bench(session: nox.Session) -> None:
     """Print the benchmark figures (docs/performance.md); e.g. `nox -s bench -- --only 1,4`."""
-    _install(session, "test")  # figure 7 starts the e2e_k8s harness' cluster (sh, requests)
-    session.install("-r", SAMPLE_APP_REQUIREMENTS)
-    session.run("python", "-m", "bench", *session.posargs)
+    _bench(session)
+
+
+@nox.session
+@_timed
+def bench_quick(session: nox.Session) -> None:
+    """Every benchmark figure once at small sizes: fails only if a figure errors, never on
+    its value (`python -m bench --quick`)."""
+    _bench(session, "--quick")

@@ -30,9 +30,44 @@ from tests.support import (
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 GUIDE = ROOT / "docs" / "operations" / "metrics-guide.md"
-RUNBOOK = ROOT / "bench" / "runbook-curl.sh"
 #: GNU time (Debian's package `time`) reports a command's own peak memory.
 GNU_TIME = "/usr/bin/time"
+
+
+# -- what a figure is given, and what it is ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    """What every figure may read: the Prometheus binaries, its repeats and sizes."""
+
+    #: Debian's Prometheus 2.42 (figures 1, 2, 4, 9).
+    prometheus: str
+    #: The 3.16 build with its web UI (figures 8 and 9).
+    prometheus3: str
+    #: Repeats of the fast figures (1, 5).
+    runs: int = 20
+    #: Repeats of the slow ones (2, 4, 8, 9).
+    slow_runs: int = 5
+    #: Repeats of the deploy-to-green ones (3, 6, 7).
+    green_runs: int = 3
+    #: Figure 4's target counts.
+    targets: tuple[int, ...] = (1000, 10_000)
+    #: Figure 8's annotated pods.
+    pods: int = 1000
+    #: Figure 2's scrape interval.
+    interval: str = "15s"
+    #: Every figure once at small sizes (--quick): does the bench still run?
+    quick: bool = False
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure of docs/performance.md: its number, what it shows, how it is measured."""
+
+    number: str
+    title: str
+    measure: Callable[[Options], list[Row]]
 
 
 # -- samples and the table ---------------------------------------------------------
@@ -40,30 +75,43 @@ GNU_TIME = "/usr/bin/time"
 
 @dataclass(frozen=True)
 class Sample:
-    """Repeated measurements of one thing, in ``unit``."""
+    """Repeated measurements of one thing, in ``unit``: of the green runs only, and how
+    many runs were red (left out of the values, the median and any goal)."""
 
     values: tuple[float, ...]
     unit: str = "ms"
+    red: int = 0
 
     @property
     def median(self) -> float:
         return statistics.median(self.values)
 
     def __str__(self) -> str:
+        red = f", {self.red} red left out" if self.red else ""
         if not self.values:
-            return "-"
+            return f"no green run ({self.red} red)" if self.red else "-"
         if len(self.values) == 1:
-            return f"{_num(self.values[0])} {self.unit}"
+            return f"{_num(self.values[0])} {self.unit}" + (f" ({red[2:]})" if red else "")
         low, high = _num(min(self.values)), _num(max(self.values))
-        return f"{_num(self.median)} {self.unit} ({low}-{high}, n={len(self.values)})"
+        return f"{_num(self.median)} {self.unit} ({low}-{high}, n={len(self.values)}{red})"
 
 
 def _num(value: float) -> str:
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}"
 
 
-def sample(values: Sequence[float], unit: str = "ms") -> Sample:
-    return Sample(tuple(values), unit)
+def sample(values: Sequence[float], unit: str = "ms", red: int = 0) -> Sample:
+    return Sample(tuple(values), unit, red)
+
+
+def green_sample(runs: Sequence[tuple[float, bool]], unit: str = "ms") -> Sample:
+    """The values of the green runs of ``(value, green)`` pairs; the red ones counted."""
+    return Sample(tuple(v for v, green in runs if green), unit, sum(1 for _, g in runs if not g))
+
+
+def wall_sample(ran: Sequence[Ran]) -> Sample:
+    """The wall times of the processes that exited 0; the others counted as red."""
+    return green_sample([(r.wall_ms, r.exit_code == 0) for r in ran])
 
 
 @dataclass(frozen=True)
@@ -108,8 +156,16 @@ def markdown(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def goal(met: bool, text: str) -> str:
-    return f"{text}: {'met' if met else 'MISSED'}"
+def goal(ours: Sample, text: str, met: Callable[[Sample], bool]) -> str:
+    """The verdict of ``text`` on ``ours``' green runs only, saying how many were red."""
+    if not ours.values:
+        return f"{text}: not judged, no green run"
+    verdict = f"{text}: {'met' if met(ours) else 'MISSED'}"
+    return verdict + (f" (green runs only, {ours.red} red)" if ours.red else "")
+
+
+def median_below(limit: float) -> Callable[[Sample], bool]:
+    return lambda ours: ours.median < limit
 
 
 def log(message: str) -> None:
@@ -135,7 +191,7 @@ def run_measured(
 ) -> Ran:
     """Run ``argv`` from the repository root; its wall time and its own peak RSS."""
     if not os.access(GNU_TIME, os.X_OK):
-        raise SystemExit(f"{GNU_TIME} not found: apt-get install time (it measures peak memory)")
+        raise RuntimeError(f"{GNU_TIME} not found: apt-get install time (it measures peak memory)")
     with tempfile.NamedTemporaryFile(prefix="promkit-bench-rss-") as rss:
         # GNU time waits for the command (wait4) and writes its max RSS, in KiB, to a file
         # of its own: the command's output stays apart.
@@ -195,7 +251,10 @@ def prometheus(
         server.start(timeout=ready_s)
     except MissingBinary as exc:
         server.stop()
-        raise SystemExit(f"{exc} (or pass --prometheus PATH)") from None
+        raise RuntimeError(f"Prometheus did not start: {exc} (or pass --prometheus PATH)") from None
+    except BaseException:
+        server.stop()
+        raise
     try:
         yield server.url
     finally:

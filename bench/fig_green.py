@@ -27,7 +27,18 @@ from typing import Any
 
 import sh
 
-from bench.common import GUIDE, ROOT, Row, goal, log, sample
+from bench.common import (
+    GUIDE,
+    ROOT,
+    Figure,
+    Options,
+    Row,
+    Sample,
+    goal,
+    log,
+    median_below,
+    sample,
+)
 from promkit.verify import queries
 from tests.support import Completed, api_data, inv_argv, run, status
 from tests.support.processes import ANY_EXIT
@@ -97,6 +108,12 @@ class Timeline:
     queries_true: float | None = None
     total: float = 0.0
     output: list[str] = field(default_factory=list)
+    #: The command's exit code: a red run (not 0) is counted, never timed.
+    code: int = 0
+
+    @property
+    def green(self) -> bool:
+        return self.code == 0
 
     @property
     def floor(self) -> float:
@@ -150,9 +167,10 @@ def timed_run(command: Sequence[str] = COMMAND) -> Timeline:
     finally:
         done.set()
         watcher.join()
+    timeline.code = code
     if code != 0:
         tail = " | ".join(timeline.output[-6:])
-        raise RuntimeError(f"`inv {' '.join(command)}` exited {code}: {tail}")
+        log(f"a red run: `inv {' '.join(command)}` exited {code}: {tail}")
     return timeline
 
 
@@ -236,7 +254,18 @@ def teardown(figure: str) -> None:
     run_ok(inv_argv("destroy.local", "--volumes"), "inv destroy.local --volumes")
 
 
+def totals(timelines: list[Timeline]) -> tuple[Sample, Sample, Sample]:
+    """Total, floor and overhead of the runs: of the green ones, the red ones counted."""
+    green = [t for t in timelines if t.green]
+    red = len(timelines) - len(green)
+    total = sample([t.total for t in green], "s", red)
+    floor = sample([t.floor for t in green], "s", red)
+    return total, floor, sample([t.total - t.floor for t in green], "s", red)
+
+
 def phase_rows(timelines: list[Timeline]) -> list[Row]:
+    timelines = [t for t in timelines if t.green]
+
     def between(a: str | None, b: str) -> list[float]:
         seen = [t.marks for t in timelines if b in t.marks and (a is None or a in t.marks)]
         return [marks[b] - (marks[a] if a else 0.0) for marks in seen]
@@ -271,8 +300,9 @@ def phase_rows(timelines: list[Timeline]) -> list[Row]:
     return rows
 
 
-def figure3(runs: int) -> list[Row]:
+def figure3(opts: Options) -> list[Row]:
     """Time to green from a stopped stack, each phase, and promkit's overhead over the floor."""
+    runs = opts.green_runs
     label = "3 time to green from a stopped stack vs when Prometheus had it all"
     reason = skip_reason()
     if reason:
@@ -282,9 +312,7 @@ def figure3(runs: int) -> list[Row]:
         timelines = [one_run(index, runs) for index in range(runs)]
     finally:
         teardown("3")
-    total = sample([t.total for t in timelines], "s")
-    floor = sample([t.floor for t in timelines], "s")
-    overhead = sample([t.total - t.floor for t in timelines], "s")
+    total, floor, overhead = totals(timelines)
     return [
         Row(label, total, floor),
         *phase_rows(timelines),
@@ -292,7 +320,7 @@ def figure3(runs: int) -> list[Row]:
             "3 promkit's overhead: total - floor",
             overhead,
             "-",
-            goal(overhead.median < GOAL_S, f"< {GOAL_S:g} s"),
+            goal(overhead, f"< {GOAL_S:g} s", median_below(GOAL_S)),
         ),
     ]
 
@@ -312,29 +340,36 @@ def fresh_run(index: int, runs: int) -> Timeline:
     return timeline
 
 
-def figure6(runs: int) -> list[Row]:
+def figure6(opts: Options) -> list[Row]:
     """A fresh `inv deploy.local verify.all` to green, against when Prometheus had it all."""
     label = "6 fresh `inv deploy.local verify.all` (the stack's Prometheus) vs its own floor"
     reason = skip_reason()
     if reason:
         return [Row(label, reason)]
+    runs = opts.green_runs
     try:
         deploy_bench_stack("6")
         timelines = [fresh_run(index, runs) for index in range(runs)]
     finally:
         teardown("6")
-    overhead = sample([t.total - t.floor for t in timelines], "s")
-    ready = [t.marks["ready"] for t in timelines if "ready" in t.marks]
-    last_scrape = [max(t.first_scrapes.values(), default=0.0) for t in timelines]
-    floor = sample([t.floor for t in timelines], "s")
+    total, floor, overhead = totals(timelines)
+    green = [t for t in timelines if t.green]
+    ready = [t.marks["ready"] for t in green if "ready" in t.marks]
+    last_scrape = [max(t.first_scrapes.values(), default=0.0) for t in green]
     return [
-        Row(label, sample([t.total for t in timelines], "s"), floor),
+        Row(label, total, floor),
         Row("6   deploy.local (validation + compose up --wait)", sample(
-            [t.marks["deployed"] for t in timelines if "deployed" in t.marks], "s")),
+            [t.marks["deployed"] for t in green if "deployed" in t.marks], "s")),
         Row("6   Prometheus ready (since the start)", sample(ready, "s")),
         Row("6   first scrape round complete (since the start)", sample(last_scrape, "s")),
         Row("6   rate() has its two samples: every query has data", sample(
-            [t.queries_true or 0.0 for t in timelines], "s")),
+            [t.queries_true or 0.0 for t in green], "s")),
         Row("6 promkit's overhead: total - floor", overhead, "-",
-            goal(overhead.median < GOAL_S, f"< {GOAL_S:g} s")),
+            goal(overhead, f"< {GOAL_S:g} s", median_below(GOAL_S))),
     ]  # fmt: skip
+
+
+FIGURES = (
+    Figure("3", "time to green from a stopped compose stack, by phase", figure3),
+    Figure("6", "the card's command on a first run (compose)", figure6),
+)

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from bench.common import ROOT, Row, goal, log, sample
+from bench.common import ROOT, Figure, Options, Row, goal, log, median_below, sample
 from bench.fig_green import GOAL_S, first_scrapes, queries_have_data
 from tests.support import Completed, inv
 from tests.support.kube.harness import BUILD_SCRIPT, Cluster, KubeBinaries, NodeBinaries
@@ -56,6 +56,8 @@ class Run:
         self.total = 0.0
         self.start_wall = 0.0
         self.marks: dict[str, float] = {}
+        #: The command's exit code: a red run (not 0) is counted, never timed.
+        self.code = 0
 
     def inv(self, *args: str, timeout: float = 600) -> Completed:
         return inv("-f", str(self.settings_file), *args, env=self.env, timeout=timeout)
@@ -73,9 +75,10 @@ class Run:
             self.total = time.perf_counter() - started
             done.set()
             traffic.join()
+        self.code = result.returncode
         if result.returncode != 0:
             tail = (result.stdout + result.stderr).strip().splitlines()[-8:]
-            raise RuntimeError("deploy.k8s verify.all was not green: " + " | ".join(tail))
+            log("figure 7: a red run, deploy.k8s verify.all was not green: " + " | ".join(tail))
 
     def measure_floor(self) -> None:
         pod = self._prometheus_pod()
@@ -96,8 +99,9 @@ class Run:
         return next(p for p in pods if "deletionTimestamp" not in p["metadata"])
 
 
-def figure7(runs: int) -> list[Row]:
+def figure7(opts: Options) -> list[Row]:
     """The card's Kubernetes command to green on a real node, against when it could be."""
+    runs = opts.green_runs
     label = "7 `inv deploy.k8s verify.all --context` on a real node vs its own floor"
     reason = skip_reason()
     if reason:
@@ -117,23 +121,32 @@ def figure7(runs: int) -> list[Row]:
                 cluster.add_volumes(1)
                 run = Run(cluster, settings_file)
                 run.timed()
-                run.measure_floor()
+                if run.code == 0:  # a red run's pods need not be Ready: nothing to read
+                    run.measure_floor()
                 timelines.append(run)
                 gone = run.inv("destroy.k8s", "--context", cluster.context, "--volumes")
                 if gone.returncode != 0:
                     raise RuntimeError(f"destroy.k8s failed: {gone.stdout[-300:]}")
                 cluster.kubectl("delete", "pv", "-l", "promkit.test/volume=e2e", "--wait=true")
-    log("figure 7: " + json.dumps([{"total": r.total, **r.marks} for r in timelines]))
-    overhead = sample([r.total - r.floor for r in timelines], "s")
+    log(
+        "figure 7: "
+        + json.dumps([{"total": r.total, "code": r.code, **r.marks} for r in timelines])
+    )
+    green = [r for r in timelines if r.code == 0]
+    red = len(timelines) - len(green)
+    overhead = sample([r.total - r.floor for r in green], "s", red)
     return [
-        Row(label, sample([r.total for r in timelines], "s"),
-            sample([r.floor for r in timelines], "s")),
+        Row(label, sample([r.total for r in green], "s", red),
+            sample([r.floor for r in green], "s", red)),
         Row("7   Prometheus pod Ready through its readiness probe (since the start)",
-            sample([r.marks["ready"] for r in timelines], "s")),
+            sample([r.marks["ready"] for r in green], "s")),
         Row("7   first scrape round complete (since the start)",
-            sample([r.marks["scraped"] for r in timelines], "s")),
+            sample([r.marks["scraped"] for r in green], "s")),
         Row("7   rate() has its two samples: every query has data",
-            sample([r.marks["queries"] for r in timelines], "s")),
+            sample([r.marks["queries"] for r in green], "s")),
         Row("7 promkit's overhead: total - floor", overhead, "-",
-            goal(overhead.median < GOAL_S, f"< {GOAL_S:g} s")),
+            goal(overhead, f"< {GOAL_S:g} s", median_below(GOAL_S))),
     ]  # fmt: skip
+
+
+FIGURES = (Figure("7", "the card's Kubernetes command on a real node", figure7),)

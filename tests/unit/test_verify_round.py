@@ -10,10 +10,11 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
+from bench import runbook
 from promkit.core.errors import ConfigError
 from promkit.core.settings import DEFAULTS, Expectations, JobExpectation, repo_path
 from promkit.verify import client as prom
@@ -223,3 +224,56 @@ def test_unknown_check_name_is_a_config_error(recorded_server: Recorded) -> None
     client, _ = recorded_server()
     with pytest.raises(ConfigError, match="unknown checks \\['speed'\\]"):
         rounds.run_checks(["speed"], client, EXPECT, GUIDE)
+
+
+def _on_the_wire(url: str) -> str:
+    """What a server sees of ``url``: its path and query (escapes decoded: requests writes
+    ``%2b`` in a page's script URL as ``%2B``)."""
+    parts = urlsplit(url)
+    return unquote(parts.path + (f"?{parts.query}" if parts.query else ""))
+
+
+def test_a_round_makes_exactly_the_requests_of_its_fetch_plan(recorded_server: Recorded) -> None:
+    client, seen = recorded_server()
+    outcome = rounds.run_round(rounds.NAMES, client, EXPECT, GUIDE, repo=REPO)
+    expected = rounds.expected_rules(EXPECT, REPO)
+    plan = rounds.fetch_plan(rounds.NAMES, outcome.queries, (), outcome.payloads, expected)
+    assert list(outcome.requests) == plan
+    # Each request once, and nothing else: "/" is followed to where it redirects.
+    wire = [_on_the_wire(request.url(client.base_url)) for request in plan]
+    assert len(set(wire)) == len(wire)
+    assert sorted(map(_on_the_wire, seen)) == sorted([*wire, "/classic/graph"])
+    # 8 endpoints, the landing page and the 2 next to it, 5 queries, 6 selector counts.
+    assert len(plan) == 8 + 3 + len(outcome.queries) + len(outcome.selectors) == 22
+    before_any_answer = rounds.fetch_plan(rounds.NAMES, outcome.queries)
+    assert plan[: len(before_any_answer)] == before_any_answer
+
+
+def test_the_plan_of_a_check_is_what_it_needs() -> None:
+    plan = rounds.fetch_plan(["retention"], also=["config"])
+    assert [request.url("http://p:9090/") for request in plan] == [
+        "http://p:9090/api/v1/status/buildinfo",
+        "http://p:9090/api/v1/status/config",
+        "http://p:9090/api/v1/status/flags",
+        "http://p:9090/api/v1/status/runtimeinfo",
+    ]
+    lowest = rounds.fetch_plan(["persistence"])[1]
+    assert (
+        lowest.url("http://p")
+        == "http://p/api/v1/query?query=min%28prometheus_tsdb_lowest_timestamp_seconds%29"
+    )
+
+
+def test_the_bench_runbook_curls_exactly_what_a_round_fetches(
+    recorded_server: Recorded, tmp_path: Path
+) -> None:
+    """Figure 1's baseline (bench/runbook.py), generated from a round's requests, asks the
+    server for the same requests as the round, in one curl each."""
+    client, seen = recorded_server()
+    outcome = rounds.run_round(rounds.NAMES, client, EXPECT, GUIDE, repo=REPO)
+    by_round = sorted(map(_on_the_wire, seen))
+    seen.clear()
+    script = runbook.write(outcome.requests, client.base_url, tmp_path)
+    runbook.curl(script, client.base_url)
+    assert sorted(map(_on_the_wire, seen)) == by_round
+    assert script.read_text().count("\ncurl ") == len(outcome.requests) == 22

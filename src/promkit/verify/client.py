@@ -419,7 +419,10 @@ class PrometheusClient:
 
     def config_yaml(self) -> str:
         """The configuration the server runs, as YAML text (``/api/v1/status/config``)."""
-        data = self.api("/api/v1/status/config")
+        return self.config_text(self.api("/api/v1/status/config"))
+
+    def config_text(self, data: Any) -> str:
+        """The YAML text of a ``/api/v1/status/config`` answer's data, or NotPrometheus."""
         if not isinstance(data, dict) or not isinstance(data.get("yaml"), str):
             raise NotPrometheus(f"{self.base_url}/api/v1/status/config has no YAML in data.yaml")
         return str(data["yaml"])

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from promkit.core.errors import PromkitError
 from promkit.verify.queries import DocumentedQuery
@@ -103,6 +104,26 @@ class UiPages:
 
 
 @dataclass(frozen=True)
+class Request:
+    """One GET of a round: the key its answer is kept under, the path and its query.
+
+    ``path`` is relative to the server's base URL (``/api/v1/targets``), or an absolute URL
+    where an answer pointed (the UI's targets page and script, next to where ``/`` landed).
+    """
+
+    key: str
+    path: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    def url(self, base_url: str) -> str:
+        """The absolute URL this request asks a server at ``base_url`` for."""
+        if "://" in self.path:
+            return self.path
+        query = "?" + urlencode(self.params) if self.params else ""
+        return base_url.rstrip("/") + "/" + self.path.lstrip("/") + query
+
+
+@dataclass(frozen=True)
 class Verification:
     """One round of checks against one server."""
 
@@ -117,6 +138,8 @@ class Verification:
     queries: tuple[DocumentedQuery, ...] = ()
     #: The selectors behind the "selector:N" payloads (verify.rules).
     selectors: tuple[str, ...] = ()
+    #: Every HTTP request the round made, as planned (``promkit.verify.round.fetch_plan``).
+    requests: tuple[Request, ...] = ()
 
     @property
     def ok(self) -> bool:

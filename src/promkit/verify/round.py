@@ -23,7 +23,14 @@ from promkit.verify import checks, discovery, drift, rule_checks
 from promkit.verify.client import APIError, PrometheusClient
 from promkit.verify.drift import RepoView, ServerView
 from promkit.verify.queries import DocumentedQuery, load_guide
-from promkit.verify.result import CheckResult, UiPages, UnexpectedPayload, Verification
+from promkit.verify.result import (
+    Answer,
+    CheckResult,
+    Request,
+    UiPages,
+    UnexpectedPayload,
+    Verification,
+)
 from promkit.verify.rule_checks import ExpectedRules, RepoRules, SelectorAnswer
 
 #: Every check group, in report order; ``verify.all`` runs them all in one round.
@@ -93,63 +100,122 @@ def check_names(names: Iterable[str]) -> tuple[str, ...]:
     return tuple(name for name in known if name in wanted)
 
 
-def fetch_ui(client: PrometheusClient) -> UiPages:
-    """The landing page (after redirects), the targets page next to it, and its first script."""
-    root = client.fetch("/")
-    if root.status != 200:
-        return UiPages(root, None, None)
-    # The targets page sits next to where / lands: /graph, /query or Debian's /classic/graph.
-    targets = client.fetch(urljoin(root.url, "targets"))
-    script = checks.first_script(root.text)
-    asset = client.fetch(urljoin(root.url, script)) if script else None
-    return UiPages(root, targets, asset)
+#: The GET behind each answer a check needs (``ui``: the landing page, after redirects).
+ENDPOINTS: dict[str, Request] = {
+    "healthy": Request("healthy", "/-/healthy"),
+    "ready": Request("ready", "/-/ready"),
+    "buildinfo": Request("buildinfo", "/api/v1/status/buildinfo"),
+    "runtimeinfo": Request("runtimeinfo", "/api/v1/status/runtimeinfo"),
+    "flags": Request("flags", "/api/v1/status/flags"),
+    "targets": Request("targets", "/api/v1/targets"),
+    "config": Request("config", "/api/v1/status/config"),
+    "ui": Request("ui", "/"),
+    "tsdb": Request("tsdb", "/api/v1/status/tsdb"),
+    "lowest": Request("lowest", "/api/v1/query", (("query", LOWEST_TIMESTAMP_QUERY),)),
+    "rules": Request("rules", "/api/v1/rules"),
+}
 
 
-def _run_query(client: PrometheusClient, query: DocumentedQuery) -> tuple[Any, str | None]:
-    # Invalid PromQL is the guide's fault, a check failure naming the query, not exit 2.
+def _query(key: str, promql: str) -> Request:
+    return Request(key, "/api/v1/query", (("query", promql),))
+
+
+def first_requests(
+    names: Iterable[str], queries: Sequence[DocumentedQuery] = (), also: Iterable[str] = ()
+) -> list[Request]:
+    """The requests a round of ``names`` makes before any answer is in: every endpoint
+    once, however many checks read it, then one query per documented query."""
+    keys = {key for name in check_names(names) for key in _NEEDS[name]}
+    keys |= {"buildinfo", "runtimeinfo", *also}
+    plan = [ENDPOINTS[key] for key in sorted(keys - {"cluster"})]  # the cluster is kubectl's
+    return plan + [_query(f"query:{index}", q.promql) for index, q in enumerate(queries)]
+
+
+def follow_ups(answers: Mapping[str, Any], selectors: Sequence[str] = ()) -> list[Request]:
+    """The requests the first answers call for: the targets page and the first script next
+    to where ``/`` landed (when it answered 200), one ``count()`` per rule ``selectors``."""
+    plan = []
+    landing = answers.get("ui")
+    if isinstance(landing, UiPages):  # a finished round's answers
+        landing = landing.root
+    if isinstance(landing, Answer) and landing.status == 200:
+        # Next to where / lands: /graph, /query or Debian's /classic/graph.
+        plan.append(Request("ui:targets", urljoin(landing.url, "targets")))
+        script = checks.first_script(landing.text)
+        if script:
+            plan.append(Request("ui:asset", urljoin(landing.url, script)))
+    counts = (rule_checks.count_query(selector) for selector in selectors)
+    return plan + [_query(f"selector:{index}", promql) for index, promql in enumerate(counts)]
+
+
+def fetch_plan(
+    names: Iterable[str] = NAMES,
+    queries: Sequence[DocumentedQuery] = (),
+    also: Iterable[str] = (),
+    answers: Mapping[str, Any] | None = None,
+    expected: ExpectedRules | None = None,
+) -> list[Request]:
+    """Every HTTP request a round of ``names`` makes, each once: ``first_requests``, then,
+    given their ``answers``, the ``follow_ups`` (one count() per selector of the server's
+    rules when verify.rules expects ``expected``). ``run_round`` fetches exactly these."""
+    first = first_requests(names, queries, also)
+    if answers is None:
+        return first
+    return first + follow_ups(answers, _rule_selectors(expected, answers))
+
+
+def _api_or_refusal(client: PrometheusClient, request: Request) -> tuple[Any, str | None]:
+    # PromQL the server refuses is the guide's or the rule's fault: a check failure naming
+    # it, not exit 2.
     try:
-        return client.query(query.promql), None
+        return client.api(request.path, dict(request.params)), None
     except APIError as exc:
         return None, f"{exc.error_type}: {exc.error}"
 
 
-def _count_selector(client: PrometheusClient, selector: str) -> SelectorAnswer:
-    # A selector the server refuses is the rule's fault: a check failure naming it, not exit 2.
-    promql = rule_checks.count_query(selector)
-    try:
-        return SelectorAnswer(selector, promql, data=client.query(promql))
-    except APIError as exc:
-        return SelectorAnswer(selector, promql, error=f"{exc.error_type}: {exc.error}")
+def _fetcher(
+    client: PrometheusClient, request: Request, selectors: Sequence[str] = ()
+) -> Callable[[], Any]:
+    """What fetches ``request`` and turns its answer into what the checks read."""
+    kind, _, index = request.key.partition(":")
+    if kind in ("healthy", "ready"):
+        return lambda: client.probe(request.path)
+    if kind == "ui":
+        return lambda: client.fetch(request.path)
+    if kind == "query":
+        return lambda: _api_or_refusal(client, request)
+    if kind == "selector":
+        selector, promql = selectors[int(index)], dict(request.params)["query"]
+
+        def count() -> SelectorAnswer:
+            data, error = _api_or_refusal(client, request)
+            return SelectorAnswer(selector, promql, data=data, error=error)
+
+        return count
+    if kind == "config":
+        return lambda: client.config_text(client.api(request.path))
+    return lambda: client.api(request.path, dict(request.params))
 
 
-def _fetchers(
+def _fetch_requests(
     client: PrometheusClient,
-    keys: set[str],
-    queries: Sequence[DocumentedQuery],
-    cluster: Callable[[], Any] | None = None,
+    plan: Sequence[Request],
     selectors: Sequence[str] = (),
-) -> dict[str, Callable[[], Any]]:
-    every: dict[str, Callable[[], Any]] = {
-        "healthy": lambda: client.probe("/-/healthy"),
-        "ready": lambda: client.probe("/-/ready"),
-        "buildinfo": client.buildinfo,
-        "runtimeinfo": client.runtimeinfo,
-        "flags": client.flags,
-        "targets": client.targets,
-        "config": client.config_yaml,
-        "ui": lambda: fetch_ui(client),
-        "tsdb": client.tsdb_status,
-        "lowest": lambda: client.query(LOWEST_TIMESTAMP_QUERY),
-        "rules": client.rules,
-    }
-    if cluster is not None:  # run_round refuses discovery without one
-        every["cluster"] = cluster
-    chosen = {key: every[key] for key in sorted(keys)}
-    for index, query in enumerate(queries):
-        chosen[f"query:{index}"] = lambda q=query: _run_query(client, q)  # type: ignore[misc]
-    for index, selector in enumerate(selectors):
-        chosen[f"selector:{index}"] = lambda s=selector: _count_selector(client, s)  # type: ignore[misc]
-    return chosen
+    cluster: Callable[[], Any] | None = None,
+) -> dict[str, Any]:
+    fetchers = {request.key: _fetcher(client, request, selectors) for request in plan}
+    if cluster is not None:
+        fetchers["cluster"] = cluster
+    return fetch_all(fetchers) if fetchers else {}
+
+
+def _with_ui_pages(got: dict[str, Any]) -> dict[str, Any]:
+    """``got`` with the landing page and what followed it as one ``ui`` answer."""
+    if "ui" not in got:
+        return got
+    pages = UiPages(got["ui"], got.get("ui:targets"), got.get("ui:asset"))
+    kept = {key: value for key, value in got.items() if key not in ("ui:targets", "ui:asset")}
+    return kept | {"ui": pages}
 
 
 def fetch_all(fetchers: dict[str, Callable[[], Any]]) -> dict[str, Any]:
@@ -267,7 +333,8 @@ def run_round(
     ``also`` names further answers to fetch for a report (e.g. "config", "flags");
     ``repo`` holds the rule groups of compose.prometheus_config (when verify.rules
     expects those, see ``needs_repo_rules``). The selectors of the server's rules are
-    looked up once its rules answer is in.
+    looked up once its rules answer is in. The round makes exactly the requests of
+    ``fetch_plan`` (kept in the result's ``requests``).
     """
     chosen = check_names(names)
     if "discovery" in chosen and cluster is None:
@@ -278,15 +345,16 @@ def run_round(
             raise ConfigError("verify.queries needs the metrics guide: set queries.guide")
         queries = load_guide(guide_path)
     expected = expected_rules(expectations, repo) if "rules" in chosen else None
-    keys = {key for name in chosen for key in _NEEDS[name]} | {"buildinfo", "runtimeinfo", *also}
-    got = fetch_all(_fetchers(client, keys, queries, cluster))
+    first = first_requests(chosen, queries, also)
+    reads_cluster = cluster if "discovery" in chosen else None
+    got = _fetch_requests(client, first, cluster=reads_cluster)
     selectors = _rule_selectors(expected, got)
-    if selectors:
-        got |= fetch_all(_fetchers(client, set(), (), selectors=selectors))
+    then = follow_ups(got, selectors)
+    got = _with_ui_pages(got | _fetch_requests(client, then, selectors))
     results = _judge(chosen, got, expectations, queries, expected, selectors)
     started = checks.start_time(got["runtimeinfo"])
     version = _version(got["buildinfo"])
-    found = (tuple(queries), selectors)
+    found = (tuple(queries), selectors, (*first, *then))
     return Verification(client.base_url, version, results, started, got, *found)
 
 
