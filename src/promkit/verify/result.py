@@ -117,6 +117,8 @@ class Verification:
     queries: tuple[DocumentedQuery, ...] = ()
     #: The selectors behind the "selector:N" payloads (verify.rules).
     selectors: tuple[str, ...] = ()
+    #: The seconds each fetch took, by the keys of ``payloads``.
+    timings: Mapping[str, float] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:

@@ -8,6 +8,7 @@ the server runs, ``compare`` holds it to a repo view (promkit.verify.drift judge
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -152,10 +153,24 @@ def _fetchers(
     return chosen
 
 
-def fetch_all(fetchers: dict[str, Callable[[], Any]]) -> dict[str, Any]:
-    """Run every fetcher concurrently; the first error (in key order) is raised after all end."""
+def _timed(fetch: Callable[[], Any], key: str, timings: dict[str, float]) -> Any:
+    began = time.perf_counter()
+    try:
+        return fetch()
+    finally:
+        timings[key] = time.perf_counter() - began
+
+
+def fetch_all(
+    fetchers: dict[str, Callable[[], Any]], timings: dict[str, float] | None = None
+) -> dict[str, Any]:
+    """Run every fetcher concurrently; the first error (in key order) is raised after all end.
+
+    ``timings`` gets the seconds each fetch took, by its key.
+    """
+    took = timings if timings is not None else {}
     with ThreadPoolExecutor(max_workers=min(_MAX_WORKERS, max(1, len(fetchers)))) as pool:
-        futures = {key: pool.submit(fetch) for key, fetch in fetchers.items()}
+        futures = {key: pool.submit(_timed, fetch, key, took) for key, fetch in fetchers.items()}
     errors = [f.exception() for f in futures.values() if f.exception() is not None]
     promkit_errors = [e for e in errors if isinstance(e, PromkitError)]
     if promkit_errors or errors:
@@ -279,15 +294,32 @@ def run_round(
         queries = load_guide(guide_path)
     expected = expected_rules(expectations, repo) if "rules" in chosen else None
     keys = {key for name in chosen for key in _NEEDS[name]} | {"buildinfo", "runtimeinfo", *also}
-    got = fetch_all(_fetchers(client, keys, queries, cluster))
+    timings: dict[str, float] = {}
+    got = fetch_all(_fetchers(client, keys, queries, cluster), timings)
     selectors = _rule_selectors(expected, got)
     if selectors:
-        got |= fetch_all(_fetchers(client, set(), (), selectors=selectors))
+        got |= fetch_all(_fetchers(client, set(), (), selectors=selectors), timings)
     results = _judge(chosen, got, expectations, queries, expected, selectors)
     started = checks.start_time(got["runtimeinfo"])
     version = _version(got["buildinfo"])
     found = (tuple(queries), selectors)
-    return Verification(client.base_url, version, results, started, got, *found)
+    return Verification(client.base_url, version, results, started, got, *found, timings)
+
+
+def check_seconds(outcome: Verification, names: Iterable[str]) -> dict[str, float]:
+    """Per check group: how long the fetches it judges took, the slowest of them (they run
+    concurrently); ``rules`` adds its selectors' lookups, which follow the rules answer."""
+    timings = outcome.timings
+    seconds: dict[str, float] = {}
+    for name in check_names(names):
+        own = [timings.get(key, 0.0) for key in _NEEDS[name]]
+        if name == "queries":
+            own += [v for k, v in timings.items() if k.startswith("query:")]
+        took = max(own, default=0.0)
+        if name == "rules":
+            took += max((v for k, v in timings.items() if k.startswith("selector:")), default=0.0)
+        seconds[name] = took
+    return seconds
 
 
 def _rule_selectors(expected: ExpectedRules | None, got: Mapping[str, Any]) -> tuple[str, ...]:
