@@ -69,6 +69,7 @@ def test_the_metrics_of_a_judged_round() -> None:
     assert got[("promkit_round_timestamp_seconds", ())] == 1.8e9
     assert got[("promkit_round_duration_seconds", ())] == 0.42
     assert got[("promkit_build_info", (("version", "9.9.9"),))] == 1
+    assert got[("promkit_rounds_total", ())] == 1
     assert {v for (name, _), v in got.items() if name == "promkit_round_errors_total"} == {0}
 
 
@@ -91,6 +92,7 @@ def test_before_the_first_round_only_the_counters_and_build_info() -> None:
         "promkit_build_info",
         "promkit_round_errors_total",
         "promkit_rounds_skipped_total",
+        "promkit_rounds_total",
     }
 
 

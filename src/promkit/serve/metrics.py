@@ -57,6 +57,7 @@ def _round_metrics(now: Snapshot) -> Iterator[Metric]:
     for reason, count in now.errors.items():
         errors.add_metric([reason], count)
     yield errors
+    yield CounterMetricFamily("promkit_rounds", "Rounds run, judged or not", value=now.rounds)
     yield CounterMetricFamily(
         "promkit_rounds_skipped",
         "Scheduled rounds left out because the round before was still running",
