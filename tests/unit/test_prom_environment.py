@@ -1,4 +1,4 @@
-"""The client reads the environment's proxy settings once per origin, and still obeys them."""
+"""The client obeys the environment's proxy settings (HTTP_PROXY, NO_PROXY) on every request."""
 
 from __future__ import annotations
 

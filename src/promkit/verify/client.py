@@ -154,31 +154,9 @@ class _HomeAuth(requests.auth.AuthBase):
         return request
 
 
-class _Session(requests.Session):
-    """A session that reads the environment's proxy and CA settings once per origin.
-
-    requests reads them (all of ``os.environ``, twice) on every request: most of the CPU
-    a round of checks spends, and a long-running ``promkit serve`` runs many rounds.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._environment: dict[tuple[Any, ...], Any] = {}
-
-    def merge_environment_settings(
-        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> Any:
-        given = tuple(sorted(proxies.items())) if proxies else None
-        key = (_origin(str(url)), given, stream, verify, cert)
-        if key not in self._environment:
-            merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
-            self._environment[key] = merged
-        return {**self._environment[key]}  # requests may change what it is handed
-
-
 def _session(base_url: str, credentials: Credentials, ca_file: str | None) -> requests.Session:
     """The client's session: its headers, its credentials for home only, its CA bundle."""
-    session = _Session()
+    session = requests.Session()
     session.headers.update(_HEADERS)
     session.auth = _HomeAuth(base_url, credentials)
     session.max_redirects = MAX_REDIRECTS
