@@ -19,7 +19,7 @@ HELP = {
 }
 
 
-@task(help=HELP)
+@task(help=HELP, auto_shortflags=False)  # -h would be --checks, not --help
 @reports_errors
 def serve(
     c: Context,
