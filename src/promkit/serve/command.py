@@ -17,19 +17,10 @@ from promkit.serve.service import Rounds, serve, stopped_by_signals
 from promkit.serve.state import State
 
 
-def run(
-    c: Context,
-    *,
-    url: str | None = None,
-    context: str | None = None,
-    every: str | None = None,
-    listen: str | None = None,
-    checks: str | None = None,
-) -> bool:
-    """Serve the rounds of ``checks`` against ``url`` or the cluster of ``context`` until
-    SIGTERM or SIGINT; True if a round was left in flight. A bad flag, setting or a taken
-    address is a PromkitError (exit 2) before anything starts."""
-    chosen = options.parse(every, listen, checks, kubernetes=bool(context))
+def run(c: Context, chosen: ServeOptions, url: str | None, context: str | None) -> bool:
+    """Serve the rounds of ``chosen`` (see ``options.parse``) against ``url`` or the
+    cluster of ``context`` until SIGTERM or SIGINT; True if a round was left in flight.
+    A bad setting or a taken address is a PromkitError (exit 2) before anything starts."""
     loaded = settings.load(c.config)
     server = http.bind(chosen.host, chosen.port, {})
     try:

@@ -7,7 +7,7 @@ snapshot of the state at each scrape, so a scrape never sees half a round.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -23,6 +23,11 @@ _GROUP_OF = {
     "rule selectors": "rules",
     "watchdog": "rules",
 }
+
+
+_ERRORS_HELP = "Rounds that could not be judged, by reason (the server unreachable, ...)"
+_FAILURES_HELP = "Items of the check that failed in the last judged round"
+_DURATION_HELP = "How long the fetches the check judged took in the last judged round (slowest)"
 
 
 def group_of(row: str) -> str:
@@ -49,14 +54,9 @@ class RoundCollector(Collector):
 
 
 def _round_metrics(now: Snapshot) -> Iterator[Metric]:
-    errors = CounterMetricFamily(
-        "promkit_round_errors",
-        "Rounds that could not be judged, by reason (the server unreachable, ...)",
-        labels=["reason"],
+    yield _by_label(
+        CounterMetricFamily("promkit_round_errors", _ERRORS_HELP, labels=["reason"]), now.errors
     )
-    for reason, count in now.errors.items():
-        errors.add_metric([reason], count)
-    yield errors
     yield CounterMetricFamily("promkit_rounds", "Rounds run, judged or not", value=now.rounds)
     yield CounterMetricFamily(
         "promkit_rounds_skipped",
@@ -85,26 +85,26 @@ def _check_metrics(now: Snapshot) -> Iterator[Metric]:
         "1 if the item passed in the last judged round, else 0",
         labels=["check", "item"],
     )
-    failures = GaugeMetricFamily(
-        "promkit_check_failures",
-        "Items of the check that failed in the last judged round",
-        labels=["check"],
-    )
     failed = dict.fromkeys(now.names, 0)
     for result in now.outcome.results:
         group = group_of(result.name)
         ok.add_metric([group, result.name], 1 if result.ok else 0)
         failed[group] = failed.get(group, 0) + (0 if result.ok else 1)
-    for group, count in failed.items():
-        failures.add_metric([group], count)
-    took = GaugeMetricFamily(
-        "promkit_check_duration_seconds",
-        "How long the fetches the check judged took in the last judged round (the slowest)",
-        labels=["check"],
+    yield ok
+    yield _by_label(
+        GaugeMetricFamily("promkit_check_failures", _FAILURES_HELP, labels=["check"]), failed
     )
-    for group, seconds in now.check_seconds.items():
-        took.add_metric([group], seconds)
-    yield from (ok, failures, took)
+    took = GaugeMetricFamily("promkit_check_duration_seconds", _DURATION_HELP, labels=["check"])
+    yield _by_label(took, now.check_seconds)
+
+
+def _by_label(
+    family: GaugeMetricFamily | CounterMetricFamily, values: Mapping[str, float]
+) -> Metric:
+    """``family`` with one sample per (label value, value) of ``values``."""
+    for label, value in values.items():
+        family.add_metric([label], value)
+    return family
 
 
 def registry(snapshot: Callable[[], Snapshot], version: str) -> CollectorRegistry:

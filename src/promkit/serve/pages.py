@@ -42,16 +42,7 @@ def index_html(now: Snapshot, every_s: float) -> str:
             "<title>promkit serve</title></head><body><h1>promkit serve</h1>"
             f'<p id="summary">no round judged yet: {escape(waiting)}</p></body></html>\n'
         )
-    outcome = now.outcome
-    found = evidence.Evidence(
-        outcome.url,
-        outcome.version,
-        outcome.started,
-        outcome.results,
-        outcome.payloads,
-        outcome.queries,
-        notes=notes(now, every_s),
-    )
+    found = evidence.of_round(now.outcome, notes=notes(now, every_s))
     # No answer files are written: the rows link none, and there are no logs to read.
     return evidence.render(found, {}, Path("."))
 

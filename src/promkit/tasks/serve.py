@@ -30,8 +30,9 @@ def serve(
     checks: str | None = None,
 ) -> None:
     """Run verify.all's checks every --every and serve them as metrics; SIGTERM ends it."""
-    from promkit.serve import command
+    from promkit.serve import command, options
 
-    found = dict(url=url, context=context or context_on_command_line(), every=every)
-    if command.run(c, **found, listen=listen, checks=checks):
+    context = context or context_on_command_line()
+    chosen = options.parse(every, listen, checks, kubernetes=bool(context))
+    if command.run(c, chosen, url, context):
         os._exit(0)  # a round in flight would hold the exit up to its request timeout
