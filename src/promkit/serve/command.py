@@ -9,7 +9,6 @@ from typing import Any
 from invoke.context import Context
 
 from promkit.core import console, settings
-from promkit.core.durations import format_duration
 from promkit.report import session
 from promkit.serve import http, options
 from promkit.serve.options import ServeOptions
@@ -44,7 +43,7 @@ def run(c: Context, chosen: ServeOptions, url: str | None, context: str | None) 
 def _serve(
     server: http.ServeServer, chosen: ServeOptions, attempt: Callable[[], Any], url: str
 ) -> bool:
-    every = format_duration(chosen.every_s) or f"{chosen.every_s:g}s"
+    every = options.every_text(chosen.every_s)
     where = options.address(chosen.host, server.port)
     console.say(
         f"serving http://{where}/ (/metrics, /healthz, /api/v1/last): "

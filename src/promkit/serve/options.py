@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from promkit.core import durations
+from promkit.core.durations import format_duration
 from promkit.core.errors import ConfigError
 from promkit.verify import round as rounds
 
@@ -44,6 +45,11 @@ def parse_every(value: str | float | None) -> float:
     if not seconds > 0:  # also NaN: neither a number nor a duration
         raise ConfigError(f"--every must be a positive duration such as 60s or 1s, got {text!r}")
     return seconds
+
+
+def every_text(seconds: float) -> str:
+    """``--every`` as a duration again (``1s``, ``1m30s``)."""
+    return format_duration(seconds) or f"{seconds:g}s"
 
 
 def parse_listen(value: str | None) -> tuple[str, int]:

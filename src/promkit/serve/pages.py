@@ -8,8 +8,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from promkit.core.durations import format_duration
 from promkit.report import evidence, formats
+from promkit.serve.options import every_text
 from promkit.serve.state import Snapshot
 
 
@@ -19,7 +19,7 @@ def _when(unix: float) -> str:
 
 def notes(now: Snapshot, every_s: float) -> list[str]:
     """The lines above the table: which round it is, and what went wrong since."""
-    every = format_duration(every_s) or f"{every_s:g}s"
+    every = every_text(every_s)
     lines = []
     if now.finished_at is not None and now.round_seconds is not None:
         lines.append(

@@ -19,11 +19,11 @@ from importlib import metadata
 from types import FrameType
 
 from promkit.core import console
-from promkit.core.durations import format_duration
 from promkit.core.errors import PromkitError
 from promkit.report import formats
 from promkit.serve import metrics, pages
 from promkit.serve.http import Page, Route, ServeServer
+from promkit.serve.options import every_text
 from promkit.serve.state import State, reason_of
 from promkit.verify.result import Verification
 from promkit.verify.round import check_seconds
@@ -77,7 +77,7 @@ class Rounds:
 
     def _skipped(self, count: int) -> None:
         self.state.record_skipped(count)
-        every = format_duration(self.every_s) or f"{self.every_s:g}s"
+        every = every_text(self.every_s)
         self.say(f"the round took longer than {every}: {count} scheduled round(s) skipped")
 
 
