@@ -34,6 +34,7 @@ from bench import (
     fig_k8s,
     fig_report,
     fig_scale,
+    fig_serve,
     fig_startup,
     fig_verify,
 )
@@ -49,6 +50,7 @@ MODULES: tuple[ModuleType, ...] = (
     fig_k8s,
     fig_discovery,
     fig_report,
+    fig_serve,
 )
 
 DOC = ROOT / "docs" / "performance.md"

@@ -43,8 +43,13 @@ class Server(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, routes: Mapping[str, Route], tls: ssl.SSLContext | None = None) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(
+        self,
+        routes: Mapping[str, Route],
+        tls: ssl.SSLContext | None = None,
+        keep_alive: bool = False,
+    ) -> None:
+        super().__init__(("127.0.0.1", 0), _KeepAliveHandler if keep_alive else _Handler)
         self.routes = dict(routes)
         self.tls = tls
         self.seen: list[Seen] = []
@@ -103,6 +108,12 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+class _KeepAliveHandler(_Handler):
+    """HTTP/1.1: connections stay open between requests, as Prometheus' do."""
+
+    protocol_version = "HTTP/1.1"
+
+
 @dataclass(frozen=True)
 class Answer:
     """What ``answering``'s function sends back."""
@@ -144,9 +155,12 @@ def slow(seconds: float, route: Route) -> Route:
 
 
 @contextmanager
-def serving(routes: Mapping[str, Route], tls: ssl.SSLContext | None = None) -> Iterator[Server]:
-    """A running server for the ``with`` block, shut down and closed afterwards."""
-    server = Server(routes, tls).start()
+def serving(
+    routes: Mapping[str, Route], tls: ssl.SSLContext | None = None, keep_alive: bool = False
+) -> Iterator[Server]:
+    """A running server for the ``with`` block, shut down and closed afterwards
+    (``keep_alive``: HTTP/1.1, connections kept open between requests)."""
+    server = Server(routes, tls, keep_alive).start()
     try:
         yield server
     finally:

@@ -16,7 +16,7 @@ import pytest
 import promkit
 
 PACKAGE = Path(promkit.__file__).parent
-DOMAINS = {"core", "verify", "report", "rules", "local", "k8s", "tasks"}
+DOMAINS = {"core", "verify", "report", "rules", "local", "k8s", "serve", "tasks"}
 
 
 def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:

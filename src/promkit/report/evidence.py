@@ -333,7 +333,18 @@ def report_round(
         logs = failure_logs(outcome) if failure_logs is not None and not outcome.ok else {}
     except PromkitError as exc:
         notes = [*notes, f"the logs of what failed could not be collected: {exc}"]
-    evidence = Evidence(
+    found = of_round(outcome, screenshots, write_logs(directory, logs), notes)
+    return write(directory, found)
+
+
+def of_round(
+    outcome: Verification,
+    screenshots: Sequence[Screenshot] = (),
+    logs: Mapping[str, str] | None = None,
+    notes: Sequence[str] = (),
+) -> Evidence:
+    """What the page of ``outcome`` shows (``logs``: title -> file relative to DIR)."""
+    return Evidence(
         outcome.url,
         outcome.version,
         outcome.started,
@@ -341,7 +352,6 @@ def report_round(
         outcome.payloads,
         outcome.queries,
         screenshots,
-        write_logs(directory, logs),
+        logs or {},
         notes,
     )
-    return write(directory, evidence)

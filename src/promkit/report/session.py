@@ -6,7 +6,8 @@ stack or (``verify_cluster``) a port-forwarded Prometheus in a cluster.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,44 @@ class VerifyOptions:
     use_browser: bool = False
 
 
+@dataclass(frozen=True)
+class Round:
+    """One round of the named checks, ready to run again and again against one server."""
+
+    client: PrometheusClient
+    expect: Expectations
+    #: Runs the round (``before_round`` first) and hands back its Verification.
+    attempt: Callable[[], Verification]
+
+
+def prepare_round(
+    loaded: settings.Settings,
+    names: Sequence[str],
+    url: str | None,
+    *,
+    kubernetes: bool = False,
+    before_round: BeforeRound | None = None,
+    cluster: Callable[[], Any] | None = None,
+    also: Sequence[str] = (),
+) -> Round:
+    """The client, expectations, guide and repo rules of a round of ``names``, read once
+    (a bad setting or rule file is a PromkitError before any request)."""
+    client = prom.client_from_settings(loaded.prometheus, url)
+    expect = loaded.expectations(kubernetes=kubernetes)
+    guide = settings.repo_path(loaded.queries_guide)
+    repo = None
+    # On --context too: its ConfigMap ships these rules.
+    if "rules" in names and needs_repo_rules(expect):
+        repo = repo_rules(settings.repo_path(loaded.compose.prometheus_config))
+
+    def attempt() -> Verification:
+        if before_round is not None:
+            before_round()
+        return run_round(names, client, expect, guide, cluster, also, repo)
+
+    return Round(client, expect, attempt)
+
+
 def verify_and_report(
     config: Any,
     names: Sequence[str],
@@ -69,23 +108,20 @@ def verify_and_report(
     ``options.use_browser``, verify.ui also checks the targets page in headless Chromium.
     """
     loaded = settings.load(config)
-    client = prom.client_from_settings(loaded.prometheus, options.url)
-    expect = loaded.expectations(kubernetes=kubernetes)
     deadline = waiting.parse_wait(options.wait)
-    guide = settings.repo_path(loaded.queries_guide)
     # An unwritable report folder is exit 2 before any request.
     folder = evidence.prepare(options.report_dir) if options.report_dir else None
     also = evidence.ALSO_FETCHED if folder else ()
-    repo = None
-    # On --context too: its ConfigMap ships these rules.
-    if "rules" in names and needs_repo_rules(expect):
-        repo = repo_rules(settings.repo_path(loaded.compose.prometheus_config))
-
-    def attempt() -> Verification:
-        if before_round is not None:
-            before_round()
-        return run_round(names, client, expect, guide, cluster, also, repo)
-
+    prepared = prepare_round(
+        loaded,
+        names,
+        options.url,
+        kubernetes=kubernetes,
+        before_round=before_round,
+        cluster=cluster,
+        also=also,
+    )
+    client, expect, attempt = prepared.client, prepared.expect, prepared.attempt
     outcome = waiting.wait_until_green(attempt, deadline)
     if deadline is None and not outcome.ok:
         interval_s = _scraping_interval_s(client, outcome, expect.scrape_interval)
@@ -137,34 +173,53 @@ def look_in_browser(
     return replace(outcome, results=browser.merged(outcome, looked)), looked
 
 
-def verify_cluster(
-    c: Context, context: str, names: Sequence[str], options: VerifyOptions
-) -> Verification:
-    """Verify through a port-forward to the cluster's Prometheus Service (or ``options.url``)."""
+@dataclass(frozen=True)
+class ClusterTarget:
+    """Where the rounds of ``--context`` go, and what they read besides Prometheus."""
+
+    #: The Prometheus URL: ``--url`` as given, else the port-forward's.
+    url: str | None
+    #: Restarts the port-forward if it died (None with ``--url``).
+    before_round: BeforeRound | None
+    #: Reads the cluster's pods and workloads (verify.discovery), if asked.
+    cluster: kube.ClusterReads | None
+    failure_logs: FailureLogs
+
+
+@contextmanager
+def cluster_target(
+    c: Context, context: str, names: Sequence[str], url: str | None
+) -> Iterator[ClusterTarget]:
+    """The cluster of ``context`` reached through a managed port-forward to its Prometheus
+    Service (or at ``url``), for as long as the block runs."""
     # The slowest step, reading the cluster, starts first; a read that worked proves the
     # context exists, so only otherwise is the kubeconfig asked.
     cluster = kube.ClusterReads(c, context) if "discovery" in names else None
     known = cluster is not None and cluster.context_exists()
     checked = context if known else kube.require_context(c, context)
+    logs = k8s_logs.kube_logs(c, c.config, checked)
+    if url:  # Prometheus reachable as it is: read only the cluster via the context
+        yield ClusterTarget(url, None, cluster, logs)
+        return
     namespace = load(c.config).k8s.namespace
+    with forwarding.kept_port_forward(c, checked, namespace) as forward:
+        yield ClusterTarget(forward.url, forward.ensure, cluster, logs)
 
-    def verify(
-        given: VerifyOptions, before_round: Callable[[], None] | None = None
-    ) -> Verification:
+
+def verify_cluster(
+    c: Context, context: str, names: Sequence[str], options: VerifyOptions
+) -> Verification:
+    """Verify through a port-forward to the cluster's Prometheus Service (or ``options.url``)."""
+    with cluster_target(c, context, names, options.url) as target:
         return verify_and_report(
             c.config,
             names,
-            given,
-            before_round=before_round,
-            cluster=cluster,
-            failure_logs=k8s_logs.kube_logs(c, c.config, checked),
+            replace(options, url=target.url),
+            before_round=target.before_round,
+            cluster=target.cluster,
+            failure_logs=target.failure_logs,
             kubernetes=True,
         )
-
-    if options.url:  # Prometheus reachable as it is: read only the cluster via the context
-        return verify(options)
-    with forwarding.kept_port_forward(c, checked, namespace) as forward:
-        return verify(replace(options, url=forward.url), forward.ensure)
 
 
 def verify_rbac(

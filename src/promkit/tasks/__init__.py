@@ -19,6 +19,7 @@ def namespace() -> Collection:
         kubernetes,
         reload,
         rules,
+        serve,
         status,
         traffic,
         verify,
@@ -35,6 +36,7 @@ def namespace() -> Collection:
     ns.add_collection(Collection("k8s", kubernetes.port_forward))
     ns.add_task(traffic.traffic)
     ns.add_task(init.init)
+    ns.add_task(serve.serve)
     ns.configure(DEFAULTS)
     ns.configure({"runners": {"local": LargeReadsLocal}})
     return ns

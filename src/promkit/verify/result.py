@@ -140,6 +140,8 @@ class Verification:
     selectors: tuple[str, ...] = ()
     #: Every HTTP request the round made, as planned (``promkit.verify.round.fetch_plan``).
     requests: tuple[Request, ...] = ()
+    #: The seconds each fetch took, by the keys of ``payloads``.
+    timings: Mapping[str, float] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:

@@ -8,6 +8,7 @@ the server runs, ``compare`` holds it to a repo view (promkit.verify.drift judge
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -202,11 +203,12 @@ def _fetch_requests(
     plan: Sequence[Request],
     selectors: Sequence[str] = (),
     cluster: Callable[[], Any] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     fetchers = {request.key: _fetcher(client, request, selectors) for request in plan}
     if cluster is not None:
         fetchers["cluster"] = cluster
-    return fetch_all(fetchers) if fetchers else {}
+    return fetch_all(fetchers, timings) if fetchers else {}
 
 
 def _with_ui_pages(got: dict[str, Any]) -> dict[str, Any]:
@@ -218,10 +220,24 @@ def _with_ui_pages(got: dict[str, Any]) -> dict[str, Any]:
     return kept | {"ui": pages}
 
 
-def fetch_all(fetchers: dict[str, Callable[[], Any]]) -> dict[str, Any]:
-    """Run every fetcher concurrently; the first error (in key order) is raised after all end."""
+def _timed(fetch: Callable[[], Any], key: str, timings: dict[str, float]) -> Any:
+    began = time.perf_counter()
+    try:
+        return fetch()
+    finally:
+        timings[key] = time.perf_counter() - began
+
+
+def fetch_all(
+    fetchers: dict[str, Callable[[], Any]], timings: dict[str, float] | None = None
+) -> dict[str, Any]:
+    """Run every fetcher concurrently; the first error (in key order) is raised after all end.
+
+    ``timings`` gets the seconds each fetch took, by its key.
+    """
+    took = timings if timings is not None else {}
     with ThreadPoolExecutor(max_workers=min(_MAX_WORKERS, max(1, len(fetchers)))) as pool:
-        futures = {key: pool.submit(fetch) for key, fetch in fetchers.items()}
+        futures = {key: pool.submit(_timed, fetch, key, took) for key, fetch in fetchers.items()}
     errors = [f.exception() for f in futures.values() if f.exception() is not None]
     promkit_errors = [e for e in errors if isinstance(e, PromkitError)]
     if promkit_errors or errors:
@@ -347,15 +363,32 @@ def run_round(
     expected = expected_rules(expectations, repo) if "rules" in chosen else None
     first = first_requests(chosen, queries, also)
     reads_cluster = cluster if "discovery" in chosen else None
-    got = _fetch_requests(client, first, cluster=reads_cluster)
+    timings: dict[str, float] = {}
+    got = _fetch_requests(client, first, cluster=reads_cluster, timings=timings)
     selectors = _rule_selectors(expected, got)
     then = follow_ups(got, selectors)
-    got = _with_ui_pages(got | _fetch_requests(client, then, selectors))
+    got = _with_ui_pages(got | _fetch_requests(client, then, selectors, timings=timings))
     results = _judge(chosen, got, expectations, queries, expected, selectors)
     started = checks.start_time(got["runtimeinfo"])
     version = _version(got["buildinfo"])
     found = (tuple(queries), selectors, (*first, *then))
-    return Verification(client.base_url, version, results, started, got, *found)
+    return Verification(client.base_url, version, results, started, got, *found, timings)
+
+
+def check_seconds(outcome: Verification, names: Iterable[str]) -> dict[str, float]:
+    """Per check group: how long the fetches it judges took, the slowest of them (they run
+    concurrently); ``rules`` adds its selectors' lookups, which follow the rules answer."""
+    timings = outcome.timings
+    seconds: dict[str, float] = {}
+    for name in check_names(names):
+        own = [timings.get(key, 0.0) for key in _NEEDS[name]]
+        if name == "queries":
+            own += [v for k, v in timings.items() if k.startswith("query:")]
+        took = max(own, default=0.0)
+        if name == "rules":
+            took += max((v for k, v in timings.items() if k.startswith("selector:")), default=0.0)
+        seconds[name] = took
+    return seconds
 
 
 def _rule_selectors(expected: ExpectedRules | None, got: Mapping[str, Any]) -> tuple[str, ...]:
