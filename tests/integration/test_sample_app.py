@@ -213,6 +213,19 @@ def task_line(task_id: str, what: str) -> str:
     return f"Task {TASK_NAME}[{task_id}] {what}"
 
 
+def assert_serves_a_job_posted_after(stack: SampleStack, outage: str) -> None:
+    """The worker, alive after ``outage``, runs a job posted now to success."""
+    worker = stack.processes["worker"]
+    after = post_job(stack, "after")
+    wait_for(
+        "the job posted after the outage to succeed",
+        lambda: task_line(after, "succeeded") in worker.log() or not worker.alive,
+        timeout=60,
+    )
+    assert worker.alive, f"the worker died after {outage}:\n{worker.log()[-3000:]}"
+    assert "Unrecoverable error" not in worker.log()
+
+
 def test_the_worker_outlives_redis_going_away_with_jobs_in_flight(
     start_stack: StartStack, tmp_path: Path
 ) -> None:
@@ -254,14 +267,7 @@ def test_the_worker_outlives_redis_going_away_with_jobs_in_flight(
         lambda: not worker.alive or value(stack.worker_metrics(), "worker_active_count") == 0,
         timeout=30,
     )
-    after = post_job(stack, "after")
-    wait_for(
-        "the job posted after the outage to succeed",
-        lambda: task_line(after, "succeeded") in worker.log() or not worker.alive,
-        timeout=60,
-    )
-    assert worker.alive, f"the worker died after the outage:\n{worker.log()[-3000:]}"
-    assert "Unrecoverable error" not in worker.log()
+    assert_serves_a_job_posted_after(stack, "the outage")
 
 
 def test_a_job_that_outlasts_a_redis_outage_does_not_stop_the_worker(
@@ -302,14 +308,7 @@ def test_a_job_that_outlasts_a_redis_outage_does_not_stop_the_worker(
     assert task_line(job, "succeeded") in worker.log()
     assert "Unrecoverable error" not in worker.log(), worker.log()[-3000:]
     assert "ChannelClosedError" in worker.log()
-
-    after = post_job(stack, "after")
-    wait_for(
-        "the job posted after the outage to succeed",
-        lambda: task_line(after, "succeeded") in worker.log() or not worker.alive,
-        timeout=30,
-    )
-    assert worker.alive, f"the worker died after a lost ack:\n{worker.log()[-3000:]}"
+    assert_serves_a_job_posted_after(stack, "a lost ack")
     assert processed(stack, "acme") == (2, 0)
 
 
