@@ -20,13 +20,55 @@ from sample_app.settings import QUEUE_NAME, Settings
 #: (the simulated work takes 5 s at most, before SAMPLE_APP_LATENCY_SCALE).
 VISIBILITY_TIMEOUT_S = 120
 
-# When the connection to Redis is lost, kombu's Redis channel tries to put the worker's
-# unacknowledged jobs back into Redis, which is just what it cannot reach: with the
-# thread pool it then fails on a closed transport (AttributeError: 'NoneType' object
-# has no attribute 'hostname'), an "Unrecoverable error" that stops the worker
-# (celery 5.6 and 5.7, kombu 5.7). Those jobs are kept in Redis' unacked set anyway,
-# and any worker requeues them after VISIBILITY_TIMEOUT_S.
-kombu_redis.QoS.restore_at_shutdown = False
+
+class ChannelClosedError(redis.ConnectionError):
+    """An ack or reject of a job that was delivered on a channel closed since."""
+
+
+class QoS(kombu_redis.QoS):
+    """kombu's Redis QoS (ack emulation) for kombu 5.7.0, as pinned in requirements.txt.
+
+    Two workarounds for a Redis outage while jobs are in flight (celery 5.6 and 5.7):
+
+    - When the connection is lost, kombu's channel tries to put the worker's
+      unacknowledged jobs back into Redis, which is just what it cannot reach: it fails
+      on the closed transport (AttributeError: 'NoneType' object has no attribute
+      'hostname'), so that is not done (``restore_at_shutdown``).
+    - A job that was running then ends later, and its late ack or reject reaches the
+      channel the outage closed: kombu looks for the channel's Redis connection and
+      raises AttributeError ('NoneType' object has no attribute 'client'), which Celery
+      takes for an "Unrecoverable error" that stops the worker once its running jobs
+      end. Here it is a ChannelClosedError instead, a connection error: Celery logs
+      "Couldn't ack" and carries on.
+
+    Either way the job stays in Redis' unacked set, and a worker puts it back on the
+    queue after VISIBILITY_TIMEOUT_S (so it may run twice: at least once, as late acks are).
+    """
+
+    restore_at_shutdown = False
+
+    def ack(self, delivery_tag: str) -> None:
+        self._refuse_if_closed("acknowledge", delivery_tag)
+        super().ack(delivery_tag)  # type: ignore[no-untyped-call]
+
+    def reject(self, delivery_tag: str, requeue: bool = False) -> None:
+        self._refuse_if_closed("reject", delivery_tag)
+        super().reject(delivery_tag, requeue=requeue)  # type: ignore[no-untyped-call]
+
+    def _refuse_if_closed(self, what: str, delivery_tag: str) -> None:
+        transport = self.channel.connection
+        if self.channel.closed or transport is None or transport.client is None:
+            raise ChannelClosedError(
+                f"cannot {what} job {delivery_tag}: the channel it came on was closed by a "
+                f"lost connection; Redis keeps it unacknowledged, to be requeued after "
+                f"{VISIBILITY_TIMEOUT_S}s"
+            )
+
+
+# Every Redis channel (and Sentinel's) gets it: a transport of our own would have to be
+# named in broker_transport, and then the scheme of REDIS_URL (rediss://) would no
+# longer choose the transport's options.
+kombu_redis.Channel.QoS = QoS
 
 
 def redis_client(settings: Settings) -> redis.Redis:

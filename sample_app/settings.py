@@ -57,6 +57,10 @@ class Settings:
     latency_scale: float = field(
         default_factory=lambda: _env_float("SAMPLE_APP_LATENCY_SCALE", 1.0, low=0, high=100)
     )
+    #: Spread (sigma) of the lognormal latency; 0 makes every job take the median.
+    latency_spread: float = field(
+        default_factory=lambda: _env_float("SAMPLE_APP_LATENCY_SPREAD", 0.6, low=0, high=2)
+    )
     failure_rate: float = field(
         default_factory=lambda: _env_float("SAMPLE_APP_FAILURE_RATE", 0.05, low=0, high=1)
     )

@@ -86,9 +86,10 @@ class SuccessWindow:
 WINDOW = SuccessWindow(SUCCESS_WINDOW)
 
 
-def simulated_latency(scale: float, rng: random.Random | None = None) -> float:
-    """Seconds one enhancement takes: lognormal around 0.5s, capped at 5s, times ``scale``."""
-    draw = (rng or random).lognormvariate(math.log(MEDIAN_LATENCY_S), 0.6)
+def simulated_latency(scale: float, spread: float = 0.6, rng: random.Random | None = None) -> float:
+    """Seconds one enhancement takes: lognormal around 0.5s (sigma ``spread``), capped at
+    5s, times ``scale``."""
+    draw = (rng or random).lognormvariate(math.log(MEDIAN_LATENCY_S), spread)
     return min(draw, MAX_LATENCY_S) * scale
 
 
@@ -106,7 +107,7 @@ def enhance(
     """Pretend to enhance a service-desk ticket; fails SAMPLE_APP_FAILURE_RATE of the time."""
     with ACTIVE.track_inprogress():
         started = time.perf_counter()
-        time.sleep(simulated_latency(SETTINGS.latency_scale))
+        time.sleep(simulated_latency(SETTINGS.latency_scale, SETTINGS.latency_spread))
         ok = random.random() >= SETTINGS.failure_rate
         record_outcome(tenant_id, ok, time.perf_counter() - started)
     if not ok:
