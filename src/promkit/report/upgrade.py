@@ -6,6 +6,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+from invoke.context import Context
+
 from promkit.core import console, settings
 from promkit.core.errors import ConfigError
 from promkit.local import rehearsal
@@ -25,6 +27,25 @@ class UpgradeOptions:
     guide: str | None
     timeout: float
     json_path: str | None
+
+
+def rehearse_flags(
+    c: Context,
+    to: str,
+    from_: str | None,
+    config: str | None,
+    flags: list[str] | None,
+    guide: str | None,
+    timeout: str,
+    json_path: str | None,
+) -> bool:
+    """verify.upgrade's flags checked (``--to`` given, ``--timeout`` seconds), then the
+    rehearsal; whether nothing breaks."""
+    if not to:
+        raise ConfigError("verify.upgrade needs --to PATH: the Prometheus binary to upgrade to")
+    seconds = settings.as_positive(timeout, "--timeout")
+    given = UpgradeOptions(to, from_, config, tuple(flags or ()), guide, seconds, json_path)
+    return rehearse_upgrade(c, c.config, given).ok
 
 
 def as_dict(comparison: Comparison) -> dict[str, object]:
@@ -55,7 +76,7 @@ def print_comparison(comparison: Comparison, json_path: str | None) -> None:
         console.say(f"JSON report: {write(json_path, text)}")
 
 
-def rehearse_upgrade(c: object, config: object, options: UpgradeOptions) -> Comparison:
+def rehearse_upgrade(c: Context, config: object, options: UpgradeOptions) -> Comparison:
     """Check the inputs (exit 2 on any bad one), rehearse, print; the comparison."""
     loaded = settings.load(config)
     guide = settings.repo_path(options.guide or loaded.queries_guide)
@@ -64,8 +85,8 @@ def rehearse_upgrade(c: object, config: object, options: UpgradeOptions) -> Comp
     if not config_file.is_file():
         raise ConfigError(f"--config {config_file} is not a file")
     source = options.from_ or rehearsal.default_from()
-    old = (rehearsal.check_binary(c, source, "--from"), source)  # type: ignore[arg-type]
-    new = (rehearsal.check_binary(c, options.to, "--to"), options.to)  # type: ignore[arg-type]
+    old = (rehearsal.check_binary(c, source, "--from"), source)
+    new = (rehearsal.check_binary(c, options.to, "--to"), options.to)
     if old[0] == new[0]:
         old, new = (f"{old[0]} (--from)", old[1]), (f"{new[0]} (--to)", new[1])
     comparison = rehearsal.rehearse(

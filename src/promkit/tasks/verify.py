@@ -185,15 +185,9 @@ def upgrade(
     json: str | None = None,
 ) -> None:
     """Rehearse a Prometheus upgrade (binaries) on your config, rules and documented queries."""
-    from promkit.core.errors import ConfigError
-    from promkit.core.settings import as_positive
-    from promkit.report import upgrade as rehearsal
+    from promkit.report.upgrade import rehearse_flags
 
-    if not to:
-        raise ConfigError("verify.upgrade needs --to PATH: the Prometheus binary to upgrade to")
-    seconds = as_positive(timeout, "--timeout")
-    options = rehearsal.UpgradeOptions(to, from_, config, tuple(flag or ()), guide, seconds, json)
-    if not rehearsal.rehearse_upgrade(c, c.config, options).ok:
+    if not rehearse_flags(c, to, from_, config, flag, guide, timeout, json):
         raise Exit(code=1)
 
 

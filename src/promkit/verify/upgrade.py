@@ -207,8 +207,8 @@ def judge_startup(old: Side, new: Side) -> tuple[list[Finding], list[str]]:
 _SCRAPE_FIXES = (
     (
         re.compile(r"content-type", re.I),
-        "set fallback_scrape_protocol: PrometheusText0.0.4 in scrape job {job} "
-        "(or make the exporter send Content-Type: text/plain; version=0.0.4)",
+        "set fallback_scrape_protocol: PrometheusText0.0.4 in scrape job {job} (3.x only: "
+        "2.x refuses it), or make the exporter send Content-Type: text/plain; version=0.0.4",
     ),
     (re.compile(r"utf-?8|invalid.*name", re.I), "fix the exporter's metric or label names"),
 )
