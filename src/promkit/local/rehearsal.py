@@ -153,14 +153,8 @@ class Server:
 
     def stop(self) -> None:
         """TERM by pid, KILL after 10 s."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        if self.process is not None:
+            runner.stop_process(self.process, 10)
 
     def remove(self) -> None:
         self.stop()
