@@ -133,7 +133,7 @@ def test_normalised_bucket_bounds_are_notes_and_break_only_what_selects_them(
         "select it)",
     ]
     assert [b.fix for b in breakages] == [
-        'le=~"1|1\\.0" in promkit_test_wait_seconds_bucket{le="1"}'
+        'le=~"1|1.0" in promkit_test_wait_seconds_bucket{le="1"}'
     ]
     assert named == {"rule job:fast_waits:rate1m"}
 

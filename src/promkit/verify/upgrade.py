@@ -320,7 +320,7 @@ def judge_series(
             twin = renamed.get((label, value))
             if op != "=" or twin is None:
                 continue
-            fix = f'{label}=~"{re.escape(value)}|{re.escape(twin)}" in {selector}'
+            fix = f'{label}=~"{value}|{twin}" in {selector}'
             said = f"{new.version} has {label}={twin!r} only"
             found.append(Finding("series", f"{what} selects {selector}", "matches", said, fix))
             named.add(what)
