@@ -71,14 +71,32 @@ def app_metrics(n: int) -> list[str]:
     ]
 
 
+def buckets_metrics(n: int) -> list[str]:
+    """A histogram whose bucket bounds are written as integers (le="1"), as Go clients do."""
+    lines = ["# TYPE promkit_test_wait_seconds histogram"]
+    lines += [f'promkit_test_wait_seconds_bucket{{le="{le}"}} {le * n}' for le in (1, 5)]
+    lines += [f'promkit_test_wait_seconds_bucket{{le="+Inf"}} {6 * n}']
+    lines.append(f"promkit_test_wait_seconds_sum {9 * n}")
+    return [*lines, f"promkit_test_wait_seconds_count {6 * n}"]
+
+
 def plain_metrics(n: int) -> list[str]:
     return ["# TYPE promkit_test_scrapes_total counter", f"promkit_test_scrapes_total {n}"]
 
 
-KINDS = {"app": app_metrics, "worker": worker_metrics, "plain": plain_metrics}
+KINDS = {
+    "app": app_metrics,
+    "worker": worker_metrics,
+    "plain": plain_metrics,
+    "buckets": buckets_metrics,
+}
+#: What the exporter says its answer is (``--content-type``); Prometheus 3 refuses others.
+TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def make_handler(kind: str, delay: float, traffic: Traffic) -> type[BaseHTTPRequestHandler]:
+def make_handler(
+    kind: str, delay: float, traffic: Traffic, content_type: str = TEXT_FORMAT
+) -> type[BaseHTTPRequestHandler]:
     render = KINDS[kind]
 
     class Handler(BaseHTTPRequestHandler):
@@ -90,7 +108,7 @@ def make_handler(kind: str, delay: float, traffic: Traffic) -> type[BaseHTTPRequ
                 time.sleep(delay)
             body = ("\n".join(render(traffic.tick())) + "\n").encode()
             self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -107,10 +125,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--content-type", default=TEXT_FORMAT, help="the answers' Content-Type")
     args = parser.parse_args(argv)
-    server = ThreadingHTTPServer(
-        (args.host, args.port), make_handler(args.kind, args.delay, Traffic())
-    )
+    handler = make_handler(args.kind, args.delay, Traffic(), args.content_type)
+    server = ThreadingHTTPServer((args.host, args.port), handler)
     print(f"listening on {args.host}:{server.server_address[1]}", flush=True)
     try:
         server.serve_forever()

@@ -62,9 +62,12 @@ def config(*jobs: dict[str, Any], scrape: str = "15s", evaluation: str = "15s") 
 class Exporter:
     """A running tests/support/exporter.py on 127.0.0.1 (``port`` 0: a free one)."""
 
-    def __init__(self, kind: str = "plain", delay: float = 0.0, port: int = 0) -> None:
+    def __init__(
+        self, kind: str = "plain", delay: float = 0.0, port: int = 0, content_type: str = ""
+    ) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="promkit-exporter-"))
         argv = [sys.executable, str(EXPORTER), "--kind", kind, "--delay", str(delay)]
+        argv += ["--content-type", content_type] if content_type else []
         self.process = Background([*argv, "--port", str(port)], self.workdir / "exporter.log")
         self.process.start()
         try:
@@ -178,8 +181,10 @@ class Processes:
     def __init__(self) -> None:
         self.started: list[Exporter | PrometheusServer] = []
 
-    def exporter(self, kind: str = "plain", delay: float = 0.0, port: int = 0) -> Exporter:
-        exporter = Exporter(kind, delay, port)
+    def exporter(
+        self, kind: str = "plain", delay: float = 0.0, port: int = 0, content_type: str = ""
+    ) -> Exporter:
+        exporter = Exporter(kind, delay, port, content_type)
         self.started.append(exporter)
         return exporter
 

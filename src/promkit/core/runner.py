@@ -9,8 +9,10 @@ Commands go through the Invoke context so task tests can use ``MockContext``.
 from __future__ import annotations
 
 import shlex
+import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from invoke.context import Context
 from invoke.exceptions import CommandTimedOut
@@ -119,3 +121,15 @@ def run(
     if check and not completed.ok:
         raise CommandFailed(completed, what)
     return completed
+
+
+def stop_process(process: subprocess.Popen[Any], grace: float) -> None:
+    """Stop a background process promkit started, by its pid: TERM, KILL after ``grace`` s."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=grace)

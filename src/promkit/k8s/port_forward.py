@@ -52,13 +52,7 @@ class PortForward:
 
     def stop(self) -> None:
         """Terminate kubectl (killing it if it lingers 5s) and keep what it printed."""
-        if self.running():
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        runner.stop_process(self.process, 5)
         if not self.errors.closed:
             self.errors.seek(0)
             self.error_output = self.errors.read()

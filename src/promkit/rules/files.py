@@ -279,3 +279,17 @@ def metric_names(expr: str) -> set[str]:
 def normalized(expr: str) -> str:
     """``expr`` printed canonically, to compare two spellings of the same PromQL."""
     return str(promql_parser.parse(expr))
+
+
+def label_matchers(expr: str) -> list[tuple[str, str, str, str]]:
+    """(selector, label, operator, value) of each label matcher of ``expr``'s selectors;
+    none if promkit cannot parse it (the server's answer says why)."""
+    try:
+        nodes = list(_vector_selectors(expr))
+    except Exception:  # promql-parser raises its own (untyped) errors
+        return []
+    return [
+        (_selector_text(node), m.name, _OPERATORS[str(m.op).rpartition(".")[2]], m.value)
+        for node in nodes
+        for m in node.matchers.matchers
+    ]

@@ -16,6 +16,9 @@ from invoke.tasks import task
 
 from promkit.tasks.common import context_on_command_line, reports_errors
 
+#: verify.upgrade's default --from (promkit.local.rehearsal.DEBIAN_PROMETHEUS).
+DEBIAN_PROMETHEUS = "/usr/bin/prometheus"
+
 HELP = {
     "url": "Prometheus base URL (default: setting prometheus.url; with --context, a "
     "port-forward to svc/prometheus unless --url is given too)",
@@ -184,6 +187,39 @@ def alerts(
         raise Exit(code=1)
 
 
+UPGRADE_HELP = {
+    "to": "the Prometheus binary to upgrade to (a path; images are out of scope), e.g. "
+    "$PROMKIT_PROMETHEUS3_BIN",
+    "from": f"the Prometheus binary in use (a path; default {DEBIAN_PROMETHEUS} if installed)",
+    "config": "the Prometheus config to rehearse on, with its rule files (default: setting "
+    "compose.prometheus_config, the shipped config)",
+    "flag": "a flag for both servers, e.g. --flag=--storage.tsdb.retention.time=1d (repeatable)",
+    "guide": "the metrics guide whose queries are compared (default: setting queries.guide)",
+    "timeout": "seconds to wait until both scraped every target 3x and evaluated every rule "
+    "group twice (default 120)",
+    "json": HELP["json"],
+}
+
+
+@task(help=UPGRADE_HELP, iterable=["flag"])
+@reports_errors
+def upgrade(
+    c: Context,
+    to: str = "",
+    from_: str | None = None,
+    config: str | None = None,
+    flag: list[str] | None = None,
+    guide: str | None = None,
+    timeout: str = "120",
+    json: str | None = None,
+) -> None:
+    """Rehearse a Prometheus upgrade (binaries) on your config, rules and documented queries."""
+    from promkit.report.upgrade import rehearse_flags
+
+    if not rehearse_flags(c, to, from_, config, flag, guide, timeout, json):
+        raise Exit(code=1)
+
+
 ns = Collection(
     "verify",
     alerts,
@@ -198,5 +234,6 @@ ns = Collection(
     persistence,
     rbac,
     drift,
+    upgrade,
     all_checks,
 )
