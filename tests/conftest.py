@@ -19,6 +19,9 @@ def mock_context() -> Callable[..., MockContext]:
 
 #: A test that takes longer than this says why (``@pytest.mark.slow(reason=...)``).
 SLOW_S = 20.0
+#: Suites slow by what they are (each test drives a whole compose stack or cluster): their
+#: marker is their reason, and `nox -s tests` (where `-m 'not slow'` applies) has none of them.
+SLOW_BY_SUITE = ("e2e", "e2e_k8s")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -37,7 +40,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         report
         for report in terminalreporter.stats.get("passed", [])
         + terminalreporter.stats.get("failed", [])
-        if report.when == "call" and report.duration > SLOW_S and "slow" not in report.keywords
+        if report.when == "call"
+        and report.duration > SLOW_S
+        and not {"slow", *SLOW_BY_SUITE} & set(report.keywords)
     ]
     if unmarked:
         terminalreporter.section(f"slow tests without @pytest.mark.slow(reason=...) (>{SLOW_S:g}s)")
