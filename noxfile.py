@@ -1,4 +1,4 @@
-"""promkit's sessions: `nox` runs lint, tests and e2e; `nox -l` lists them all."""
+"""promkit's sessions: `nox` runs the defaults below (lint to bench_quick); `nox -l` lists all."""
 
 from __future__ import annotations
 
