@@ -11,14 +11,14 @@ import psutil
 import pytest
 from invoke.context import MockContext
 from invoke.exceptions import Exit
-from test_local_tasks import COMPOSE, PROM_IMAGE, PS_HEALTHY
+from test_local_tasks import PROM_IMAGE, PS_HEALTHY
 from test_local_tasks import healthy_stack as local_stack_answers
 
 from promkit.local import images
 from promkit.local.images import APP_IMAGE
 from promkit.tasks import deploy
 from tests.support import taken_port
-from tests.support.mockctx import commands, result
+from tests.support.mockctx import COMPOSE, commands, result
 
 Build = Callable[..., MockContext]
 
@@ -28,13 +28,9 @@ def healthy_stack(**overrides: object) -> dict[str, object]:
     return local_stack_answers(**{r"(\S*/)?promtool check config ": result("SUCCESS"), **overrides})
 
 
-@pytest.fixture
-def compose_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A scratch compose/.env, so the real one is untouched."""
-    env = tmp_path / ".env"
-    monkeypatch.setattr(images, "COMPOSE_ENV", env)
+@pytest.fixture(autouse=True)
+def _no_wheelhouse(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(images, "fill_wheelhouse", lambda c, dry_run=False: None)
-    return env
 
 
 @pytest.fixture
