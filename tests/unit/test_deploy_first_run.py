@@ -21,6 +21,8 @@ from tests.support import taken_port
 from tests.support.mockctx import COMPOSE, commands, result
 
 Build = Callable[..., MockContext]
+#: The stack's offline images (not the base they are built on), and the app's own.
+OFFLINE_TAGS = "promkit/(prometheus|redis|sample-app):.*"
 
 
 def healthy_stack(**overrides: object) -> dict[str, object]:
@@ -112,7 +114,7 @@ def test_auto_builds_the_offline_images_when_a_pull_fails(
     c = mock_context(
         healthy_stack(
             **{
-                rf"docker image inspect {PROM_IMAGE}$": result(exited=1),
+                rf"docker image inspect ({PROM_IMAGE}|{OFFLINE_TAGS})$": result(exited=1),
                 r"docker pull ": result(exited=1, stderr="no such host"),
                 r"docker build --network none ": result(),
             }
@@ -166,11 +168,27 @@ def test_offline_builds_fail_as_one_line_naming_the_fix(
     assert not ran_up(c)
 
 
+@pytest.mark.usefixtures("debootstrap_on_path")
+def test_offline_images_built_for_another_project_are_used_not_rebuilt(
+    mock_context: Build, compose_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    c = mock_context(
+        healthy_stack(**{rf"docker image inspect {PROM_IMAGE}$": result(exited=1)}),
+        images={"offline": True},
+    )
+    deploy.local(c)
+    assert not any(cmd.startswith(("docker build", "docker pull")) for cmd in commands(c))
+    written = compose_env.read_text()
+    assert all(f"{image.variable}={image.tag}\n" in written for image in images.OFFLINE_IMAGES)
+    assert "not built yet: prom/prometheus:v3.16.0 (prometheus)" in capsys.readouterr().out
+    assert ran_up(c)
+
+
 def test_offline_dry_run_builds_nothing(
     mock_context: Build, compose_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     c = mock_context(
-        healthy_stack(**{rf"docker image inspect {APP_IMAGE}$": result(exited=1)}),
+        healthy_stack(**{rf"docker image inspect {OFFLINE_TAGS}$": result(exited=1)}),
         images={"offline": True},
     )
     deploy.local(c, dry_run=True)

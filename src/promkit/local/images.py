@@ -267,10 +267,16 @@ def build_offline_images(
 
 
 def build_offline(
-    c: Context, cache_dir: Path, env_file: Path, *, dry_run: bool = False
+    c: Context,
+    cache_dir: Path,
+    env_file: Path,
+    *,
+    only_missing: bool = False,
+    dry_run: bool = False,
 ) -> dict[str, str]:
-    """Build every image of the stack without a registry and point ``env_file`` at them."""
-    chosen = build_offline_images(c, cache_dir, dry_run=dry_run)
+    """Build every image of the stack without a registry (``only_missing``: those Docker
+    lacks) and point ``env_file`` at them."""
+    chosen = build_offline_images(c, cache_dir, only_missing=only_missing, dry_run=dry_run)
     write_compose_env(chosen, env_file, dry_run=dry_run)
     return chosen
 
@@ -385,8 +391,10 @@ def fetch_upstream(c: Context, images: list[str], *, dry_run: bool = False) -> N
 def _build_offline_or_explain(
     c: Context, cache_dir: Path, env_file: Path, *, dry_run: bool
 ) -> None:
+    # A tag names its sources' digest: one already built (for another compose project,
+    # whose state folder named it) is this project's image too.
     try:
-        build_offline(c, cache_dir, env_file, dry_run=dry_run)
+        build_offline(c, cache_dir, env_file, only_missing=True, dry_run=dry_run)
     except PromkitError as exc:
         raise PromkitError(
             f"could not build the offline images, nothing was started: {exc}; `inv "
