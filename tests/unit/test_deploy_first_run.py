@@ -168,14 +168,17 @@ def test_offline_builds_fail_as_one_line_naming_the_fix(
     assert not ran_up(c)
 
 
+def offline_stack(mock_context: Build, lacking: str) -> MockContext:
+    """A healthy stack with images.offline: true, Docker lacking the images ``lacking`` matches."""
+    answers = healthy_stack(**{rf"docker image inspect {lacking}$": result(exited=1)})
+    return mock_context(answers, images={"offline": True})
+
+
 @pytest.mark.usefixtures("debootstrap_on_path")
 def test_offline_images_built_for_another_project_are_used_not_rebuilt(
     mock_context: Build, compose_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    c = mock_context(
-        healthy_stack(**{rf"docker image inspect {PROM_IMAGE}$": result(exited=1)}),
-        images={"offline": True},
-    )
+    c = offline_stack(mock_context, lacking=PROM_IMAGE)
     deploy.local(c)
     assert not any(cmd.startswith(("docker build", "docker pull")) for cmd in commands(c))
     written = compose_env.read_text()
@@ -187,10 +190,7 @@ def test_offline_images_built_for_another_project_are_used_not_rebuilt(
 def test_offline_dry_run_builds_nothing(
     mock_context: Build, compose_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    c = mock_context(
-        healthy_stack(**{rf"docker image inspect {OFFLINE_TAGS}$": result(exited=1)}),
-        images={"offline": True},
-    )
+    c = offline_stack(mock_context, lacking=OFFLINE_TAGS)
     deploy.local(c, dry_run=True)
     assert not any(cmd.startswith(("docker build", "bash ")) for cmd in commands(c))
     out = capsys.readouterr().out
