@@ -44,7 +44,8 @@ def fresh_copy(dest: Path) -> Path:
         elif source.is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)
-    git = ["git", "-C", str(dest), "-c", "user.name=e2e", "-c", "user.email=e2e@localhost"]
+    settings = ("user.name=e2e", "user.email=e2e@localhost", "commit.gpgsign=false")
+    git = ["git", "-C", str(dest), *[arg for s in settings for arg in ("-c", s)]]
     for args in (["init", "--quiet"], ["add", "--all"], ["commit", "--quiet", "-m", "fresh"]):
         stdout_of(*git, *args)
     return dest
