@@ -247,6 +247,9 @@ def check_writes_nothing_in_the_package(promkit: Path, folder: Path, package: Pa
         "PROMKIT_PROMETHEUS_PASSWORD": "package-check-secret",
         "PROMKIT_PROMETHEUS_PORT": str(free_port()),
         "PROMKIT_APP_PORT": str(free_port()),
+        # The wheel has no sample_app/ to build promkit/sample-app from: an image of another
+        # name is one a dry run would pull (it only prints that), whatever Docker holds.
+        "PROMKIT_APP_IMAGE": "promkit-package-check/app:0",
     }
     run_promkit(promkit, folder, "auth.local", **env)
     if not (state / "auth" / "web" / "web.yml").is_file():
