@@ -250,6 +250,8 @@ def check_writes_nothing_in_the_package(promkit: Path, folder: Path, package: Pa
         # The wheel has no sample_app/ to build promkit/sample-app from: an image of another
         # name is one a dry run would pull (it only prints that), whatever Docker holds.
         "PROMKIT_APP_IMAGE": "promkit-package-check/app:0",
+        # HOME is the folder: the compose plugin is found in the machine's Docker config.
+        "DOCKER_CONFIG": os.environ.get("DOCKER_CONFIG") or str(Path.home() / ".docker"),
     }
     run_promkit(promkit, folder, "auth.local", **env)
     if not (state / "auth" / "web" / "web.yml").is_file():
