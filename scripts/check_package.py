@@ -5,11 +5,15 @@ what promkit deploys as real files; installs the wheel in a fresh venv in a temp
 folder; then, from an empty folder holding only a promkit.yaml and its own metrics
 guide, runs ``promkit --list`` and ``promkit verify.all --url`` against a real
 Prometheus started here (Debian's /usr/bin/prometheus, or $PROMKIT_PROMETHEUS3_BIN)
-that scrapes itself. Any failure ends the script with the command's output.
+that scrapes itself. Then ``promkit auth.local``, ``deploy.local --dry-run`` and
+``destroy.local --volumes`` (on a compose project of its own, which never exists) must
+leave every file of the installed package as it was: promkit's state goes to the
+folder's .promkit/<project>/. Any failure ends the script with the command's output.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sys
@@ -24,9 +28,11 @@ from typing import NoReturn
 import sh
 import yaml
 
-from tests.support import PrometheusServer, config, scrape_config
+from tests.support import PrometheusServer, config, free_port, scrape_config
 
 REPO = Path(__file__).resolve().parents[1]
+#: The compose project of the folder: no container of it ever runs.
+PROJECT = "promkit-package-check"
 #: What promkit deploys, as the wheel holds it (the sdist under src/).
 SHIPPED = (
     "promkit/data/compose/compose.yaml",
@@ -117,7 +123,8 @@ def check_contents(sdist: Path, wheel: Path) -> None:
     missing = [name for name in SHIPPED if name not in names]
     if missing:
         fail(f"{wheel.name} lacks {', '.join(missing)}")
-    # compose/.env and compose/.auth/ (bcrypt hashes, a password) live beside compose.yaml.
+    # A checkout's old compose/.env and compose/.auth/ (bcrypt hashes, a password) must
+    # never be packaged (promkit now writes them to .promkit/<project>/).
     hidden = [name for name in names | set(members) if "/." in name]
     if hidden:
         fail(f"the archives carry hidden files: {', '.join(sorted(hidden))}")
@@ -126,8 +133,9 @@ def check_contents(sdist: Path, wheel: Path) -> None:
     log(f"{sdist.name} and {wheel.name} carry all {len(SHIPPED)} shipped files")
 
 
-def install(wheel: Path, venv: Path) -> Path:
-    """A fresh venv with only the wheel (and its dependencies): its ``promkit`` script."""
+def install(wheel: Path, venv: Path) -> tuple[Path, Path]:
+    """A fresh venv with only the wheel (and its dependencies): its ``promkit`` script,
+    and the folder the venv imports promkit from."""
     log(f"installing {wheel.name} into {venv}")
     sh.Command(sys.executable)("-m", "venv", str(venv))
     sh.Command(str(venv / "bin" / "pip"))("install", "--quiet", str(wheel), _fg=True)
@@ -136,7 +144,7 @@ def install(wheel: Path, venv: Path) -> Path:
     )
     if not Path(where.strip()).is_relative_to(venv):
         fail(f"the venv imports promkit from {where.strip()}, not from the wheel")
-    return venv / "bin" / "promkit"
+    return venv / "bin" / "promkit", Path(where.strip()).parent
 
 
 @contextmanager
@@ -185,18 +193,19 @@ def project_folder(folder: Path) -> Path:
         "queries": {"guide": "guide.md"},
         # The user's Prometheus config (prometheus() writes it): its rule_files are the
         # rules verify.rules expects loaded.
-        "compose": {"prometheus_config": "prometheus.yml"},
+        "compose": {"prometheus_config": "prometheus.yml", "project": PROJECT},
     }
     (folder / "promkit.yaml").write_text(yaml.safe_dump(settings))
     (folder / "guide.md").write_text(GUIDE)
     return folder
 
 
-def run_promkit(promkit: Path, folder: Path, *args: str) -> str:
+def run_promkit(promkit: Path, folder: Path, *args: str, **extra_env: str) -> str:
     """``promkit ARGS`` in ``folder``; its output, or the script fails with it."""
     log(f"$ promkit {' '.join(args)}  (in {folder})")
     env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_")}
     env["HOME"] = str(folder)  # no ~/.invoke.yaml of the machine's user
+    env.update(extra_env)
     try:
         out = str(sh.Command(str(promkit))(*args, _cwd=str(folder), _env=env, _err_to_out=True))
     except sh.ErrorReturnCode as exc:
@@ -220,16 +229,62 @@ def check_promkit(promkit: Path, folder: Path, url: str) -> None:
         fail(f"verify.rules did not hold the server to the folder's own {OWN_RULES}")
 
 
+def listing(package: Path) -> dict[str, str]:
+    """Every file of the installed package (bytecode caches aside, hidden files too) -> sha256."""
+    return {
+        str(path.relative_to(package)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(package.rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+
+
+def check_writes_nothing_in_the_package(promkit: Path, folder: Path, package: Path) -> None:
+    """auth.local, deploy.local --dry-run and destroy.local --volumes write their state in
+    ``folder``/.promkit/PROJECT/ (auth.local used to write into site-packages)."""
+    before = listing(package)
+    state = folder / ".promkit" / PROJECT
+    env = {
+        "PROMKIT_PROMETHEUS_PASSWORD": "package-check-secret",
+        "PROMKIT_PROMETHEUS_PORT": str(free_port()),
+        "PROMKIT_APP_PORT": str(free_port()),
+        # The wheel has no sample_app/ to build promkit/sample-app from: an image of another
+        # name is one a dry run would pull (it only prints that), whatever Docker holds.
+        "PROMKIT_APP_IMAGE": "promkit-package-check/app:0",
+        # HOME is the folder: the compose plugin is found in the machine's Docker config.
+        "DOCKER_CONFIG": os.environ.get("DOCKER_CONFIG") or str(Path.home() / ".docker"),
+    }
+    run_promkit(promkit, folder, "auth.local", **env)
+    if not (state / "auth" / "web" / "web.yml").is_file():
+        fail(f"auth.local wrote no {state}/auth/web/web.yml")
+    out = run_promkit(promkit, folder, "deploy.local", "--dry-run", **env)
+    if f"--project-name {PROJECT} --env-file {state / '.env'} up " not in out:
+        fail(f"deploy.local --dry-run would not run compose with --env-file {state / '.env'}")
+    run_promkit(promkit, folder, "destroy.local", "--volumes", **env)
+    if state.exists():
+        fail(f"destroy.local --volumes left {state}")
+    after = listing(package)
+    changed = sorted(
+        name for name in before.keys() | after.keys() if before.get(name) != after.get(name)
+    )
+    if changed:
+        fail(f"promkit wrote into its installed package {package}: {', '.join(changed)}")
+    log(f"the {len(before)} files of {package} are unchanged; the state went to {state}")
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="promkit-package-") as temporary:
         work = Path(temporary)
         sdist, wheel = build(fresh_tree(work / "tree"), work / "dist")
         check_contents(sdist, wheel)
-        promkit = install(wheel, work / "venv")
+        promkit, package = install(wheel, work / "venv")
         folder = project_folder(work / "project")
         with prometheus(folder) as url:
             check_promkit(promkit, folder, url)
-    log("OK: the wheel's promkit lists its tasks and verifies a real Prometheus")
+        check_writes_nothing_in_the_package(promkit, folder, package)
+    log(
+        "OK: the wheel's promkit lists its tasks, verifies a real Prometheus and writes "
+        "nothing into its own files"
+    )
 
 
 if __name__ == "__main__":

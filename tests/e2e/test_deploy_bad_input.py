@@ -64,7 +64,7 @@ def test_a_taken_port_is_named_with_its_holder_and_nothing_is_created() -> None:
 
 def test_an_image_that_cannot_be_pulled_is_one_line_and_nothing_starts() -> None:
     # Every image is one no registry has, so the outcome does not depend on what this
-    # machine has built or on the checkout's compose/.env.
+    # machine has built or on the project's env file (.promkit/<project>/.env).
     env = STACK.env(
         PROMKIT_PROMETHEUS_IMAGE="promkit-test/no-such-prometheus:0.0.0",
         PROMKIT_APP_IMAGE="promkit-test/no-such-app:0.0.0",

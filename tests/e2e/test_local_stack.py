@@ -1,7 +1,8 @@
 """The card's command on a fresh checkout: `inv deploy.local verify.all`, then teardown.
 
 The checkout is a copy of the repository's files as a fresh clone has them (no
-compose/.env, no wheelhouse), run under a compose project and ports of its own, so
+.promkit/ state, no wheelhouse), committed to a git repository of its own so the
+last test can ask git what the run wrote, run under a compose project and ports of its own, so
 a user's default `promkit` stack is never touched. Runs in file order: the module
 fixture runs the card's command once; the last tests take the stack down and
 assert what is left. The fixture's finalizer removes everything even when a test
@@ -30,7 +31,8 @@ UPSTREAM_PROMETHEUS = f"prom/prometheus:v{PROMETHEUS_VERSION}"
 
 
 def fresh_copy(dest: Path) -> Path:
-    """The files a fresh clone of ROOT has (tracked and new files, nothing git ignores)."""
+    """The files a fresh clone of ROOT has (tracked and new files, nothing git ignores),
+    committed in a new repository at ``dest``."""
     listed = stdout_of(
         "git", "-C", str(ROOT), "ls-files", "--cached", "--others", "--exclude-standard"
     )
@@ -42,6 +44,10 @@ def fresh_copy(dest: Path) -> Path:
         elif source.is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)
+    settings = ("user.name=e2e", "user.email=e2e@localhost", "commit.gpgsign=false")
+    git = ["git", "-C", str(dest), *[arg for s in settings for arg in ("-c", s)]]
+    for args in (["init", "--quiet"], ["add", "--all"], ["commit", "--quiet", "-m", "fresh"]):
+        stdout_of(*git, *args)
     return dest
 
 
@@ -220,8 +226,21 @@ def test_destroy_keeps_the_volume_and_leaves_nothing_else(stack: Stack) -> None:
     assert resources(stack, "container") == []
     assert resources(stack, "network") == []
     assert resources(stack, "volume") == [f"{stack.project}_prometheus-data"]
+    assert (stack.state / ".env").is_file(), "the state stays with the data"
 
 
 def test_destroy_with_volumes_leaves_nothing(stack: Stack) -> None:
-    stack.inv("destroy.local", "--volumes")
+    done = stack.inv("destroy.local", "--volumes")
     assert resources(stack, "volume") == []
+    assert f"removed {stack.state} " in done.stdout
+    assert not stack.state.exists()
+
+
+def test_the_run_wrote_nothing_in_the_package(stack: Stack, first_run: Completed) -> None:
+    # deploy.local once wrote compose/.env (src/promkit/data/compose/) for the offline images.
+    status = stdout_of(
+        "git", "-C", str(stack.root), "status", "--porcelain", "--ignored", "--", "src/"
+    )
+    # Python's bytecode caches are the interpreter's, not promkit's writing.
+    written = [line for line in status.splitlines() if "__pycache__/" not in line]
+    assert written == [], written

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from promkit.core.settings import ROOT
-from tests.support import get, request
+from tests.support import get, request, run
 from tests.support.stack import Stack, stdout_of
 
 pytestmark = pytest.mark.e2e
@@ -26,8 +26,10 @@ USER = "promkit-e2e"
 PASSWORD = "pk-" + secrets.token_urlsafe(24)
 CREDENTIALS = {"PROMKIT_PROMETHEUS_USERNAME": USER, "PROMKIT_PROMETHEUS_PASSWORD": PASSWORD}
 STACK = Stack("promkit-security", prometheus_port=19190, app_port=18100)
-# Resolved as promkit resolves it: the compose folder is a link into the package data.
-AUTH_DIR = (ROOT / "compose").resolve() / ".auth" / STACK.project
+# The project's state folder (compose.state_dir under the folder `inv` runs in), never
+# the package: compose.auth.yaml mounts it by the absolute path in $PROMKIT_AUTH_DIR.
+AUTH_DIR = STACK.state / "auth"
+AUTH_ENV = {**os.environ, "PROMKIT_AUTH_DIR": str(AUTH_DIR)}
 SERVICES = ("prometheus", "app", "worker", "redis", "demo-traffic")
 #: Folders of the working tree that are not the project's files.
 NOT_THE_REPO = {".git", ".nox", ".venv", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
@@ -118,9 +120,8 @@ def rendered_model(*files: str) -> dict[str, Any]:
     argv = ["docker", "compose"]
     for name in files:
         argv += ["--file", str(ROOT / "compose" / name)]
-    return dict(
-        json.loads(stdout_of(*argv, "--project-name", STACK.project, "config", "--format", "json"))
-    )
+    argv += ["--project-name", STACK.project, "config", "--format", "json"]
+    return dict(json.loads(run(argv, env=AUTH_ENV, check=True).stdout))
 
 
 def test_the_auth_file_keeps_every_flag_and_publishes_on_loopback_only() -> None:
@@ -161,9 +162,11 @@ def test_the_password_is_nowhere() -> None:
     """Not in the repo, the rendered configs, docker's view of the stack, or promkit's output."""
     self_secret = (AUTH_DIR / "web" / "self-scrape.password").read_text().strip()
     places = {
-        "docker compose config": stdout_of(
-            *STACK.compose_argv("--file", str(ROOT / "compose/compose.auth.yaml"), "config")
-        ),
+        "docker compose config": run(
+            STACK.compose_argv("--file", str(ROOT / "compose/compose.auth.yaml"), "config"),
+            env=AUTH_ENV,
+            check=True,
+        ).stdout,
         "kubectl kustomize k8s": stdout_of("kubectl", "kustomize", str(ROOT / "k8s")),
         "promkit's output (inv --echo)": "\n".join(OUTPUTS),
         "status.local": inv("--echo", "status.local").stdout,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import copy
+import os
 import re
 import shlex
+import tempfile
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, cast
 from unittest.mock import Mock
 
@@ -13,9 +16,24 @@ from invoke.config import Config
 from invoke.context import MockContext
 from invoke.runners import Result
 
-from promkit.core.settings import DEFAULTS
+from promkit.core.settings import DEFAULTS, data_path
 
 Responses = Mapping[str, Result | bool | str | list[Result]]
+
+
+#: compose.state_dir of unit tests: one folder per test process (so the commands below are
+#: constants), emptied before and after every test (tests/unit/conftest.py).
+UNIT_STATE_DIR = Path(tempfile.gettempdir()) / f"promkit-unit-state-{os.getpid()}"
+#: The default project's state folder there.
+UNIT_STATE = UNIT_STATE_DIR / str(DEFAULTS["compose"]["project"])
+#: How every docker compose command of the default project starts.
+COMPOSE = (
+    f"docker compose --file {data_path('compose/compose.yaml')} --project-name promkit "
+    f"--env-file {UNIT_STATE / '.env'}"
+)
+#: A pattern for those commands with whichever env file (a dry run renders with /dev/null
+#: while the project has none, as it writes nothing).
+COMPOSE_ANY_ENV = COMPOSE.rsplit(" --env-file ", 1)[0] + r" --env-file \S+"
 
 
 def promkit_config(**overrides: Any) -> Config:

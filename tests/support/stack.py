@@ -40,6 +40,11 @@ class Stack:
     def app(self) -> str:
         return f"http://127.0.0.1:{self.app_port}"
 
+    @property
+    def state(self) -> Path:
+        """The project's state folder (compose.state_dir's default, under ``root``)."""
+        return self.root / ".promkit" / self.project
+
     def env(self, **extra: str) -> dict[str, str]:
         """The environment of an `inv` run: this stack's project, ports and URLs."""
         env = env_without("INVOKE_")
@@ -67,6 +72,9 @@ class Stack:
         return done
 
     def compose_argv(self, *args: str) -> list[str]:
+        """``docker compose`` on this project, reading the env file promkit wrote for it
+        (the offline images' tags) once there is one, as promkit's own commands do."""
+        env_file = self.state / ".env"
         return [
             "docker",
             "compose",
@@ -74,6 +82,7 @@ class Stack:
             str(self.root / "compose/compose.yaml"),
             "--project-name",
             self.project,
+            *(["--env-file", str(env_file)] if env_file.is_file() else []),
             *args,
         ]
 

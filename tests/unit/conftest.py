@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from promkit.core.settings import DEFAULTS
 from promkit.local import images
+from tests.support.mockctx import UNIT_STATE, UNIT_STATE_DIR
 
 
 @pytest.fixture
@@ -25,11 +28,22 @@ def prometheus_binaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
 
 
 @pytest.fixture(autouse=True)
-def _no_machine_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Unit tests never see the checkout's compose/.env or a prebuilt Prometheus (CI's)."""
-
-    monkeypatch.setattr(images, "COMPOSE_ENV", tmp_path / "unit-compose.env")
+def _no_machine_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Unit tests never see (or write) a state folder of the current one, nor a prebuilt
+    Prometheus (CI's): compose.state_dir is a scratch folder, empty at the start."""
+    shutil.rmtree(UNIT_STATE_DIR, ignore_errors=True)
+    monkeypatch.setitem(DEFAULTS["compose"], "state_dir", str(UNIT_STATE_DIR))
     monkeypatch.delenv(images.PROMETHEUS_BIN_ENV, raising=False)
+    yield
+    shutil.rmtree(UNIT_STATE_DIR, ignore_errors=True)
+
+
+@pytest.fixture
+def compose_env() -> Path:
+    """The default project's env file, in the scratch compose.state_dir (its folder made,
+    the file not)."""
+    UNIT_STATE.mkdir(parents=True, exist_ok=True)
+    return UNIT_STATE / ".env"
 
 
 @pytest.fixture

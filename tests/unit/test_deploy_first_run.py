@@ -11,16 +11,18 @@ import psutil
 import pytest
 from invoke.context import MockContext
 from invoke.exceptions import Exit
-from test_local_tasks import COMPOSE, PROM_IMAGE, PS_HEALTHY
+from test_local_tasks import PROM_IMAGE, PS_HEALTHY
 from test_local_tasks import healthy_stack as local_stack_answers
 
 from promkit.local import images
 from promkit.local.images import APP_IMAGE
 from promkit.tasks import deploy
 from tests.support import taken_port
-from tests.support.mockctx import commands, result
+from tests.support.mockctx import COMPOSE, commands, result
 
 Build = Callable[..., MockContext]
+#: The stack's offline images (not the base they are built on), and the app's own.
+OFFLINE_TAGS = "promkit/(prometheus|redis|sample-app):.*"
 
 
 def healthy_stack(**overrides: object) -> dict[str, object]:
@@ -28,13 +30,9 @@ def healthy_stack(**overrides: object) -> dict[str, object]:
     return local_stack_answers(**{r"(\S*/)?promtool check config ": result("SUCCESS"), **overrides})
 
 
-@pytest.fixture
-def compose_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A scratch compose/.env, so the real one is untouched."""
-    env = tmp_path / ".env"
-    monkeypatch.setattr(images, "COMPOSE_ENV", env)
+@pytest.fixture(autouse=True)
+def _no_wheelhouse(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(images, "fill_wheelhouse", lambda c, dry_run=False: None)
-    return env
 
 
 @pytest.fixture
@@ -116,7 +114,7 @@ def test_auto_builds_the_offline_images_when_a_pull_fails(
     c = mock_context(
         healthy_stack(
             **{
-                rf"docker image inspect {PROM_IMAGE}$": result(exited=1),
+                rf"docker image inspect ({PROM_IMAGE}|{OFFLINE_TAGS})$": result(exited=1),
                 r"docker pull ": result(exited=1, stderr="no such host"),
                 r"docker build --network none ": result(),
             }
@@ -170,13 +168,29 @@ def test_offline_builds_fail_as_one_line_naming_the_fix(
     assert not ran_up(c)
 
 
+def offline_stack(mock_context: Build, lacking: str) -> MockContext:
+    """A healthy stack with images.offline: true, Docker lacking the images ``lacking`` matches."""
+    answers = healthy_stack(**{rf"docker image inspect {lacking}$": result(exited=1)})
+    return mock_context(answers, images={"offline": True})
+
+
+@pytest.mark.usefixtures("debootstrap_on_path")
+def test_offline_images_built_for_another_project_are_used_not_rebuilt(
+    mock_context: Build, compose_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    c = offline_stack(mock_context, lacking=PROM_IMAGE)
+    deploy.local(c)
+    assert not any(cmd.startswith(("docker build", "docker pull")) for cmd in commands(c))
+    written = compose_env.read_text()
+    assert all(f"{image.variable}={image.tag}\n" in written for image in images.OFFLINE_IMAGES)
+    assert "not built yet: prom/prometheus:v3.16.0 (prometheus)" in capsys.readouterr().out
+    assert ran_up(c)
+
+
 def test_offline_dry_run_builds_nothing(
     mock_context: Build, compose_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    c = mock_context(
-        healthy_stack(**{rf"docker image inspect {APP_IMAGE}$": result(exited=1)}),
-        images={"offline": True},
-    )
+    c = offline_stack(mock_context, lacking=OFFLINE_TAGS)
     deploy.local(c, dry_run=True)
     assert not any(cmd.startswith(("docker build", "bash ")) for cmd in commands(c))
     out = capsys.readouterr().out

@@ -12,14 +12,12 @@ from pathlib import Path
 
 from invoke.context import MockContext
 
-from promkit.core.settings import data_path
 from promkit.k8s import logs as k8s_logs
 from promkit.local import logs as local_logs
 from promkit.report import evidence
 from promkit.verify.result import CheckResult, Verification
-from tests.support.mockctx import commands, result
+from tests.support.mockctx import COMPOSE, commands, result
 
-COMPOSE = f"docker compose --file {data_path('compose/compose.yaml')} --project-name promkit"
 KCTL = "kubectl --context dev"
 URL = "http://127.0.0.1:9090"
 DOWN = CheckResult("targets", "AC6", False, ["target celery-workers/worker:8001 is DOWN"])

@@ -19,14 +19,6 @@ Build = Callable[..., MockContext]
 BASE = images.base_tag()
 
 
-@pytest.fixture
-def compose_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point the build at a scratch compose/.env so the real one is untouched."""
-    env = tmp_path / ".env"
-    monkeypatch.setattr(images, "COMPOSE_ENV", env)
-    return env
-
-
 def test_offline_build_reuses_the_base_and_builds_without_network(
     mock_context: Build, compose_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -159,22 +151,22 @@ def test_deploy_rebuilds_offline_images_older_than_their_sources(
     compose_env.write_text(
         "".join(f"{k}={v}\n" for k, v in {**current, app.variable: f"{app.name}-0ld"}.items())
     )
-    assert images.stale_offline_images() == [f"{app.name}-0ld"]
+    assert images.stale_offline_images(compose_env) == [f"{app.name}-0ld"]
     c = mock_context({r"docker ": result()})
-    assert images.ensure_images(c, {}, "auto", Path("/unused"), dry_run=True)
+    assert images.ensure_images(c, {}, "auto", Path("/unused"), compose_env, dry_run=True)
     assert f"out of date: {app.name}-0ld" in capsys.readouterr().out
     compose_env.write_text("".join(f"{k}={v}\n" for k, v in current.items()))
-    assert images.stale_offline_images() == []
+    assert images.stale_offline_images(compose_env) == []
     # A file that names only some of them (edited by hand) is read as it is.
     compose_env.write_text(f"{app.variable}={app.name}-0ld\nPROMKIT_REDIS_IMAGE=redis:7\n")
-    assert images.stale_offline_images() == [f"{app.name}-0ld"]
+    assert images.stale_offline_images(compose_env) == [f"{app.name}-0ld"]
 
 
 def test_building_only_missing_offline_images_builds_none_when_all_are_there(
-    mock_context: Callable[..., MockContext], tmp_path: Path
+    mock_context: Callable[..., MockContext], tmp_path: Path, compose_env: Path
 ) -> None:
     c = mock_context({r"docker image inspect ": result("[{}]")})
     built = images.build_offline_images(c, tmp_path, only_missing=True)
     assert built == {image.variable: image.tag for image in images.OFFLINE_IMAGES}
     assert commands(c) == [f"docker image inspect {i.tag}" for i in images.OFFLINE_IMAGES]
-    assert not images.COMPOSE_ENV.exists(), "compose/.env is build_offline's, not this one's"
+    assert not compose_env.exists(), "the env file is build_offline's, not this one's"

@@ -14,9 +14,8 @@ from invoke.exceptions import Exit
 from promkit.core.settings import data_path
 from promkit.local.images import APP_IMAGE
 from promkit.tasks import deploy, destroy, status
-from tests.support.mockctx import commands, result
+from tests.support.mockctx import COMPOSE, COMPOSE_ANY_ENV, UNIT_STATE, commands, result
 
-COMPOSE = f"docker compose --file {data_path('compose/compose.yaml')} --project-name promkit"
 PROM_IMAGE = "prom/prometheus:v3.16.0"
 MODEL = json.dumps(
     {
@@ -48,7 +47,7 @@ def healthy_stack(**overrides: object) -> dict[str, object]:
     defaults: dict[str, object] = {
         r"docker compose version --short": result("2.40.3"),
         r"docker info --format": result("20.10.24"),
-        rf"{COMPOSE} config --format json": result(MODEL),
+        rf"{COMPOSE_ANY_ENV} config --format json": result(MODEL),
         r"docker image inspect ": result("[{}]"),
         r"docker run --rm --network none --user 65534:65534 --entrypoint /bin/promtool ": result(
             " SUCCESS: /etc/prometheus/prometheus.yml is valid"
@@ -95,6 +94,9 @@ def test_deploy_local_dry_run_validates_but_starts_nothing(
     deploy.local(c, dry_run=True)
     assert not any(" up " in cmd for cmd in commands(c))
     assert f"[dry-run] {COMPOSE} up --detach --wait" in capsys.readouterr().out
+    # The project has no env file yet, and a dry run writes none: compose renders without.
+    assert f"{COMPOSE.replace(str(UNIT_STATE / '.env'), '/dev/null')} config" in commands(c)[2]
+    assert not UNIT_STATE.exists()
 
 
 def test_invalid_prometheus_config_stops_before_anything_runs(mock_context: Build) -> None:

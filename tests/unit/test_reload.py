@@ -25,9 +25,8 @@ from promkit.tasks import deploy, reload
 from promkit.verify.client import PrometheusClient
 from promkit.verify.result import Answer
 from tests.support.loopback import Seen, Server, reply, serving
-from tests.support.mockctx import commands, result
+from tests.support.mockctx import COMPOSE, UNIT_STATE_DIR, commands, result
 
-COMPOSE = f"docker compose --file {data_path('compose/compose.yaml')} --project-name promkit"
 PROM_IMAGE = "prom/prometheus:v3.16.0"
 MODEL = json.dumps({"services": {"prometheus": {"image": PROM_IMAGE}, "app": {"image": APP_IMAGE}}})
 PS = json.dumps(
@@ -231,7 +230,7 @@ def test_write_basic_auth_writes_the_hash_and_says_what_next(
     c = mock_context({}, compose={"file": str(compose_file), "project": "unit"})
     monkeypatch.setenv("PROMKIT_PROMETHEUS_USERNAME", "ops")
     monkeypatch.setenv("PROMKIT_PROMETHEUS_PASSWORD", "s3cret-enough")
-    web_config = tmp_path / ".auth" / "unit" / "web" / "web.yml"
+    web_config = UNIT_STATE_DIR / "unit" / "auth" / "web" / "web.yml"
     planned = local_stack.write_basic_auth(c.config, dry_run=True)
     assert planned[0].startswith(f"[dry-run] would write {web_config} (user ops) and ")
     assert not web_config.exists(), "a dry run writes nothing"

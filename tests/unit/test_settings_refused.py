@@ -100,6 +100,7 @@ REFUSED = [
     _file("prometheus.timout", "prometheus: {timout: 5}", "prometheus.timeout"),
     _file("mine", "mine: 3", None),
     _file("compose.wait_timout", "compose: {wait_timout: 60}", "compose.wait_timeout"),
+    _file("compose.state_dirs", "compose: {state_dirs: .state}", "compose.state_dir"),
     _file("report.log_line", "report: {log_line: 10}", "report.log_lines"),
     _file("k8s.kubernetes", "k8s: {kubernetes: '1.32'}", "k8s.kubernetes_version"),
     _file("expect.jobs.api.minimum", "expect: {jobs: {api: {minimum: 2}}}", "expect.jobs.api.min"),

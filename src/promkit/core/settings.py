@@ -91,6 +91,9 @@ DEFAULTS: dict[str, Any] = {
         # True: basic auth in front of Prometheus (compose/compose.auth.yaml, after
         # `inv auth.local`); verify.* and deploy.local then need the credentials' env vars.
         "auth": False,
+        # Where promkit keeps what it writes for a compose project (the offline images'
+        # .env, the basic auth files): <state_dir>/<project>/, relative to the current folder.
+        "state_dir": ".promkit",
     },
     "traffic": {
         # Defaults of `inv traffic`: webhooks posted, seconds at most, every Nth one invalid.
@@ -567,6 +570,7 @@ class ComposeSettings:
     app_url: str
     prometheus_config: str
     auth: bool
+    state_dir: str
 
 
 @dataclass(frozen=True)
@@ -702,6 +706,7 @@ def _compose(config: Any) -> ComposeSettings:
             s.get("prometheus_config"), "compose.prometheus_config", what="a file path"
         ),
         auth=as_bool(s.get("auth"), "compose.auth"),
+        state_dir=as_text(s.get("state_dir"), "compose.state_dir", what="a folder path"),
     )
 
 

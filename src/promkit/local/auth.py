@@ -1,7 +1,8 @@
 """Optional basic auth in front of the local Prometheus (``--web.config.file``).
 
 ``inv auth.local`` hashes the operator's password, read from the environment, with
-bcrypt and writes, outside the tracked files, under ``compose/.auth/<project>/``:
+bcrypt and writes, in the compose project's state folder (never in the package), under
+``<compose.state_dir>/<project>/auth/``:
 
 - ``web/web.yml``: ``basic_auth_users`` with the operator's user and ``prometheus-self``
   (Prometheus scraping its own metrics must authenticate too);
@@ -55,7 +56,7 @@ _HEADER = (
 
 @dataclass(frozen=True)
 class AuthPaths:
-    """The files of one compose project's basic auth (compose/.auth/<project>/)."""
+    """The files of one compose project's basic auth (<compose.state_dir>/<project>/auth/)."""
 
     root: Path
 
@@ -74,11 +75,6 @@ class AuthPaths:
     @property
     def config_dir(self) -> Path:
         return self.root / "prometheus"
-
-
-def paths_for(compose_file: Path, project_name: str) -> AuthPaths:
-    """Where the auth files of ``project_name`` live (compose.auth.yaml mounts them)."""
-    return AuthPaths(compose_file.parent / ".auth" / project_name)
 
 
 def password_from_environment(

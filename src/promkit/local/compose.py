@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,12 @@ from promkit.core.settings import load, repo_path
 
 #: The compose file (next to compose.yaml) that puts basic auth in front of Prometheus.
 AUTH_FILE = "compose.auth.yaml"
+#: The variable compose.auth.yaml takes the project's auth folder from (an absolute path).
+AUTH_DIR_VAR = "PROMKIT_AUTH_DIR"
+_ENV_FILE_HEADER = (
+    "# promkit's variables for this compose project (docker compose --env-file);\n"
+    "# `inv images.build --offline` writes the offline images' tags here.\n"
+)
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,8 @@ class Project:
     file: Path
     name: str
     wait_timeout: int
+    #: What promkit writes for this project (<compose.state_dir>/<name>/), never the package.
+    state: Path
     #: Further compose files layered on ``file`` (compose.auth.yaml when compose.auth is on).
     overrides: tuple[Path, ...] = ()
     #: Variables compose interpolates (PROMKIT_PROMETHEUS_CONFIG_DIR), for config and up.
@@ -38,16 +47,29 @@ class Project:
         if not file.is_file():
             raise PromkitError(f"compose file {file} not found: check setting 'compose.file'")
         overrides = (file.parent / AUTH_FILE,) if settings.auth else ()
+        state = Path.cwd() / settings.state_dir / settings.project
         return cls(
             file=file,
             name=settings.project,
             wait_timeout=settings.wait_timeout,
+            state=state,
             overrides=overrides,
+            env={AUTH_DIR_VAR: str(state / "auth")} if settings.auth else {},
         )
 
+    @property
+    def env_file(self) -> Path:
+        """The variables compose reads for this project (the offline images' tags)."""
+        return self.state / ".env"
+
+    @property
+    def auth_dir(self) -> Path:
+        """The project's basic auth files (``inv auth.local`` writes them)."""
+        return self.state / "auth"
+
     def argv(self, *args: str, env_file: str | None = None) -> list[str]:
-        """``docker compose`` argv for this project (``env_file`` replaces compose/.env)."""
-        extra = ["--env-file", env_file] if env_file else []
+        """``docker compose`` argv for this project, reading ``env_file`` (its own by default)."""
+        extra = ["--env-file", env_file or str(self.env_file)]
         layered = [arg for path in self.overrides for arg in ("--file", str(path))]
         return [
             "docker",
@@ -93,8 +115,44 @@ def require_engine(c: Context) -> None:
         )
 
 
-def rendered_config(c: Context, project: Project, *, env_file: str | None = None) -> dict[str, Any]:
-    """The resolved compose model; a ValidationError with compose's reason if it is invalid."""
+def ensure_env_file(project: Project) -> None:
+    """Make the project's env file (no variables yet) unless it exists: compose needs it."""
+    if not project.env_file.is_file():
+        project.state.mkdir(parents=True, exist_ok=True)
+        project.env_file.write_text(_ENV_FILE_HEADER)
+
+
+def run(
+    c: Context,
+    project: Project,
+    *args: str,
+    dry_run: bool = False,
+    check: bool = True,
+    hide: bool | str = True,
+) -> runner.Completed:
+    """``docker compose ARGS`` on ``project``, with its env file and variables.
+
+    A dry run prints the command and writes nothing; a real one makes the env file first.
+    """
+    if not dry_run:
+        ensure_env_file(project)
+    return runner.run(
+        c, project.argv(*args), dry_run=dry_run, check=check, hide=hide, env=project.env
+    )
+
+
+def rendered_config(
+    c: Context, project: Project, *, env_file: str | None = None, dry_run: bool = False
+) -> dict[str, Any]:
+    """The resolved compose model; a ValidationError with compose's reason if it is invalid.
+
+    It is rendered even under ``dry_run``, which writes nothing: a project without an env
+    file yet is rendered with none (/dev/null), as a real run would with an empty one.
+    """
+    if env_file is None and dry_run and not project.env_file.is_file():
+        env_file = os.devnull
+    if env_file is None:
+        ensure_env_file(project)
     argv = project.argv("config", "--format", "json", env_file=env_file)
     done = runner.run(c, argv, check=False, env=project.env)
     if not done.ok:
@@ -142,12 +200,9 @@ def parse_ps(output: str) -> list[ServiceState]:
 def ps(c: Context, project: Project, *, all_states: bool = True) -> list[ServiceState]:
     """The stack's containers and their health."""
     args = ["ps", "--format", "json"] + (["--all"] if all_states else [])
-    return parse_ps(runner.run(c, project.argv(*args)).stdout)
+    return parse_ps(run(c, project, *args).stdout)
 
 
 def logs_tail(c: Context, project: Project, service: str, lines: int = 30) -> str:
     """The last ``lines`` lines of a service's log (empty if compose cannot give them)."""
-    done = runner.run(
-        c, project.argv("logs", "--no-color", "--tail", str(lines), service), check=False
-    )
-    return done.stdout
+    return run(c, project, "logs", "--no-color", "--tail", str(lines), service, check=False).stdout

@@ -4,7 +4,8 @@ Offline, everything comes from package registries: ``debootstrap`` makes a minim
 Debian rootfs with Prometheus, Python and Redis, ``docker import`` turns it into a
 base image, and the stack's images are built on it with ``--network none`` (the
 sample app from a wheelhouse made by ``pip download``). The offline image names
-are written to ``compose/.env``, which docker compose reads by itself.
+are written to the compose project's env file (``<compose.state_dir>/<project>/.env``),
+which promkit passes to docker compose with ``--env-file``.
 """
 
 from __future__ import annotations
@@ -23,11 +24,9 @@ from invoke.context import Context
 
 from promkit.core import console, runner
 from promkit.core.errors import PromkitError
-from promkit.core.settings import ROOT, checkout_path, data_path
+from promkit.core.settings import ROOT, checkout_path
 
 BASE_PACKAGES_FILE = ROOT / "images" / "base" / "packages.txt"
-# Beside the shipped compose.yaml: docker compose reads it from the compose file's folder.
-COMPOSE_ENV = data_path("compose") / ".env"
 WHEELS = ROOT / "sample_app" / "wheels"
 REQUIREMENTS = ROOT / "sample_app" / "requirements.txt"
 APP_IMAGE = "promkit/sample-app:0.1.0"
@@ -252,7 +251,7 @@ def build_offline_images(
 ) -> dict[str, str]:
     """Build the stack's images without a registry (``only_missing``: those Docker lacks).
 
-    Returns variable -> image; compose/.env is left alone (``build_offline`` writes it).
+    Returns variable -> image; the env file is left alone (``build_offline`` writes it).
     """
     wanted = [
         image for image in OFFLINE_IMAGES if not (only_missing and image_exists(c, image.tag))
@@ -267,29 +266,38 @@ def build_offline_images(
     return {image.variable: image.tag for image in OFFLINE_IMAGES}
 
 
-def build_offline(c: Context, cache_dir: Path, *, dry_run: bool = False) -> dict[str, str]:
-    """Build every image of the stack without a registry and point compose/.env at them."""
-    chosen = build_offline_images(c, cache_dir, dry_run=dry_run)
-    write_compose_env(chosen, dry_run=dry_run)
+def build_offline(
+    c: Context,
+    cache_dir: Path,
+    env_file: Path,
+    *,
+    only_missing: bool = False,
+    dry_run: bool = False,
+) -> dict[str, str]:
+    """Build every image of the stack without a registry (``only_missing``: those Docker
+    lacks) and point ``env_file`` at them."""
+    chosen = build_offline_images(c, cache_dir, only_missing=only_missing, dry_run=dry_run)
+    write_compose_env(chosen, env_file, dry_run=dry_run)
     return chosen
 
 
-def write_compose_env(images: dict[str, str], *, dry_run: bool = False) -> None:
-    """Point docker compose at ``images`` through compose/.env."""
+def write_compose_env(images: dict[str, str], env_file: Path, *, dry_run: bool = False) -> None:
+    """Point docker compose at ``images`` through the project's ``env_file``."""
     text = "# Written by `inv images.build --offline`; delete it to use upstream images.\n"
     text += "".join(f"{name}={image}\n" for name, image in images.items())
     if dry_run:
-        console.say(f"[dry-run] write {COMPOSE_ENV}:\n{text}", end="")
+        console.say(f"[dry-run] write {env_file}:\n{text}", end="")
         return
-    COMPOSE_ENV.write_text(text)
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    env_file.write_text(text)
 
 
-def forget_offline_images(*, dry_run: bool = False) -> None:
-    """Remove compose/.env, so compose uses the pinned upstream images again."""
-    if COMPOSE_ENV.exists():
-        console.say(f"removing {COMPOSE_ENV} (it pointed compose at offline images)")
+def forget_offline_images(env_file: Path, *, dry_run: bool = False) -> None:
+    """Remove ``env_file``, so compose uses the pinned upstream images again."""
+    if env_file.exists():
+        console.say(f"removing {env_file} (it pointed compose at offline images)")
         if not dry_run:
-            COMPOSE_ENV.unlink()
+            env_file.unlink()
 
 
 def build_online(c: Context, upstream: list[str], *, dry_run: bool = False) -> None:
@@ -315,17 +323,23 @@ def _described(missing: Mapping[str, list[str]]) -> str:
 
 
 def ensure_images(
-    c: Context, images: Mapping[str, str], mode: str, cache_dir: Path, *, dry_run: bool = False
+    c: Context,
+    images: Mapping[str, str],
+    mode: str,
+    cache_dir: Path,
+    env_file: Path,
+    *,
+    dry_run: bool = False,
 ) -> bool:
     """Pull or build the images the stack lacks, saying which and why.
 
     ``mode`` is settings.images.offline. True when the offline images were built, so
-    compose/.env changed and the caller must render the compose model again.
+    ``env_file`` changed and the caller must render the compose model again.
     """
-    stale = stale_offline_images()
+    stale = stale_offline_images(env_file)
     if stale and mode != "never":
         console.say(f"out of date: {', '.join(stale)} (their sources changed): rebuilding them")
-        _build_offline_or_explain(c, cache_dir, dry_run=dry_run)
+        _build_offline_or_explain(c, cache_dir, env_file, dry_run=dry_run)
         return True
     missing = missing_images(c, images)
     if not missing:
@@ -333,7 +347,7 @@ def ensure_images(
     offline_tags = {image.tag for image in OFFLINE_IMAGES}
     if mode == "always" or set(missing) <= offline_tags:
         console.say(f"not built yet: {_described(missing)}: building the offline images")
-        _build_offline_or_explain(c, cache_dir, dry_run=dry_run)
+        _build_offline_or_explain(c, cache_dir, env_file, dry_run=dry_run)
         return True
     console.say(f"not present yet: {_described(missing)}: pulling/building them")
     try:
@@ -345,16 +359,16 @@ def ensure_images(
                 "set images.offline: true (INVOKE_IMAGES_OFFLINE=1); nothing was started"
             ) from None
         console.say(f"{exc}: building the offline images instead (images.offline: auto)")
-        _build_offline_or_explain(c, cache_dir, dry_run=dry_run)
+        _build_offline_or_explain(c, cache_dir, env_file, dry_run=dry_run)
         return True
     return False
 
 
-def stale_offline_images() -> list[str]:
-    """The offline images compose/.env names that are older than their sources."""
-    if not COMPOSE_ENV.is_file():
+def stale_offline_images(env_file: Path) -> list[str]:
+    """The offline images ``env_file`` names that are older than their sources."""
+    if not env_file.is_file():
         return []
-    lines = COMPOSE_ENV.read_text().splitlines()
+    lines = env_file.read_text().splitlines()
     named = dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
     found = [(named.get(image.variable, ""), image) for image in OFFLINE_IMAGES]
     return [tag for tag, image in found if tag.startswith(image.name) and tag != image.tag]
@@ -374,9 +388,13 @@ def fetch_upstream(c: Context, images: list[str], *, dry_run: bool = False) -> N
             runner.run(c, argv, dry_run=dry_run, hide="err", what=f"cannot pull {image}")
 
 
-def _build_offline_or_explain(c: Context, cache_dir: Path, *, dry_run: bool) -> None:
+def _build_offline_or_explain(
+    c: Context, cache_dir: Path, env_file: Path, *, dry_run: bool
+) -> None:
+    # A tag names its sources' digest: one already built (for another compose project,
+    # whose state folder named it) is this project's image too.
     try:
-        build_offline(c, cache_dir, dry_run=dry_run)
+        build_offline(c, cache_dir, env_file, only_missing=True, dry_run=dry_run)
     except PromkitError as exc:
         raise PromkitError(
             f"could not build the offline images, nothing was started: {exc}; `inv "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -65,16 +66,18 @@ def build_images(c: Context, config: Any, *, offline: bool, dry_run: bool = Fals
     """Build (or pull) every image the stack runs, from package registries only if offline.
 
     ``offline`` (or the setting images.offline: true) builds them offline and points
-    compose/.env at them; otherwise upstream images are pulled and the app's is built.
+    the project's env file at them; otherwise upstream images are pulled and the app's is
+    built.
     """
     chosen_images = settings.load(config).images
+    project = compose.Project.from_config(config)
     if offline or chosen_images.offline == "always":
-        chosen = images.build_offline(c, Path(chosen_images.cache_dir), dry_run=dry_run)
+        cache_dir = Path(chosen_images.cache_dir)
+        chosen = images.build_offline(c, cache_dir, project.env_file, dry_run=dry_run)
         console.say("compose will use: " + ", ".join(chosen.values()))
         return
-    images.forget_offline_images(dry_run=dry_run)
-    project = compose.Project.from_config(config)
-    # Ignore compose/.env: it may still name offline images during a dry run.
+    images.forget_offline_images(project.env_file, dry_run=dry_run)
+    # Ignore the env file: it may still name offline images during a dry run.
     model = compose.rendered_config(c, project, env_file="/dev/null")
     upstream = sorted(
         {img for img in compose.service_images(model).values() if img != images.APP_IMAGE}
@@ -104,11 +107,12 @@ def validate(c: Context, config: Any, *, dry_run: bool = False) -> Plan:
     check_rule_files(prometheus_config(config))
     project = replace(project, env={**project.env, DEMO_RATE_VAR: f"{rate or 1:g}"})
     compose.require_engine(c)
-    model = compose.rendered_config(c, project)
+    model = compose.rendered_config(c, project, dry_run=dry_run)
     require_free_ports(c, project, model)
     found = compose.service_images(model)
     cache_dir = Path(loaded.images.cache_dir)
-    if images.ensure_images(c, found, loaded.images.offline, cache_dir, dry_run=dry_run) and (
+    mode = loaded.images.offline
+    if images.ensure_images(c, found, mode, cache_dir, project.env_file, dry_run=dry_run) and (
         not dry_run
     ):
         found = compose.service_images(compose.rendered_config(c, project))
@@ -210,7 +214,7 @@ def up(c: Context, plan: Plan, *, dry_run: bool = False) -> None:
     A first deploy that fails is removed again (its data volume stays), so nothing
     is left half-up; a failed update of a running stack says what it left.
     """
-    argv = plan.project.argv(
+    args = (
         "up",
         "--detach",
         "--wait",
@@ -222,7 +226,7 @@ def up(c: Context, plan: Plan, *, dry_run: bool = False) -> None:
     if plan.config_file is not None and not dry_run:
         auth.render_config_dir(plan.config_file, auth_paths(plan.project))
     fresh = dry_run or not compose.ps(c, plan.project)
-    done = runner.run(c, argv, dry_run=dry_run, check=False, hide=False, env=plan.project.env)
+    done = compose.run(c, plan.project, *args, dry_run=dry_run, check=False, hide=False)
     if not done.ok:
         reason = explain_unhealthy(c, plan.project, done)
         raise PromkitError(f"{reason}; {clean_up_after_failure(c, plan.project, fresh)}")
@@ -261,17 +265,34 @@ def explain_unhealthy(c: Context, project: compose.Project, done: runner.Complet
 
 def down(c: Context, project: compose.Project, *, volumes: bool, dry_run: bool = False) -> None:
     """Stop and remove the stack's containers and network; its data volume only if asked."""
-    argv = project.argv("down", "--remove-orphans", *(["--volumes"] if volumes else []))
-    runner.run(c, argv, dry_run=dry_run, hide=False)
+    args = ("down", "--remove-orphans", *(["--volumes"] if volumes else []))
+    compose.run(c, project, *args, dry_run=dry_run, hide=False)
 
 
 def destroy(c: Context, config: Any, *, volumes: bool, dry_run: bool = False) -> None:
-    """Stop and remove the stack; its data volume stays (and it says so) unless ``volumes``."""
+    """Stop and remove the stack; its data volume and state folder stay unless ``volumes``.
+
+    The state folder (compose.state_dir) holds the offline images' tags and the basic
+    auth files: removed with the data, kept (and said so) with it.
+    """
     project = compose.Project.from_config(config)
     compose.require_engine(c)
     down(c, project, volumes=volumes, dry_run=dry_run)
-    if not dry_run and not volumes:
+    if volumes:
+        remove_state(project, dry_run=dry_run)
+    elif not dry_run:
         console.say(kept_data_line(" volume"))
+
+
+def remove_state(project: compose.Project, *, dry_run: bool = False) -> None:
+    """Delete the project's state folder (and nothing else of compose.state_dir)."""
+    if not project.state.exists():
+        return
+    if dry_run:
+        console.say(f"[dry-run] remove {project.state}")
+        return
+    shutil.rmtree(project.state)
+    console.say(f"removed {project.state} (the project's env file and basic auth files)")
 
 
 # -- the mounted config folder, basic auth, reload -----------------------------------
@@ -283,8 +304,8 @@ def auth_enabled(project: compose.Project) -> bool:
 
 
 def auth_paths(project: compose.Project) -> auth.AuthPaths:
-    """The project's basic auth files (compose/.auth/<project>/)."""
-    return auth.paths_for(project.file, project.name)
+    """The project's basic auth files (<compose.state_dir>/<project>/auth/)."""
+    return auth.AuthPaths(project.auth_dir)
 
 
 def project_with_env(config: Any) -> compose.Project:
@@ -297,10 +318,11 @@ def project_with_env(config: Any) -> compose.Project:
             f"{config_file}: compose mounts its folder and Prometheus loads {CONFIG_NAME}"
         )
     if not auth_enabled(project):
-        return replace(project, env={CONFIG_DIR_VAR: str(config_file.parent)})
+        return replace(project, env={**project.env, CONFIG_DIR_VAR: str(config_file.parent)})
     paths = auth_paths(project)
     auth.require_web_config(paths)
-    return replace(project, env={CONFIG_DIR_VAR: str(paths.config_dir), **auth.compose_env(paths)})
+    env = {**project.env, CONFIG_DIR_VAR: str(paths.config_dir), **auth.compose_env(paths)}
+    return replace(project, env=env)
 
 
 def write_basic_auth(config: Any, *, dry_run: bool = False) -> list[str]:
