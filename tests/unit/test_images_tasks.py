@@ -170,3 +170,16 @@ def test_building_only_missing_offline_images_builds_none_when_all_are_there(
     assert built == {image.variable: image.tag for image in images.OFFLINE_IMAGES}
     assert commands(c) == [f"docker image inspect {i.tag}" for i in images.OFFLINE_IMAGES]
     assert not compose_env.exists(), "the env file is build_offline's, not this one's"
+
+
+def test_an_installed_wheel_names_no_offline_tags(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A wheel carries no image sources: nothing to name offline tags by, and no traceback
+    # (deploy.local then pulls, or says how to build from a checkout).
+    assert images.offline_tags() == {image.tag for image in images.OFFLINE_IMAGES}
+    monkeypatch.setattr(images, "BASE_PACKAGES_FILE", tmp_path / "absent" / "packages.txt")
+    env = tmp_path / ".env"
+    env.write_text("".join(f"{i.variable}={i.name}-000000\n" for i in images.OFFLINE_IMAGES))
+    assert images.offline_tags() == set()
+    assert images.stale_offline_images(env) == []

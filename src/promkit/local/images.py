@@ -344,8 +344,7 @@ def ensure_images(
     missing = missing_images(c, images)
     if not missing:
         return False
-    offline_tags = {image.tag for image in OFFLINE_IMAGES}
-    if mode == "always" or set(missing) <= offline_tags:
+    if mode == "always" or set(missing) <= offline_tags():
         console.say(f"not built yet: {_described(missing)}: building the offline images")
         _build_offline_or_explain(c, cache_dir, env_file, dry_run=dry_run)
         return True
@@ -364,9 +363,17 @@ def ensure_images(
     return False
 
 
+def offline_tags() -> set[str]:
+    """The tags of the offline images, from their sources; none without a checkout (an
+    installed wheel carries no sources to build them from, nor to name them by)."""
+    if not BASE_PACKAGES_FILE.is_file():
+        return set()
+    return {image.tag for image in OFFLINE_IMAGES}
+
+
 def stale_offline_images(env_file: Path) -> list[str]:
     """The offline images ``env_file`` names that are older than their sources."""
-    if not env_file.is_file():
+    if not env_file.is_file() or not BASE_PACKAGES_FILE.is_file():
         return []
     lines = env_file.read_text().splitlines()
     named = dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
