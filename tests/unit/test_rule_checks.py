@@ -549,3 +549,46 @@ W = "alert W (group g)"
 def test_a_named_watchdog_is_judged_by_its_state(data: Any, ok: bool, line: str) -> None:
     result = rule_checks.check_watchdog(data, ExpectedRules(rule_checks.NAMED, watchdog="W"))
     assert (result.ok, result.evidence) == (ok, [line])
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("x", "rules data is not an object"),
+        ({"groups": "x"}, "data.groups is not a list"),
+        ({"groups": ["x"]}, "a rule group is not an object"),
+        ({"groups": [{"rules": "x"}]}, "a group's rules is not a list"),
+        ({"groups": [{"rules": ["x"]}]}, "a rule is not an object"),
+    ],
+)
+def test_rules_data_of_the_wrong_shape_names_the_part(data: Any, message: str) -> None:
+    with pytest.raises(UnexpectedPayload, match=f"unexpected payload: {re.escape(message)}$"):
+        rule_checks.loaded_groups(data)
+
+
+def test_groups_and_rules_missing_their_fields_get_placeholders() -> None:
+    assert rule_checks.loaded_groups({"groups": None}) == []
+    raw = {"groups": [{"rules": [{}, {"type": "x", "alerts": ["not an alert"]}]}]}
+    (group,) = rule_checks.loaded_groups(raw)
+    assert (group.name, group.file, group.interval_s, group.last_evaluation) == (
+        "?",
+        "",
+        None,
+        None,
+    )
+    blank = rule_checks.ServerRule("rule", "?", "unknown", "", "", "", "")
+    assert group.rules == (blank, rule_checks.ServerRule("x", "?", "unknown", "", "", "", ""))
+
+
+def test_a_group_without_an_interval_is_judged_at_the_expected_one() -> None:
+    data = group_at(NOW - timedelta(seconds=50))
+    del data["groups"][0]["interval"]
+    result = rule_checks.check_rules(data, ExpectedRules(rule_checks.UNDECLARED), None, NOW, 30.0)
+    assert result.ok and "(every 30s)" in result.evidence[0]
+
+
+def test_no_loaded_groups_is_said_first() -> None:
+    result = rule_checks.check_rules(
+        {"groups": []}, ExpectedRules(rule_checks.UNDECLARED), None, NOW, 15.0
+    )
+    assert result.evidence == ["the server loads no rule groups", rule_checks.DECLARE_RULES]
