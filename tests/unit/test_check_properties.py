@@ -207,15 +207,28 @@ def expect(got: CheckResult | UnexpectedPayload, message: str | None) -> CheckRe
     return None
 
 
+def first_not_object(*answers: tuple[Any, str]) -> str | None:
+    """The error of the first answer, in the order a check reads them, that is no object."""
+    for value, name in answers:
+        if not isinstance(value, Mapping):
+            return SHAPE + f"{name} data is not an object"
+    return None
+
+
 def targets_error(targets: Any) -> str | None:
     """What active_targets owes a /api/v1/targets answer (None: no error)."""
     if not isinstance(targets, Mapping):
         return SHAPE + "targets data is not an object"
-    active = targets.get("activeTargets") or []
-    if not isinstance(active, list):
-        return SHAPE + "data.activeTargets is not a list"
-    if not all(isinstance(item, Mapping) for item in active):
-        return SHAPE + "an active target is not an object"
+    return objects_error(targets.get("activeTargets"), "data.activeTargets", "an active target")
+
+
+def objects_error(value: Any, name: str, item: str) -> str | None:
+    """What a list of objects the checks read (``value or []``) owes its shape."""
+    listed = value or []
+    if not isinstance(listed, list):
+        return SHAPE + f"{name} is not a list"
+    if not all(isinstance(entry, Mapping) for entry in listed):
+        return SHAPE + f"{item} is not an object"
     return None
 
 
@@ -233,12 +246,7 @@ def config_error(text: str) -> tuple[str | None, Any]:
 
 
 def scrape_configs_error(config: Mapping[str, Any]) -> str | None:
-    jobs = config.get("scrape_configs") or []
-    if not isinstance(jobs, list):
-        return SHAPE + "scrape_configs is not a list"
-    if not all(isinstance(job, Mapping) for job in jobs):
-        return SHAPE + "a scrape_configs entry is not an object"
-    return None
+    return objects_error(config.get("scrape_configs"), "scrape_configs", "a scrape_configs entry")
 
 
 def interval_error(text: str) -> str | None:
@@ -270,13 +278,8 @@ def interval_error(text: str) -> str | None:
 @given(st.one_of(info_payload, payloads), st.one_of(info_payload, payloads))
 def test_runs(buildinfo: Any, runtimeinfo: Any) -> None:
     got = outcome(checks.check_runs, buildinfo, runtimeinfo)
-    if not isinstance(buildinfo, Mapping):
-        expect(got, SHAPE + "buildinfo data is not an object")
-    elif not isinstance(runtimeinfo, Mapping):
-        expect(got, SHAPE + "runtimeinfo data is not an object")
-    else:
-        result = expect(got, None)
-        assert result is not None
+    result = expect(got, first_not_object((buildinfo, "buildinfo"), (runtimeinfo, "runtimeinfo")))
+    if result is not None:
         assert result.ok is (runtimeinfo.get("reloadConfigSuccess") is not False)
         assert result.evidence[0].startswith("Prometheus ")
 
@@ -355,13 +358,9 @@ def _retention_days(shown: Any) -> float | None:
 @given(st.one_of(info_payload, payloads), st.one_of(flags_payload, payloads))
 def test_retention(runtimeinfo: Any, flags: Any) -> None:
     got = outcome(checks.check_retention, runtimeinfo, flags, "30d")
-    if not isinstance(runtimeinfo, Mapping):
-        expect(got, SHAPE + "runtimeinfo data is not an object")
-    elif not isinstance(flags, Mapping):
-        expect(got, SHAPE + "flags data is not an object")
-    else:
-        result = expect(got, None)
-        assert result is not None and result.evidence[0].startswith("storageRetention is ")
+    result = expect(got, first_not_object((runtimeinfo, "runtimeinfo"), (flags, "flags")))
+    if result is not None:
+        assert result.evidence[0].startswith("storageRetention is ")
         days = _retention_days(runtimeinfo.get("storageRetention"))
         if days is not None and not math.isclose(days, 30):
             assert not result.ok

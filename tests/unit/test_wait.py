@@ -50,8 +50,13 @@ def scripted(*steps: list[CheckResult] | Exception) -> tuple[Callable[[], Round]
     return attempt, calls
 
 
-def run(attempt: Callable[[], Round], deadline: float | None, clock: FakeTime) -> Round:
-    stream = io.StringIO()
+def run(
+    attempt: Callable[[], Round],
+    deadline: float | None,
+    clock: FakeTime,
+    stream: io.StringIO | None = None,
+) -> Round:
+    stream = stream or io.StringIO()
     return wait.wait_until_green(
         attempt,
         deadline,
@@ -295,14 +300,7 @@ def test_the_deadline_counts_from_the_first_attempt_not_from_zero() -> None:
 def test_a_progress_line_for_an_unreachable_server_names_the_error() -> None:
     stream = io.StringIO()
     attempt, _ = scripted(prom.Unreachable("connection refused"), GREEN)
-    clock = FakeTime()
-    wait.wait_until_green(
-        attempt,
-        30,
-        progress=wait.Progress(stream, live=False),
-        clock=clock.clock,
-        sleep=clock.sleep,
-    )
+    run(attempt, 30, FakeTime(), stream)
     assert stream.getvalue() == "waiting (0.0s of 30s): connection refused\n"
 
 
