@@ -611,3 +611,16 @@ def test_a_group_interval_that_is_no_duration_is_bad_input_naming_the_group() ->
         match=r"^the interval of rule group g \(r\.rules\.yml\): 'soon' is not a duration",
     ):
         drift.rule_differences(groups, {"groups": [{"name": "g", "interval": 15}]})
+
+
+def test_a_repo_without_a_global_evaluation_interval_leaves_groups_to_the_server() -> None:
+    """No repo global: a group the server runs at its own 30s is not compared (and the
+    missing setting is no bad input)."""
+    repo_config = {**copy.deepcopy(REPO_CONFIG), "global": {}}
+    groups = load_rule_text(Path("r.rules.yml"), "groups:\n  - name: g\n    rules: []\n")
+    served_config = {**copy.deepcopy(SERVED_CONFIG), "global": {"evaluation_interval": "15s"}}
+    rules = {"groups": [{"name": "g", "interval": 30, "rules": []}]}
+    found = drift.differences(
+        repo(config=repo_config, groups=groups), server(config=served_config, rules=rules)
+    )
+    assert not [line for line in found if line.startswith("groups[")]
