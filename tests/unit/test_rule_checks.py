@@ -592,3 +592,11 @@ def test_no_loaded_groups_is_said_first() -> None:
         {"groups": []}, ExpectedRules(rule_checks.UNDECLARED), None, NOW, 15.0
     )
     assert result.evidence == ["the server loads no rule groups", rule_checks.DECLARE_RULES]
+
+
+def test_check_all_judges_groups_without_an_interval_at_the_expected_one() -> None:
+    data = group_at(NOW)
+    del data["groups"][0]["interval"]
+    expected = ExpectedRules(rule_checks.UNDECLARED)
+    rules_result = rule_checks.check_all(data, expected, {}, None, NOW, 60.0)[0]
+    assert rules_result.ok and "(every 1m)" in rules_result.evidence[0]
