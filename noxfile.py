@@ -149,3 +149,18 @@ def bench_quick(session: nox.Session) -> None:
     """Every benchmark figure once at small sizes: fails only if a figure errors, never on
     its value (`python -m bench --quick`)."""
     _bench(session, "--quick")
+
+
+@nox.session(default=False)
+@_timed
+def mutation(session: nox.Session) -> None:
+    """mutmut over the pure judges, then each module's score (fails under 90%; docs/testing.md).
+
+    CPU heavy (some 3,500 mutants): on a shared machine run it under the heavy lock, one
+    module at a time, e.g. `nox -s mutation -- "promkit.verify.drift.*"`.
+    """
+    _install(session, "test", "mutation")
+    session.install("-r", SAMPLE_APP_REQUIREMENTS)
+    env = {"PROMKIT_MUTATION": "1"}  # the Hypothesis properties: fewer, fixed examples
+    session.run("mutmut", "run", "--max-children", "2", *session.posargs, env=env)
+    session.run("python", "scripts/mutation_report.py")

@@ -409,3 +409,207 @@ def test_the_replay_on_a_recorded_dropped_target_names_the_annotation_rule() -> 
     index, rule = discovery.dropping_step(redis, job["relabel_configs"]) or (0, {})
     assert index == 1 and rule["action"] == "keep"
     assert rule["source_labels"] == ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"]
+
+
+# --- boundaries for the mutation run (docs/testing.md) -----------------------------------
+
+
+@pytest.mark.parametrize("cluster", ["x", {}, {"items": "x"}])
+def test_a_cluster_answer_that_is_no_list_is_unexpected(cluster: Any) -> None:
+    with pytest.raises(
+        PromkitError, match=r"^the cluster's answer is not a kubectl List \(no items\)$"
+    ):
+        discovery.annotated_pods(cluster)
+
+
+def test_a_targets_answer_that_is_no_object_is_unexpected() -> None:
+    with pytest.raises(
+        PromkitError, match=r"^Prometheus answered an unexpected payload: targets data$"
+    ):
+        discovery.active_targets([], JOB)
+
+
+def test_pods_read_with_their_defaults() -> None:
+    bare = {"metadata": {"name": "p", "namespace": "n", "annotations": {discovery.SCRAPE: "true"}}}
+    owned = pod("s-0", owner="x")
+    owned["metadata"]["ownerReferences"] = [{"kind": "StatefulSet", "name": "s"}]
+    owned["spec"]["containers"].append({"name": "side", "ports": [{"name": "no-number"}]})
+    gone = pod("gone")
+    gone["metadata"]["deletionTimestamp"] = "2026-12-07T00:00:00Z"
+    items = [bare, owned, gone, pod("rs", owner="app-7d9f8-x"), "not an item"]
+    found = discovery.annotated_pods({"items": items})
+    assert found[0] == discovery.AnnotatedPod(
+        "n", "p", "", "Unknown", False, "", "/metrics", (), "Pod/n/p"
+    )
+    assert (found[1].workload, found[1].container_ports) == (
+        "StatefulSet/promkit-sample/s",
+        (8000,),
+    )
+    assert found[2].workload == "Deployment/promkit-sample/app-7d9f8"
+    assert len(found) == 3 and found[0].label == "n/p"
+    assert discovery.live_pods({"items": [bare, gone]}) == {("n", "p"): ""}
+
+
+def test_workloads_of_every_kind_that_ask_to_be_scraped() -> None:
+    items = [
+        {**deployment("s"), "kind": "StatefulSet"},
+        {**deployment("d"), "kind": "DaemonSet"},
+        {**deployment("r"), "kind": "ReplicaSet"},
+        deployment("quiet", scrape=False),
+    ]
+    assert discovery.annotated_workloads({"items": items}) == [
+        "StatefulSet/promkit-sample/s",
+        "DaemonSet/promkit-sample/d",
+    ]
+
+
+def test_targets_are_tied_to_pods_by_pool_or_job_and_their_labels() -> None:
+    targets = {
+        "activeTargets": [
+            {"labels": {"job": JOB, "namespace": "n", "pod": "p"}, "scrapeUrl": "http://a:1/m"},
+            {
+                "scrapePool": JOB,
+                "discoveredLabels": {discovery._NAMESPACE: "m", discovery._POD: "q"},
+            },
+            {"labels": {"job": "other"}, "scrapePool": "other"},
+        ]
+    }
+    found = discovery.active_targets(targets, JOB)
+    assert [(t.namespace, t.pod, t.url) for t in found] == [
+        ("n", "p", "http://a:1/m"),
+        ("m", "q", ""),
+    ]
+    assert (found[0].address, found[0].host, found[0].path) == ("a:1", "a", "/m")
+    assert (found[1].address, found[1].host, found[1].path) == ("", "", "/")
+
+
+@pytest.mark.parametrize(
+    ("rule", "labels", "kept"),
+    [
+        ({"action": "KEEP", "source_labels": ["a", "b"], "regex": "x;y"}, {"a": "x", "b": "y"}, True),  # noqa: E501
+        ({"action": "keep", "source_labels": ["a", "b"], "separator": "-", "regex": "x-y"}, {"a": "x", "b": "y"}, True),  # noqa: E501
+        ({"action": "keep", "source_labels": ["a"], "regex": "x"}, {"a": "xx"}, False),
+        ({"action": "drop", "source_labels": ["a"]}, {"a": ""}, False),
+        ({"action": "drop", "source_labels": ["a"], "regex": "x"}, {"a": "y"}, True),
+        ({"action": "keepequal", "source_labels": ["a"], "target_label": "b"}, {"a": "1", "b": "1"}, True),  # noqa: E501
+        ({"action": "keepequal", "source_labels": ["a"], "target_label": "b"}, {"a": "1", "b": "2"}, False),  # noqa: E501
+        ({"action": "dropequal", "source_labels": ["a"], "target_label": "b"}, {"a": "1", "b": "1"}, False),  # noqa: E501
+        ({"action": "dropequal", "source_labels": ["a"], "target_label": "b"}, {"a": "1"}, True),
+    ],
+)  # fmt: skip
+def test_relabel_actions_keep_or_drop(rule: Any, labels: dict[str, str], kept: bool) -> None:
+    assert discovery._apply(rule, dict(labels)) is kept
+
+
+def test_replace_sets_or_removes_its_target_label() -> None:
+    labels = {"a": "v", "b": "old", "c": "x"}
+    assert discovery._apply({"source_labels": ["a"], "target_label": "t"}, labels)
+    assert labels["t"] == "v"  # replace is the default action, $1 of (.*) the default value
+    discovery._apply({"source_labels": ["missing"], "target_label": "b"}, labels)
+    assert "b" not in labels  # an empty replacement removes the label
+    discovery._apply({"source_labels": ["a"], "regex": "nope", "target_label": "c"}, labels)
+    assert labels["c"] == "x"  # no match: unchanged
+    discovery._apply({"source_labels": ["a"], "replacement": "r"}, labels)
+    assert "r" not in labels.values()  # no target label: nothing set
+
+
+def test_a_dropping_step_is_described_by_its_action() -> None:
+    keep = {"action": "keep", "source_labels": ["a", "b"], "regex": "x"}
+    equal = {"action": "dropequal", "source_labels": ["a"], "target_label": "t"}
+    assert discovery._describe_rule(2, keep) == "relabel step 2 (keep on [a,b] regex 'x')"
+    assert discovery._describe_rule(3, equal) == "relabel step 3 (dropequal on [a] target_label t)"
+    assert discovery._describe_rule(1, {}) == "relabel step 1 (replace on [])"
+    assert discovery.dropping_step({"a": "x"}, [{"regex": "("}]) is None
+    assert discovery.dropping_step({"a": "x"}, [{"action": "drop", "source_labels": ["a"]}]) == (
+        1,
+        {"action": "drop", "source_labels": ["a"]},
+    )
+
+
+def test_the_pod_discovery_job_is_found_by_name_and_role() -> None:
+    config = (
+        "scrape_configs:\n  - x\n  - job_name: j\n    kubernetes_sd_configs: [{role: node}]\n"
+        "  - job_name: j\n    kubernetes_sd_configs: [{role: node}, {role: pod}]\n"
+    )
+    assert discovery.pod_discovery_job(config, "j")["kubernetes_sd_configs"][1] == {"role": "pod"}
+    with pytest.raises(ConfigError) as caught:
+        discovery.pod_discovery_job(config, "k")
+    assert str(caught.value) == (
+        "Prometheus has no pod-discovery job 'k' (kubernetes_sd_configs with role: pod): "
+        "set k8s.discovery_job to the job that discovers the annotated pods"
+    )
+
+
+def test_discovered_namespaces_are_all_unless_every_config_lists_some() -> None:
+    listed = {"namespaces": {"names": ["b", "a"]}}
+    assert discovery._discovered_namespaces({"kubernetes_sd_configs": [listed]}) == {"a", "b"}
+    assert discovery._discovered_namespaces({"kubernetes_sd_configs": [listed, {}]}) is None
+    assert discovery._discovered_namespaces({}) == set()
+
+
+def _pod(**changes: Any) -> discovery.AnnotatedPod:
+    fields = {"namespace": "n", "name": "p", "ip": "1.2.3.4", "phase": "Running", "ready": True,
+              "port": "80", "path": "/metrics", "container_ports": (80,), "workload": "Pod/n/p"}  # fmt: skip  # noqa: E501
+    return discovery.AnnotatedPod(**{**fields, **changes})
+
+
+SCRAPE_JOB: dict[str, Any] = {"kubernetes_sd_configs": [{"role": "pod"}]}
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"port": ""}, "its prometheus.io/port annotation is missing: give the port to scrape"),
+        ({"port": "http"}, "its prometheus.io/port annotation is http: give the port to scrape"),
+        ({"container_ports": (90, 81, 90)}, "prometheus.io/port 80 names no container port (declared: 81, 90)"),  # noqa: E501
+        ({"container_ports": ()}, "Prometheus has not discovered it: may its ServiceAccount list pods in namespace n (RBAC)?"),  # noqa: E501
+        ({"ready": False}, "Prometheus has not discovered it: may its ServiceAccount list pods in namespace n (RBAC)? (the pod is not Ready either)"),  # noqa: E501
+    ],
+)  # fmt: skip
+def test_why_a_pod_is_missing(changes: dict[str, Any], reason: str) -> None:
+    assert discovery.why_missing(_pod(**changes), {}, SCRAPE_JOB, JOB) == reason
+
+
+def test_a_pod_outside_the_discovered_namespaces_or_dropped_by_a_step_it_cannot_replay() -> None:
+    limited = {"kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": ["b", "a"]}}]}
+    assert discovery.why_missing(_pod(), {}, limited, JOB) == (
+        "job kubernetes-pods only discovers namespaces a, b: add n to its kubernetes_sd_configs "
+        "namespaces"
+    )
+    labels = {discovery._NAMESPACE: "n", discovery._POD: "p", discovery._CONTAINER_PORT: "80"}
+    other_port = {**labels, discovery._CONTAINER_PORT: "81", "a": "x"}
+    targets = {"droppedTargets": [{"discoveredLabels": other_port}, {"discoveredLabels": labels}]}
+    odd = {**SCRAPE_JOB, "relabel_configs": [{"action": "hashmod"}]}
+    assert discovery.why_missing(_pod(), targets, odd, JOB) == (
+        "discovered but dropped by job kubernetes-pods's relabel_configs"
+    )
+    keep_a = [{"action": "keep", "source_labels": ["a"], "regex": "x"}]
+    by_port = {**SCRAPE_JOB, "relabel_configs": keep_a}
+    assert discovery.why_missing(_pod(), targets, by_port, JOB) == (
+        "dropped by relabel step 1 (keep on [a] regex 'x')"
+    )  # the dropped target of the annotated port is the one replayed
+    assert discovery.dropped_for({"droppedTargets": [{"discoveredLabels": labels, "scrapePool": "x"}]}, JOB, _pod()) == []  # fmt: skip  # noqa: E501
+
+
+def test_the_passing_pods_are_listed_up_to_twenty() -> None:
+    items = [pod(f"app-{i:02}", ip=f"10.0.0.{i}") for i in range(21)]
+    result = judge(items, [active(item, 8000) for item in items])
+    assert result.ok and result.evidence[-1] == "... and 1 more pods scraped once"
+    result = judge(items[:20], [active(item, 8000) for item in items[:20]])
+    assert result.evidence[0] == "20 annotated pods, 20 active targets of job kubernetes-pods"
+    assert len(result.evidence) == 21 and result.evidence[-1].startswith(
+        "pod promkit-sample/app-19"
+    )
+
+
+def test_a_pod_not_running_duplicated_or_at_another_address_is_named() -> None:
+    pending, twice, moved = pod("a", phase="Pending"), pod("b"), pod("c", ip="10.0.0.9")
+    actives = [active(twice, 8000), active(twice, 8000, "/other"), active(moved, 8001)]
+    result = judge([pending, twice, moved], actives)
+    assert result.evidence[:2] == [
+        "pod promkit-sample/b is DUPLICATED: 2 targets (http://10.244.0.2:8000/metrics, "
+        "http://10.244.0.2:8000/other)",
+        "pod promkit-sample/c is scraped at http://10.0.0.9:8001/metrics, expected "
+        "10.0.0.9:8000/metrics",
+    ]
+    assert "pod promkit-sample/a is Pending: scraped once it runs" in result.evidence

@@ -428,3 +428,199 @@ def test_every_difference_is_one_line_reload_first() -> None:
         "groups[sample-service.recording].record[tenant",
     ]
     assert drift.verdict(repo(), found) == "\n".join(found)
+
+
+# --- boundaries the mutation run (docs/testing.md) found untested ------------------------
+
+
+def test_sizes_are_read_in_base_two_whatever_the_spelling() -> None:
+    assert drift.same_value("1KB", "1024B")
+    assert drift.same_value("2MiB", "2097152B")
+    assert not drift.same_value("1KB", "1000B")
+
+
+def test_named_lists_are_matched_by_name_below_the_top_level_too() -> None:
+    repo_config = {"a": {"scrape_configs": [{"job_name": "j", "x": 1}]}}
+    served = {"a": {"scrape_configs": [{"job_name": "j", "x": 2}]}}
+    assert drift.config_differences(repo_config, served) == [
+        "a.scrape_configs[j].x: repo 1, server 2"
+    ]
+
+
+def test_relative_paths_inside_jobs_and_indexed_lists_are_read_in_the_config_folder() -> None:
+    job = {"job_name": "j", "bearer_token_file": "token"}
+    served_job = {"job_name": "j", "bearer_token_file": f"{DIR}/token"}
+    listed = [{"ca_file": "ca.pem"}]
+    repo_config = {"scrape_configs": [job], "tls": listed}
+    served = {"scrape_configs": [served_job], "tls": [{"ca_file": f"{DIR}/ca.pem"}]}
+    assert drift.config_differences(repo_config, served, DIR) == []
+    assert drift.config_differences(repo_config, served) == [
+        f"scrape_configs[j].bearer_token_file: repo token, server {DIR}/token",
+        f"tls[0].ca_file: repo ca.pem, server {DIR}/ca.pem",
+    ]
+
+
+def test_an_indexed_list_longer_in_the_repo_names_each_extra_item() -> None:
+    repo_config = {"tls": [{"a": 1}, {"b": 2}]}
+    assert drift.config_differences(repo_config, {"tls": [{"a": 1}]}) == [
+        'tls[1]: only in the repo: {"b": 2}'
+    ]
+
+
+def test_a_bare_double_dash_and_a_last_flag_with_its_value() -> None:
+    assert drift.parse_args(["--", "value"]) == {}
+    assert drift.parse_args(["--storage.tsdb.path", "/prometheus"]) == {
+        "storage.tsdb.path": "/prometheus"
+    }
+    assert drift.parse_args(["--web.enable-lifecycle"]) == {"web.enable-lifecycle": "true"}
+
+
+@pytest.mark.parametrize("info", [None, ["reloadConfigSuccess"], "false", {}])
+def test_runtimeinfo_that_is_no_mapping_or_says_nothing_is_no_failed_reload(info: Any) -> None:
+    assert drift.reload_differences(info) == []
+
+
+def test_a_failed_reload_without_a_time_says_so() -> None:
+    assert drift.reload_differences({"reloadConfigSuccess": False}) == [
+        "the last reload failed: the server runs an older config "
+        "(its last successful load was at an unknown time)"
+    ]
+
+
+def test_the_repos_global_evaluation_interval_reaches_the_rule_groups() -> None:
+    """A group the repo leaves to the global 1m, served at its own 30s (the server's global
+    is 15s): the group's interval is named, from the repo's global."""
+    repo_config = {**copy.deepcopy(REPO_CONFIG), "global": {"evaluation_interval": "1m"}}
+    text = "groups:\n  - name: g\n    rules: []\n"
+    groups = load_rule_text(Path("r.rules.yml"), text)
+    served_config = {**copy.deepcopy(SERVED_CONFIG), "global": {"evaluation_interval": "15s"}}
+    rules = {"groups": [{"name": "g", "interval": 30, "rules": []}]}
+    found = drift.differences(
+        repo(config=repo_config, groups=groups), server(config=served_config, rules=rules)
+    )
+    assert "groups[g].interval: repo 1m, server 30s" in found
+
+
+def test_the_verdict_names_every_source_compared() -> None:
+    assert drift.verdict(repo(sources=("a.yml", "b.yml")), []) == "server matches a.yml, b.yml"
+
+
+def test_config_text_is_a_mapping_or_bad_input_naming_where() -> None:
+    assert drift.parse_config_text("p.yml", "global:\n  scrape_interval: 15s\n") == {
+        "global": {"scrape_interval": "15s"}
+    }
+    with pytest.raises(
+        ValidationError, match=r"^Prometheus config p\.yml is not a mapping of settings$"
+    ):
+        drift.parse_config_text("p.yml", "- 1\n")
+    with pytest.raises(ValidationError, match=r"^Prometheus config p\.yml is not YAML: "):
+        drift.parse_config_text("p.yml", "a: [1\n")
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (True, "true"),
+        (False, "false"),
+        (None, "null"),
+        (["a", 1], "[a, 1]"),
+        ({"b": 1, "a": 2}, '{"a": 2, "b": 1}'),
+        ({"a": Path("x")}, '{"a": "x"}'),
+    ],
+)
+def test_values_print_as_yaml_reads_them(value: Any, shown: str) -> None:
+    assert drift.show(value) == shown
+
+
+def test_same_value_edges() -> None:
+    assert drift.same_value(8000, "8000")
+    assert not drift.same_value([1], [2])
+    assert not drift.same_value(["a"], "[a]")
+    # A relative path that also reads as a duration is still a path.
+    assert drift.same_value("1h", f"{DIR}/1h", DIR)
+
+
+def test_scalars_and_lists_of_mappings_against_other_shapes() -> None:
+    repo_config = {"tls": [{"a": 1}], "file": "a"}
+    served = {"tls": "x", "file": f"{DIR}/a"}
+    assert drift.config_differences(repo_config, served, DIR) == ['tls: repo [{"a": 1}], server x']
+
+
+def test_only_the_inherited_globals_are_filled_into_jobs() -> None:
+    repo_config = {
+        "global": {"scrape_interval": "15s", "foo": "1"},
+        "scrape_configs": ["x", {"job_name": "j"}],
+    }
+    served = {
+        "global": {"scrape_interval": "15s"},
+        "scrape_configs": [{"job_name": "j", "foo": "2", "scrape_interval": "15s"}],
+    }
+    assert drift.config_differences(repo_config, served) == ["global.foo: repo 1, server lacks it"]
+
+
+@pytest.mark.parametrize("rules", ["no", {"groups": ["x"]}, {"groups": "x"}, None])
+def test_rules_data_without_a_list_of_group_objects_is_bad_input(rules: Any) -> None:
+    with pytest.raises(
+        UnexpectedPayload, match=r"^/api/v1/rules has no list of groups in data\.groups$"
+    ):
+        drift.rule_differences([], rules)
+
+
+def _groups(text: str) -> Any:
+    return load_rule_text(Path("r.rules.yml"), "groups:\n  - name: g\n" + text)
+
+
+def test_a_rule_name_repeated_in_a_group_is_counted() -> None:
+    groups = _groups(
+        "    rules:\n      - alert: A\n        expr: up\n      - alert: A\n        expr: up\n"
+    )
+    served = {"groups": [{"name": "g", "rules": [_alert("A", "up", 0, "none")]}]}
+    found = drift.rule_differences(groups, served)
+    assert found[-1] == "groups[g].alert[A]#2: only in the repo (r.rules.yml:6)"
+    served["groups"][0]["rules"] *= 2
+    assert "only in the repo" not in "\n".join(drift.rule_differences(groups, served))
+    assert "groups[g].alert[A]#2.labels.severity: repo lacks it, server none" in (
+        drift.rule_differences(groups, served)
+    )
+
+
+def test_exprs_the_parser_cannot_read_compare_as_text() -> None:
+    assert drift._same_expr("rate(x[5m]", "rate(x[5m]")
+    assert drift._same_expr("sum(  x", "sum( x")
+    assert not drift._same_expr("up", "up +")
+
+
+def test_served_rules_and_groups_missing_their_fields() -> None:
+    groups = _groups("    interval: 1m\n    rules:\n      - alert: A\n        expr: up\n")
+    served_rule = {"name": "A", "type": "alerting", "duration": 60, "labels": {}}
+    extra = {"name": "B", "type": "weird"}
+    served = {"groups": [{"name": "g", "rules": [served_rule, extra]}, {"name": "o"}]}
+    assert drift.rule_differences(groups, served) == [
+        "groups[g].interval: repo 1m, server 0s",
+        "groups[g].alert[A].expr: repo up, server ",
+        "groups[g].alert[A].for: repo 0s, server 1m",
+        "groups[g].weird[B]: only on the server: ",
+        "groups[o]: only on the server (?)",
+    ]
+
+
+def test_a_group_interval_that_is_no_duration_is_bad_input_naming_the_group() -> None:
+    groups = _groups("    interval: soon\n    rules: []\n")
+    with pytest.raises(
+        ValidationError,
+        match=r"^the interval of rule group g \(r\.rules\.yml\): 'soon' is not a duration",
+    ):
+        drift.rule_differences(groups, {"groups": [{"name": "g", "interval": 15}]})
+
+
+def test_a_repo_without_a_global_evaluation_interval_leaves_groups_to_the_server() -> None:
+    """No repo global: a group the server runs at its own 30s is not compared (and the
+    missing setting is no bad input)."""
+    repo_config = {**copy.deepcopy(REPO_CONFIG), "global": {}}
+    groups = load_rule_text(Path("r.rules.yml"), "groups:\n  - name: g\n    rules: []\n")
+    served_config = {**copy.deepcopy(SERVED_CONFIG), "global": {"evaluation_interval": "15s"}}
+    rules = {"groups": [{"name": "g", "interval": 30, "rules": []}]}
+    found = drift.differences(
+        repo(config=repo_config, groups=groups), server(config=served_config, rules=rules)
+    )
+    assert not [line for line in found if line.startswith("groups[")]

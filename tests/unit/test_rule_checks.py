@@ -7,6 +7,7 @@ is tests/fixtures/rules/faults.rules.yml (recorded by tests/fixtures/record.py).
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -353,3 +354,249 @@ def test_a_users_own_failing_rule_is_named_with_its_file_and_error(version: str)
     # Named as a setting, the always-firing alert is held to firing.
     named = ExpectedRules(rule_checks.NAMED, names=("user.alerts",), watchdog="UserAlwaysFiring")
     assert rule_checks.check_all(data, named, found, None, now, 1.0)[2].ok
+
+
+# --- boundaries the mutation run (docs/testing.md) found untested ------------------------
+
+NOW = datetime(2026, 12, 7, 12, 0, 0, tzinfo=checks.UTC)
+TWO_FILES = RepoRules(
+    Path("prometheus.yml"),
+    rules.load_rule_text(
+        Path("a.rules.yml"),
+        "groups:\n  - name: g1\n    rules:\n      - record: r1\n        expr: up\n",
+    )
+    + rules.load_rule_text(
+        Path("b.rules.yml"),
+        "groups:\n  - name: g2\n    rules:\n      - record: r2\n        expr: down\n",
+    ),
+)
+
+
+def served(*groups: tuple[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    return {
+        "groups": [
+            {"name": name, "file": f"{name}.yml", "interval": 15, "rules": rules_}
+            for name, rules_ in groups
+        ]
+    }
+
+
+def record(name: str, query: str) -> dict[str, Any]:
+    return {"type": "recording", "name": name, "query": query, "health": "ok"}
+
+
+def test_a_rule_is_placed_in_its_own_groups_file() -> None:
+    second = TWO_FILES.groups[1].rules[0]
+    assert TWO_FILES.where(second) == "record r2 (b.rules.yml:4)"
+    assert TWO_FILES.selectors() == ("up", "down")
+
+
+def test_a_missing_group_names_its_file_and_that_the_server_loads_none() -> None:
+    expected = ExpectedRules.from_config(TWO_FILES)
+    assert expected.source == rule_checks.FROM_CONFIG
+    result = rule_checks.check_rules({"groups": []}, expected, None, NOW, 15.0)
+    assert result.evidence[1] == (
+        "group g2 (b.rules.yml) is not loaded on the server (it loads: none): its rule_files "
+        "must match the file there; reload or redeploy Prometheus"
+    )
+    assert result.evidence[-1] == "the server loads no rule groups"
+
+
+def test_groups_are_keyed_by_their_own_name_first_one_kept() -> None:
+    data = served(("a", []), ("b", []), ("a", [record("x", "up")]))
+    groups = rule_checks.server_groups(data)
+    assert list(groups) == ["a", "b"] and groups["a"].rules == ()
+    assert rule_checks.server_selectors(served(("a", [record("x", "up + up")]))) == ("up",)
+
+
+def test_a_config_loading_no_rules_is_judged_under_its_criterion() -> None:
+    result = rule_checks.no_rules(Path("p.yml"))
+    assert (result.name, result.criterion, result.ok) == ("rules", rule_checks.RULES, False)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("x", "the answer to count(up) is not an object"),
+        ({"result": "x"}, "data.result is not a list"),
+        ({"result": ["x"]}, "a query result series is not an object"),
+    ],
+)
+def test_a_selector_answer_of_the_wrong_shape_is_unexpected(data: Any, message: str) -> None:
+    answer = SelectorAnswer("up", "count(up)", data=data)
+    with pytest.raises(UnexpectedPayload, match=f"unexpected payload: {re.escape(message)}$"):
+        rule_checks.check_rule_selectors(served(("g", [record("x", "up")])), {"up": answer})
+
+
+@pytest.mark.parametrize("value", [None, [0], [0, "0"], "1"])
+def test_a_count_without_a_sample_or_of_zero_matches_no_series(value: Any) -> None:
+    answer = SelectorAnswer("up", "count(up)", data={"result": [{"value": value}]})
+    result = rule_checks.check_rule_selectors(served(("g", [record("x", "up")])), {"up": answer})
+    assert not result.ok
+    assert result.evidence[0].startswith("record x (group g in g.yml): its selector up matches no")
+
+
+def test_a_failed_lookup_or_an_unparsable_query_fails_the_selectors() -> None:
+    refused = SelectorAnswer("up", "count(up)", error="bad_data: no")
+    result = rule_checks.check_rule_selectors(served(("g", [record("x", "up")])), {"up": refused})
+    assert not result.ok
+    result = rule_checks.check_rule_selectors(served(("g", [record("x", "up +")])), {})
+    assert result == CheckResult(
+        "rule selectors",
+        checks.AC7,
+        False,
+        ["record x (group g in g.yml): promkit cannot parse its query 'up +'"],
+    )
+
+
+def test_rules_selecting_nothing_pass_the_selectors_saying_so() -> None:
+    assert rule_checks.check_rule_selectors(served(("g", [])), {}) == CheckResult(
+        "rule selectors", checks.AC7, True, ["the server's rules select no series"]
+    )
+
+
+def test_no_watchdog_expected_passes_saying_how_to_expect_one() -> None:
+    result = rule_checks.check_watchdog(served(), ExpectedRules(rule_checks.UNDECLARED))
+    assert result.ok and result.evidence == [
+        "no always-firing alert expected (expect.watchdog): set it to the name of an alert "
+        "that always fires (expr: vector(1)) to prove alerting works"
+    ]
+
+
+def group_at(last: datetime | None, *rules_: dict[str, Any], file: str = "g.yml") -> Any:
+    stamp = None if last is None else last.isoformat().replace("+00:00", "Z")
+    return {
+        "groups": [
+            {
+                "name": "g",
+                "file": file,
+                "interval": 15,
+                "lastEvaluation": stamp,
+                "rules": list(rules_),
+            }
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    ("started_s", "age_s", "ok", "says"),
+    [
+        (0, 0, True, "evaluated 0s ago"),  # evaluated the moment the server started
+        (None, 30, True, "evaluated 30s ago"),  # two intervals old: not stale yet
+        (None, 31, False, "last evaluated 31s ago, over 2 evaluation intervals"),
+        (None, -5, True, "evaluated 0s ago"),  # the server's clock a little ahead
+    ],
+)
+def test_group_evaluation_boundaries(
+    started_s: float | None, age_s: float, ok: bool, says: str
+) -> None:
+    last = NOW - timedelta(seconds=age_s)
+    start = None if started_s is None else last - timedelta(seconds=started_s)
+    expected = ExpectedRules(rule_checks.UNDECLARED)
+    result = rule_checks.check_rules(group_at(last), expected, start, NOW, 15.0)
+    assert result.ok is ok and says in result.evidence[0]
+
+
+def test_failing_and_unevaluated_rules_are_named_plainly() -> None:
+    rules_ = (
+        {"type": "recording", "name": "a", "query": "up", "health": "err"},
+        {"type": "recording", "name": "b", "query": "up", "health": "unknown"},
+    )
+    expected = ExpectedRules(rule_checks.UNDECLARED)
+    result = rule_checks.check_rules(group_at(NOW, *rules_, file=""), expected, None, NOW, 15.0)
+    assert result.evidence[:2] == [
+        "record a (group g) fails to evaluate: no error given",
+        "record b (group g) has not been evaluated yet (health unknown)",
+    ]
+
+
+def test_a_repo_rule_missing_from_its_group_on_the_server_is_named() -> None:
+    data = group_at(NOW)
+    data["groups"][0]["name"] = "g1"
+    result = rule_checks.check_rules(data, ExpectedRules.from_config(TWO_FILES), None, NOW, 15.0)
+    assert "record r1 (a.rules.yml:4) is not in group g1 on the server: reload Prometheus" in (
+        result.evidence
+    )
+
+
+def test_a_watchdog_the_repo_does_not_define_fails() -> None:
+    result = rule_checks.check_watchdog(served(), ExpectedRules.from_config(TWO_FILES, "W"))
+    assert not result.ok and result.evidence == [
+        "the rules of prometheus.yml define no W alert: add one that always fires "
+        "(alert: W, expr: vector(1)) to prove alerting works"
+    ]
+
+
+def alert(state: str, active_at: str = "") -> dict[str, Any]:
+    alerts = [{"activeAt": active_at}] if active_at else []
+    return {"type": "alerting", "name": "W", "query": "vector(1)", "state": state, "alerts": alerts}
+
+
+NOT_EVALUATED = ": its group has not been evaluated yet"
+W = "alert W (group g)"
+
+
+@pytest.mark.parametrize(
+    ("data", "ok", "line"),
+    [
+        (served(), False, "alert W (expect.watchdog) is not loaded on the server: no alert is named W"),  # noqa: E501
+        (group_at(None, alert("")), False, f"{W} is in no state, expected firing{NOT_EVALUATED}"),
+        (group_at(NOW, alert("inactive")), False, f"{W} is inactive, expected firing"),
+        (group_at(NOW, alert("firing")), True, f"{W} is firing"),
+        (group_at(NOW, alert("firing", "11:00Z")), True, f"{W} is firing since 11:00Z"),
+    ],
+)  # fmt: skip
+def test_a_named_watchdog_is_judged_by_its_state(data: Any, ok: bool, line: str) -> None:
+    result = rule_checks.check_watchdog(data, ExpectedRules(rule_checks.NAMED, watchdog="W"))
+    assert (result.ok, result.evidence) == (ok, [line])
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("x", "rules data is not an object"),
+        ({"groups": "x"}, "data.groups is not a list"),
+        ({"groups": ["x"]}, "a rule group is not an object"),
+        ({"groups": [{"rules": "x"}]}, "a group's rules is not a list"),
+        ({"groups": [{"rules": ["x"]}]}, "a rule is not an object"),
+    ],
+)
+def test_rules_data_of_the_wrong_shape_names_the_part(data: Any, message: str) -> None:
+    with pytest.raises(UnexpectedPayload, match=f"unexpected payload: {re.escape(message)}$"):
+        rule_checks.loaded_groups(data)
+
+
+def test_groups_and_rules_missing_their_fields_get_placeholders() -> None:
+    assert rule_checks.loaded_groups({"groups": None}) == []
+    raw = {"groups": [{"rules": [{}, {"type": "x", "alerts": ["not an alert"]}]}]}
+    (group,) = rule_checks.loaded_groups(raw)
+    assert (group.name, group.file, group.interval_s, group.last_evaluation) == (
+        "?",
+        "",
+        None,
+        None,
+    )
+    blank = rule_checks.ServerRule("rule", "?", "unknown", "", "", "", "")
+    assert group.rules == (blank, rule_checks.ServerRule("x", "?", "unknown", "", "", "", ""))
+
+
+def test_a_group_without_an_interval_is_judged_at_the_expected_one() -> None:
+    data = group_at(NOW - timedelta(seconds=50))
+    del data["groups"][0]["interval"]
+    result = rule_checks.check_rules(data, ExpectedRules(rule_checks.UNDECLARED), None, NOW, 30.0)
+    assert result.ok and "(every 30s)" in result.evidence[0]
+
+
+def test_no_loaded_groups_is_said_first() -> None:
+    result = rule_checks.check_rules(
+        {"groups": []}, ExpectedRules(rule_checks.UNDECLARED), None, NOW, 15.0
+    )
+    assert result.evidence == ["the server loads no rule groups", rule_checks.DECLARE_RULES]
+
+
+def test_check_all_judges_groups_without_an_interval_at_the_expected_one() -> None:
+    data = group_at(NOW)
+    del data["groups"][0]["interval"]
+    expected = ExpectedRules(rule_checks.UNDECLARED)
+    rules_result = rule_checks.check_all(data, expected, {}, None, NOW, 60.0)[0]
+    assert rules_result.ok and "(every 1m)" in rules_result.evidence[0]

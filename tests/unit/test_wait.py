@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,7 @@ class FakeTime:
         return self.now
 
     def sleep(self, seconds: float) -> None:
+        assert seconds > 0, "slept 0 s: a busy loop"
         self.sleeps.append(seconds)
         self.now += seconds
 
@@ -49,8 +51,13 @@ def scripted(*steps: list[CheckResult] | Exception) -> tuple[Callable[[], Round]
     return attempt, calls
 
 
-def run(attempt: Callable[[], Round], deadline: float | None, clock: FakeTime) -> Round:
-    stream = io.StringIO()
+def run(
+    attempt: Callable[[], Round],
+    deadline: float | None,
+    clock: FakeTime,
+    stream: io.StringIO | None = None,
+) -> Round:
+    stream = stream or io.StringIO()
     return wait.wait_until_green(
         attempt,
         deadline,
@@ -254,3 +261,93 @@ def test_a_final_failure_is_never_waited_for() -> None:
     assert not wait.time_may_fix([unparsable])
     assert not wait.time_may_fix([result("targets", False), unparsable])
     assert wait.time_may_fix([result("targets", False), result("query: Rate", False)])
+
+
+# --- boundaries the mutation run (docs/testing.md) found untested ------------------------
+
+
+def test_the_longest_wait_is_allowed() -> None:
+    assert wait.parse_wait(wait.MAX_WAIT_S) == 3600.0
+
+
+def test_targets_that_are_no_objects_are_skipped_for_the_interval() -> None:
+    assert wait.scraping_interval({"activeTargets": ["x", {"scrapeInterval": "5s"}]}, 15.0) == 5.0
+
+
+def test_the_summary_counts_passes_and_shows_the_first_failure_even_without_evidence() -> None:
+    quiet = CheckResult("targets", "AC6", False, [])
+    assert wait.summarize([GREEN[0], GREEN[0], quiet]) == "2/3 checks pass; targets: "
+    assert wait.summarize(GREEN) == "1/1 checks pass"
+
+
+@dataclass
+class LateClock(FakeTime):
+    """A monotonic clock far from zero, as time.monotonic is."""
+
+    now: float = 1000.0
+
+
+def test_the_deadline_counts_from_the_first_attempt_not_from_zero() -> None:
+    clock = LateClock()
+    attempt, calls = scripted(RED)
+    assert run(attempt, 5, clock).results == RED
+    assert clock.now == pytest.approx(1005.0) and len(calls) > 2
+
+
+def test_a_progress_line_for_an_unreachable_server_names_the_error() -> None:
+    stream = io.StringIO()
+    attempt, _ = scripted(prom.Unreachable("connection refused"), GREEN)
+    run(attempt, 30, FakeTime(), stream)
+    assert stream.getvalue() == "waiting (0.0s of 30s): connection refused\n"
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_live_on_a_terminal_and_its_line_fits_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stream = Terminal()
+    progress = wait.Progress(stream)
+    assert progress.live
+    monkeypatch.setenv("COLUMNS", "31")
+    progress.update(1.0, 30, "0/1 checks pass; targets: target a/b is DOWN")
+    assert stream.getvalue() == "\r" + "waiting  1.0s/30s: 0/1 checks pass; targets"[:30] + "\x1b[K"
+    progress.finish()
+    progress.finish()  # a second finish has nothing left to clear
+    assert stream.getvalue().count("\r\x1b[K") == 1
+
+
+def test_progress_without_a_terminal_size_assumes_100_columns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setattr(
+        wait.shutil, "get_terminal_size", lambda fallback: os.terminal_size(fallback)
+    )
+    stream = io.StringIO()
+    wait.Progress(stream, live=True).update(1.0, 30, "x" * 200)
+    assert len(stream.getvalue()) == len("\r") + 99 + len("\x1b[K")
+
+
+def test_plain_progress_prints_nothing_for_an_empty_first_status() -> None:
+    stream = io.StringIO()
+    wait.Progress(stream, live=False).update(0.0, 30, "")
+    assert stream.getvalue() == ""
+
+
+def test_the_young_server_line_never_says_a_negative_age() -> None:
+    line = wait.young_server_line(START, START + timedelta(seconds=0.4), 45.0)
+    assert line.startswith("Prometheus started 0s ago")
+    assert wait.young_server_line(START, START - timedelta(seconds=3), 45.0).startswith(
+        "Prometheus started 0s ago"
+    )
+
+
+def test_wait_while_young_keeps_polling_until_green() -> None:
+    rounds = [DatedRound([result("targets", False)]), DatedRound([result("targets", True)])]
+    first = DatedRound([result("targets", False)])
+    got = wait.wait_while_young(first, lambda: rounds.pop(0), 15.0, START + timedelta(seconds=6))
+    assert got.results[0].ok and rounds == []

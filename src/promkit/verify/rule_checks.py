@@ -54,11 +54,7 @@ class RepoRules:
 
     def selectors(self) -> tuple[str, ...]:
         """Every distinct selector of every rule, in file order."""
-        seen: dict[str, None] = {}
-        for rule in self.rules:
-            for selector in selectors(rule.expr):
-                seen.setdefault(selector, None)
-        return tuple(seen)
+        return tuple(dict.fromkeys(s for rule in self.rules for s in selectors(rule.expr)))
 
     def where(self, rule: Rule) -> str:
         """``record x (sample-service.rules.yml:12)``."""
@@ -194,12 +190,8 @@ def query_selectors(query: str) -> tuple[str, ...] | None:
 
 def server_selectors(rules_data: Any) -> tuple[str, ...]:
     """Every distinct selector of every rule the server loads, in the server's order."""
-    seen: dict[str, None] = {}
-    for group in loaded_groups(rules_data):
-        for rule in group.rules:
-            for selector in query_selectors(rule.query) or ():
-                seen.setdefault(selector, None)
-    return tuple(seen)
+    rules = (rule for group in loaded_groups(rules_data) for rule in group.rules)
+    return tuple(dict.fromkeys(s for rule in rules for s in query_selectors(rule.query) or ()))
 
 
 # -- rules: loaded, evaluated, healthy -----------------------------------------------------
@@ -456,10 +448,9 @@ def check_watchdog(rules_data: Any, expected: ExpectedRules) -> CheckResult:
         )
     found = _loaded_alert(loaded, name)
     if found is None:
+        # ours is None only without a repo (one without the alert returned above).
         named = (
-            repo.where(ours)
-            if repo is not None and ours is not None
-            else f"alert {name} (expect.watchdog)"
+            f"alert {name} (expect.watchdog)" if repo is None or ours is None else repo.where(ours)
         )
         return _alerting(False, f"{named} is not loaded on the server: no alert is named {name}")
     group, rule = found
