@@ -200,14 +200,21 @@ def test_every_breakage_fixed_passes(exporters: Any, tmp_path: Path) -> None:
     ("args", "says"),
     [
         (["--to", "prom/prometheus:v3.16.0"], "images are out of scope"),
-        (["--to", "/etc/hostname"], "is not an executable file"),
+        (["--to", "NOT_EXECUTABLE"], "is not an executable file"),
+        (["--to", "TEXT_EXECUTABLE"], "is not Prometheus"),
         (["--to", "/bin/true"], "is not Prometheus"),
         (["--to", "TO", "--guide", "/nonexistent/guide.md"], "cannot read the metrics guide"),
         (["--to", "TO", "--from", "/nonexistent/prometheus"], "is not an executable file"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(args: list[str], says: str) -> None:
-    args = [_binaries() if a == "TO" else a for a in args]
+def test_bad_input_is_one_line_and_exit_2(args: list[str], says: str, tmp_path: Path) -> None:
+    not_executable = tmp_path / "prometheus.txt"
+    not_executable.write_text("not a program\n")
+    text = tmp_path / "prometheus.sh"
+    text.write_text("no-such-program-here --version\n")
+    text.chmod(0o755)
+    given = {"TO": _binaries(), "NOT_EXECUTABLE": str(not_executable), "TEXT_EXECUTABLE": str(text)}
+    args = [given.get(a, a) for a in args]
     done = inv("verify.upgrade", *args, timeout=60)
     assert done.returncode == 2, done.output
     assert done.stderr.strip().count("\n") == 0 and says in done.stderr, done.output

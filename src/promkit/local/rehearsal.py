@@ -59,7 +59,12 @@ def check_binary(c: Context, path: str, option: str) -> str:
         )
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
         raise ConfigError(f"{option} {path} is not an executable file: give a prometheus binary")
-    done = runner.run(c, [path, "--version"], check=False, timeout=20)
+    try:
+        done = runner.run(c, [path, "--version"], check=False, timeout=20)
+    except runner.CommandNotFound:  # an executable text file whose first word is no program
+        raise ConfigError(
+            f"{option} {path} is not Prometheus: `{path} --version` does not run"
+        ) from None
     found = _VERSION.search(done.stdout + done.stderr)
     if not found:
         said = runner.last_line(done.stdout + done.stderr) or "nothing"
