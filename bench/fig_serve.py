@@ -14,6 +14,7 @@ Goals: under 20 ms of CPU per round, under 60 MB RSS, and flat (the last sample 
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -66,6 +67,7 @@ def measure(rounds: int) -> tuple[list[float], list[float], float]:
             return _sample(process, metrics_url, rounds)
         finally:
             serve.stop(5)
+            shutil.rmtree(logdir, ignore_errors=True)
 
 
 def _sample(
@@ -103,13 +105,13 @@ def figure10(opts: Options) -> list[Row]:
     growth = rss[-1] - rss[0]
     return [
         Row(
-            f"serve: CPU per round ({rounds} rounds back to back, recorded server)",
+            f"10 `promkit serve`: CPU per round ({rounds} rounds back to back, recorded server)",
             per_round,
             f"wall {wall_s * 1000:.0f} ms/round",
             goal(per_round, f"< {CPU_GOAL_MS:.0f} ms", median_below(CPU_GOAL_MS)),
         ),
         Row(
-            f"serve: RSS over {rounds} rounds (growth {growth:+.1f} MB)",
+            f"10   RSS over {rounds} rounds (growth {growth:+.1f} MB)",
             memory,
             "-",
             goal(
