@@ -93,3 +93,11 @@ def test_only_the_command_line_is_left_flat() -> None:
 def test_only_the_http_client_imports_requests(graph: grimp.ImportGraph) -> None:
     importers = graph.find_modules_that_directly_import("requests")
     assert importers <= {"promkit.verify.client", "promkit.local.traffic"}, importers
+
+
+def test_test_modules_have_unique_basenames() -> None:
+    # tests/ has no __init__.py per suite: pytest imports each test module by its basename,
+    # so a second test_x.py in another suite is a collection error in CI's combined run.
+    tests = Path(__file__).resolve().parents[1]
+    names = [path.name for path in tests.rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
