@@ -29,6 +29,7 @@ from types import ModuleType
 import sh
 
 from bench import (
+    fig_alerts,
     fig_discovery,
     fig_green,
     fig_k8s,
@@ -36,6 +37,7 @@ from bench import (
     fig_scale,
     fig_serve,
     fig_startup,
+    fig_upgrade,
     fig_verify,
 )
 from bench.common import ROOT, Figure, Options, Row, log, markdown, table
@@ -51,6 +53,8 @@ MODULES: tuple[ModuleType, ...] = (
     fig_discovery,
     fig_report,
     fig_serve,
+    fig_alerts,
+    fig_upgrade,
 )
 
 DOC = ROOT / "docs" / "performance.md"

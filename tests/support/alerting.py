@@ -29,6 +29,8 @@ REPO_CONFIG = ROOT / "config" / "alertmanager" / "alertmanager.yml"
 REPO_RULES = sorted((ROOT / "config" / "prometheus" / "rules").glob("*.rules.yml"))
 #: Where the repo's receivers post: the sink's default address.
 REPO_SINK = "http://127.0.0.1:9095"
+#: The chain's Prometheus scrapes and evaluates its rules this often (seconds).
+EVALUATION_S = 2
 
 
 def alertmanager_binary() -> str:
@@ -154,8 +156,14 @@ class AlertChain:
 
     @classmethod
     def start(
-        cls, sink: AlertSink, edit: Callable[[dict[str, Any]], None] | None = None
+        cls,
+        sink: AlertSink,
+        edit: Callable[[dict[str, Any]], None] | None = None,
+        *,
+        with_prometheus: bool = True,
     ) -> AlertChain:
+        """Start the sink and the clustered peers, then (unless ``with_prometheus`` is
+        false: the caller starts ``chain.prometheus`` itself) Prometheus."""
         chain = cls(sink, [], PrometheusServer(prometheus3_binary(), {}))
         try:
             sink.start()
@@ -167,7 +175,8 @@ class AlertChain:
             chain.prometheus.config = chain._prometheus_config()
             chain.prometheus.files = {f"rules/{p.name}": p.read_text() for p in REPO_RULES}
             chain.prometheus.flags = ["--rules.alert.resend-delay=5s"]
-            chain.prometheus.start()
+            if with_prometheus:
+                chain.prometheus.start()
         except BaseException:
             print(chain.logs())
             chain.stop()
@@ -180,7 +189,10 @@ class AlertChain:
     def _prometheus_config(self) -> dict[str, Any]:
         targets = [f"127.0.0.1:{m.port}" for m in self.managers]
         return {
-            "global": {"scrape_interval": "2s", "evaluation_interval": "2s"},
+            "global": {
+                "scrape_interval": f"{EVALUATION_S}s",
+                "evaluation_interval": f"{EVALUATION_S}s",
+            },
             "rule_files": ["rules/*.rules.yml"],
             "alerting": {"alertmanagers": [{"static_configs": [{"targets": targets}]}]},
             "scrape_configs": [],
