@@ -146,9 +146,9 @@ def bench(session: nox.Session) -> None:
 @nox.session
 @_timed
 def bench_quick(session: nox.Session) -> None:
-    """Every benchmark figure once at small sizes: fails only if a figure errors, never on
-    its value (`python -m bench --quick`)."""
-    _bench(session, "--quick")
+    """Every benchmark figure once at small sizes, in 3 lanes side by side: fails only if a
+    figure errors, never on its value (`python -m bench --quick --lanes 3`)."""
+    _bench(session, "--quick", "--lanes", "3")
 
 
 @nox.session(default=False)

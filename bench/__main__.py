@@ -15,12 +15,14 @@ docs/performance.md for --markdown to fill).
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import re
 import sys
 import time
 import traceback
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
@@ -100,6 +102,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--quick", action="store_true", help="every figure once at small sizes (CI's bench_quick)"
     )
     parser.add_argument(
+        "--lanes",
+        type=int,
+        default=1,
+        help="run the figures in this many lanes side by side (those sharing the compose "
+        "project or the cluster stay in one lane); their values are then not comparable, "
+        "so only with --quick",
+    )
+    parser.add_argument(
         "--markdown",
         nargs="?",
         const=str(DOC),
@@ -122,6 +132,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--targets must be counts from 1 to 10000, --pods 10-5000")
     if args.quick and args.markdown:
         parser.error("--quick measures too little for docs/performance.md: leave out --markdown")
+    if not 1 <= args.lanes <= 4 or (args.lanes > 1 and not args.quick):
+        parser.error("--lanes must be 1-4, and above 1 only with --quick (lanes disturb values)")
     return args
 
 
@@ -237,11 +249,52 @@ def write_markdown(path: Path, blocks: dict[str, str]) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+#: The figures that share a resource (the bench's compose project, the throwaway cluster
+#: with a real node) and must run one after the other; every other figure has loopback
+#: processes and folders of its own.
+SHARED = {"3": "compose", "6": "compose", "7": "cluster"}
+#: About how long each figure takes with --quick, in units of ~20 s (the rest: 1).
+QUICK_COST = {"3": 4, "6": 4, "7": 6, "4": 2, "9": 2}
+
+
+def lanes(selected: Sequence[Figure], count: int) -> list[list[Figure]]:
+    """``selected`` split into at most ``count`` lanes of about equal --quick cost, the
+    figures sharing a resource in one lane."""
+    groups: dict[str, list[Figure]] = {}
+    for figure in selected:
+        groups.setdefault(SHARED.get(figure.number, figure.number), []).append(figure)
+
+    def cost(group: Sequence[Figure]) -> int:
+        return sum(QUICK_COST.get(figure.number, 1) for figure in group)
+
+    split: list[list[Figure]] = [[] for _ in range(max(1, min(count, len(groups))))]
+    for group in sorted(groups.values(), key=cost, reverse=True):
+        min(split, key=cost).extend(group)
+    return [sorted(lane, key=lambda figure: int(figure.number)) for lane in split]
+
+
+def _measure_lane(lane: Sequence[Figure], opts: Options) -> list[Measured]:
+    return [measure(figure, opts) for figure in lane]
+
+
+def run_figures(selected: Sequence[Figure], opts: Options, count: int) -> list[Measured]:
+    """Each figure measured: one after the other, or in ``count`` lanes side by side (each
+    lane a process of its own, its figures in turn); in number order either way."""
+    if count <= 1:
+        return _measure_lane(selected, opts)
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
+        futures = [pool.submit(_measure_lane, lane, opts) for lane in lanes(selected, count)]
+        done = [measured for future in futures for measured in future.result()]
+    return sorted(done, key=lambda measured: int(measured.figure.number))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     opts = options(args)
     head = f"{machine()}; {versions(opts)}"
-    done = [measure(f, opts) for f in figures() if f.number in args.only]
+    selected = [f for f in figures() if f.number in args.only]
+    done = run_figures(selected, opts, args.lanes)
     print(f"Machine: {head}\n")
     print(table([row for measured in done for row in measured.rows]))
     if args.markdown:
