@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,14 @@ import psutil
 import pytest
 import yaml
 
-from tests.support import inv, inv_in_background, wait_for
+from tests.support import inv, inv_in_background, run, wait_for
 from tests.support.prometheus import PROMETHEUS2, Exporter
 
 pytestmark = pytest.mark.integration
 
 PROMETHEUS3 = os.environ.get("PROMKIT_PROMETHEUS3_BIN", "")
+#: The installed command, as a user outside this repository runs it.
+PROMKIT = Path(sys.executable).parent / "promkit"
 
 
 def _binaries() -> str:
@@ -135,28 +138,29 @@ def broken(exporters: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     return done, json.loads(report.read_text()) if report.exists() else {}
 
 
+#: The broken fixture's breakages: category, how its subject starts, what its fix says.
+SEEDED = [
+    ("startup", "flag --alertmanager.timeout=10s", "drop it"),
+    ("startup", "setting alerting.alertmanagers api_version: v1", "api_version: v2"),
+    ("targets", "target plain/", "fallback_scrape_protocol: PrometheusText0.0.4"),
+    (
+        "series",
+        'rule job:fast_waits:rate1m selects promkit_test_wait_seconds_bucket{le="1"}',
+        'le=~"1|1.0"',
+    ),
+    (
+        "series",
+        'query Fast waits selects promkit_test_wait_seconds_bucket{le="1"}',
+        'le=~"1|1.0"',
+    ),
+    ("rules", "rule job:up:smoothed", "double_exponential_smoothing"),
+    ("queries", "query Smoothed", "double_exponential_smoothing"),
+    ("queries", "query Targets up", ""),
+]
+
+
 @pytest.mark.slow(reason="two servers must scrape 3x and evaluate twice, and 3.16 restarts 3x")
-@pytest.mark.parametrize(
-    ("category", "subject", "fix"),
-    [
-        ("startup", "flag --alertmanager.timeout=10s", "drop it"),
-        ("startup", "setting alerting.alertmanagers api_version: v1", "api_version: v2"),
-        ("targets", "target plain/", "fallback_scrape_protocol: PrometheusText0.0.4"),
-        (
-            "series",
-            'rule job:fast_waits:rate1m selects promkit_test_wait_seconds_bucket{le="1"}',
-            'le=~"1|1.0"',
-        ),
-        (
-            "series",
-            'query Fast waits selects promkit_test_wait_seconds_bucket{le="1"}',
-            'le=~"1|1.0"',
-        ),
-        ("rules", "rule job:up:smoothed", "double_exponential_smoothing"),
-        ("queries", "query Smoothed", "double_exponential_smoothing"),
-        ("queries", "query Targets up", ""),
-    ],
-)
+@pytest.mark.parametrize(("category", "subject", "fix"), SEEDED)
 def test_each_breakage_is_named_with_its_category_and_fix(
     broken: Any, category: str, subject: str, fix: str
 ) -> None:
@@ -256,3 +260,29 @@ def test_ctrl_c_removes_both_servers_and_their_folders(exporters: Any, tmp_path:
         run.stop()
     assert not [p for p in servers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not [f for f in folders if Path(f).exists()]
+
+
+@pytest.mark.slow(reason="two servers must scrape 3x and evaluate twice, and 3.16 restarts 3x")
+def test_promkit_in_a_users_folder_names_each_seeded_breakage_and_nothing_else(
+    exporters: Any, tmp_path: Path
+) -> None:
+    """The installed ``promkit`` command, run from a folder of the user's own whose
+    promkit.yaml names their prometheus.yml (with its rule file) and their guide."""
+    paths = _fixture(tmp_path / "ours", exporters, fixed=False)
+    folder = paths["config"].parent
+    settings = {
+        "compose": {"prometheus_config": "prometheus.yml"},
+        "queries": {"guide": "guide.md"},
+    }
+    (folder / "promkit.yaml").write_text(yaml.safe_dump(settings))
+    argv = [str(PROMKIT), "verify.upgrade", "--from", PROMETHEUS2, "--to", _binaries()]
+    argv += ["--flag=--alertmanager.timeout=10s", "--timeout", "90", "--json", "report.json"]
+    done = run(argv, cwd=folder, timeout=150)
+    assert done.returncode == 1, done.output
+    breakages = json.loads((folder / "report.json").read_text())["breakages"]
+    for category, subject, fix in SEEDED:
+        named = [
+            b for b in breakages if b["category"] == category and b["subject"].startswith(subject)
+        ]
+        assert len(named) == 1 and fix in named[0]["fix"], (category, subject, done.output)
+    assert len(breakages) == len(SEEDED), done.output
