@@ -9,7 +9,9 @@ config until both have scraped every target three times and evaluated every rule
 twice (as each server reports it, polled every 0.1 s): what the rehearsal waits for before
 it compares, so no rehearsal can answer sooner. (Three scrape intervals after the start
 would understate it: Prometheus' discovery hands the targets over up to 5 s after the
-start, and each target's first scrape lands at its own offset within the interval.)
+start, and each target's first scrape lands at its own offset within the interval.) The
+floor and the run each start just past a multiple of the scrape interval on the wall
+clock, the phase Prometheus times its scrapes and evaluations from, so both wait alike.
 Goal: promkit's overhead over that floor < 3 s.
 """
 
@@ -43,6 +45,8 @@ from tests.support import PrometheusServer, active_targets, api_data, free_port,
 
 CONFIG_DIR = ROOT / "config" / "prometheus"
 OVERHEAD_GOAL_MS = 3000.0
+#: How far past a multiple of the scrape interval both the floor and each run start.
+PHASE_S = 0.05
 
 
 def _config(folder: Path, targets: dict[str, str], interval: str) -> Path:
@@ -88,6 +92,14 @@ class Settling:
         )
 
 
+def at_phase(interval_s: float) -> None:
+    """Sleep until just past a multiple of ``interval_s`` on the wall clock. Prometheus
+    times each target's scrapes and each group's evaluations at a fixed offset from such
+    multiples, so runs started at the same phase wait the same for their scrapes, and the
+    floor and promkit's run are compared like for like (else one interval of jitter)."""
+    time.sleep(interval_s - time.time() % interval_s + PHASE_S)
+
+
 def floor_ms(binaries: tuple[str, str], config_file: Path) -> float:
     """Both servers started side by side on the config: ms until both are settled, as
     Prometheus itself reports it (polled every 0.1 s)."""
@@ -112,6 +124,7 @@ def floor_ms(binaries: tuple[str, str], config_file: Path) -> float:
 def figure12(opts: Options) -> list[Row]:
     """verify.upgrade 2.42 -> 3.16 on the repo's config: wall time vs its floor."""
     interval = "2s" if opts.quick else "15s"
+    interval_s = parse_duration(interval)
     folder = Path(tempfile.mkdtemp(prefix="promkit-bench-upgrade-"))
     ports = {job: free_port() for job in ("prometheus", "fastapi-app", "celery-workers")}
     kinds = {"prometheus": "app", "fastapi-app": "app", "celery-workers": "worker"}
@@ -131,7 +144,9 @@ def figure12(opts: Options) -> list[Row]:
             ran, floors = [], []
             for index in range(opts.green_runs):
                 log(f"figure 12: run {index + 1}/{opts.green_runs}")
+                at_phase(interval_s)
                 floors.append(floor_ms((opts.prometheus, opts.prometheus3), config_file))
+                at_phase(interval_s)
                 ran.append(run_measured(argv, timeout=240))
                 if ran[-1].exit_code != 0:
                     log(ran[-1].stdout[-2000:])
