@@ -2,9 +2,11 @@
 
 The module deploys its own stack (project promkit-faults, ports 19090/18000) from a
 temporary copy of config/prometheus (setting compose.prometheus_config), so the bad
-and changed configs below never touch a tracked file. Tests run in file order:
-the broken dependency needs a Prometheus that has scraped the app before (staleness
-markers are written by the scraping process), the restarts come last.
+and changed configs below never touch a tracked file. Each test runs alone and in any
+order: it waits for what it needs (the broken dependency, a Prometheus that has scraped
+the app, as staleness markers are written by the scraping process; the restarts, stored
+samples of every job), and the first-start test redeploys on fresh volumes when a test
+before it restarted Prometheus on the module's data.
 """
 
 from __future__ import annotations
@@ -72,7 +74,20 @@ def webhook_status() -> int:
     return int(request("POST", STACK.app + "/webhook/servicedesk", TICKET)[0])
 
 
-def test_a_first_start_is_not_taken_for_survived_data() -> None:
+#: Set by each test that restarts Prometheus on the module's data volume.
+RESTARTED = {"prometheus": False}
+
+
+@pytest.fixture
+def first_start() -> None:
+    """A Prometheus on fresh volumes: redeployed so if an earlier test restarted it."""
+    if RESTARTED["prometheus"]:
+        STACK.inv("destroy.local", "--volumes")
+        STACK.inv("deploy.local")
+        RESTARTED["prometheus"] = False
+
+
+def test_a_first_start_is_not_taken_for_survived_data(first_start: None) -> None:
     wait_for("the app is scraped", lambda: query('up{job="fastapi-app"} == 1'), 60, every=1.0)
     done = STACK.inv("verify.persistence", check=False)
     assert done.returncode == 1, done.stdout
@@ -83,6 +98,10 @@ def test_redis_down_is_reported_not_hidden_and_nothing_crash_loops() -> None:
     restarts = {s: STACK.inspect(s)["RestartCount"] for s in ("app", "worker")}
     wait_for(
         "redis_up is 1", lambda: query('sample_app_redis_up{job="fastapi-app"} == 1'), 40, every=1.0
+    )
+    # What must go stale has to be there first (a fresh stack may not have scraped it yet).
+    wait_for(
+        "queue_depth scraped", lambda: query("queue_depth"), 2 * SCRAPE_INTERVAL_S + 5, every=1.0
     )
     STACK.compose("stop", "redis")
     try:
@@ -119,6 +138,8 @@ def test_redis_down_is_reported_not_hidden_and_nothing_crash_loops() -> None:
 
 
 def test_target_dies_is_named_then_recovers_without_touching_prometheus(tmp_path: Path) -> None:
+    # The app must have been scraped up first, or its health stays "unknown" (a fresh stack).
+    wait_for("the app is scraped", lambda: query('up{job="fastapi-app"} == 1'), 60, every=1.0)
     prometheus = STACK.inspect("prometheus")
     STACK.compose("stop", "app")
     stopped = time.monotonic()
@@ -258,10 +279,23 @@ def wait_ready() -> None:
     wait_for("Prometheus is ready", lambda: status(ready, timeout=2) == 200, 90, every=1.0)
 
 
+def samples_stored() -> tuple[float, dict[str, list[Any]]]:
+    """A moment by which every scraped job has two samples of `up` stored, and those
+    samples (waited for: a fresh stack has none yet)."""
+
+    def stored() -> tuple[float, dict[str, list[Any]]] | None:
+        jobs = {t["labels"]["job"] for t in STACK.api("/api/v1/targets")["activeTargets"]}
+        moment = time.time()
+        found = samples_up_to(moment)
+        enough = set(found) == jobs and all(len(values) >= 2 for values in found.values())
+        return (moment, found) if jobs and enough else None
+
+    return wait_for("two samples of every job", stored, 3 * SCRAPE_INTERVAL_S + 5, every=1.0)
+
+
 def test_prometheus_restart_keeps_samples() -> None:
-    moment = time.time()
-    before = samples_up_to(moment)
-    assert before and all(len(values) >= 2 for values in before.values()), before
+    moment, before = samples_stored()
+    RESTARTED["prometheus"] = True
     STACK.compose("restart", "prometheus")
     wait_ready()
     assert samples_up_to(moment) == before
@@ -272,8 +306,8 @@ def test_prometheus_restart_keeps_samples() -> None:
 
 
 def test_destroy_then_deploy_without_volumes_keeps_samples() -> None:
-    moment = time.time()
-    before = samples_up_to(moment)
+    moment, before = samples_stored()
+    RESTARTED["prometheus"] = True
     STACK.inv("destroy.local")
     STACK.inv("deploy.local")
     wait_ready()

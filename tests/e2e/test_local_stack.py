@@ -3,9 +3,10 @@
 The checkout is a copy of the repository's files as a fresh clone has them (no
 .promkit/ state, no wheelhouse), committed to a git repository of its own so the
 last test can ask git what the run wrote, run under a compose project and ports of its own, so
-a user's default `promkit` stack is never touched. Runs in file order: the module
-fixture runs the card's command once; the last tests take the stack down and
-assert what is left. The fixture's finalizer removes everything even when a test
+a user's default `promkit` stack is never touched. The module fixture runs the card's
+command once; each test runs alone and in any order: one that needs the stack up brings it
+up again when a test before took it down (fixture ``up``), and the destroy tests each take
+down a stack that is up. The fixture's finalizer removes everything even when a test
 fails.
 """
 
@@ -22,7 +23,7 @@ import pytest
 
 from promkit.core.settings import ROOT
 from promkit.local.images import PROMETHEUS_VERSION
-from tests.support import Completed, run
+from tests.support import Completed, run, wait_for
 from tests.support.stack import Stack, stdout_of
 
 pytestmark = pytest.mark.e2e
@@ -76,6 +77,15 @@ def first_run(stack: Stack, had_upstream: bool) -> Completed:
     return stack.inv("deploy.local", "verify.all", check=False)
 
 
+@pytest.fixture
+def up(stack: Stack, first_run: Completed) -> Stack:
+    """The stack deployed: as the card's first run left it, or again when a test before
+    this one took it down."""
+    if "prometheus" not in stack.containers():
+        stack.inv("deploy.local")
+    return stack
+
+
 @pytest.fixture(scope="module")
 def evidence_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where the evidence report goes: $PROMKIT_E2E_REPORT (nox e2e sets it, so CI keeps
@@ -89,8 +99,12 @@ def evidence_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def evidence_run(stack: Stack, first_run: Completed, evidence_dir: Path) -> Completed:
-    """`inv verify.all --report DIR` on the stack the card's first run brought up."""
-    return stack.inv("verify.all", "--report", str(evidence_dir), check=False)
+    """`inv verify.all --report DIR` on the stack the card's first run brought up (again,
+    with --wait, if a test before this one took it down)."""
+    again = [] if "prometheus" in stack.containers() else ["--wait", "60"]
+    if again:
+        stack.inv("deploy.local")
+    return stack.inv("verify.all", "--report", str(evidence_dir), *again, check=False)
 
 
 def output(done: Completed) -> str:
@@ -174,13 +188,19 @@ def test_the_ui_check_names_the_3x_pages(first_run: Completed) -> None:
     assert any("UI script /assets/" in line for line in ui), ui
 
 
-def test_the_stack_makes_its_own_demo_traffic(stack: Stack, first_run: Completed) -> None:
-    assert "demo-traffic" in stack.containers()
-    rate = stack.api("/api/v1/query", {"query": "sum(rate(enhancement_requests_total[1m]))"})
-    assert rate["result"] and float(rate["result"][0]["value"][1]) > 0, rate
+def test_the_stack_makes_its_own_demo_traffic(up: Stack) -> None:
+    assert "demo-traffic" in up.containers()
+
+    def rate() -> float:
+        found = up.api("/api/v1/query", {"query": "sum(rate(enhancement_requests_total[1m]))"})
+        return float(found["result"][0]["value"][1]) if found["result"] else 0.0
+
+    # Right after a deploy rate() has no two samples yet: the scrapes after it have.
+    assert wait_for("requests counted at a rate above 0", rate, 60, every=1.0) > 0
 
 
-def test_prometheus_runs_as_non_root_with_data_on_the_named_volume(stack: Stack) -> None:
+def test_prometheus_runs_as_non_root_with_data_on_the_named_volume(up: Stack) -> None:
+    stack = up
     container = stack.containers()["prometheus"]
     status = stdout_of("docker", "exec", container, "cat", "/proc/1/status")
     uid = next(line.split()[1] for line in status.splitlines() if line.startswith("Uid:"))
@@ -192,7 +212,8 @@ def test_prometheus_runs_as_non_root_with_data_on_the_named_volume(stack: Stack)
     assert "wal" in stdout_of("docker", "exec", container, "ls", "/prometheus").split()
 
 
-def test_ports_are_published_on_loopback_only(stack: Stack) -> None:
+def test_ports_are_published_on_loopback_only(up: Stack) -> None:
+    stack = up
     model = json.loads(stack.compose("config", "--format", "json"))
     published = [p for s in model["services"].values() for p in s.get("ports", [])]
     assert published, "the stack publishes Prometheus and the app"
@@ -203,7 +224,8 @@ def test_ports_are_published_on_loopback_only(stack: Stack) -> None:
         assert addresses and all(a.startswith("127.0.0.1:") for a in addresses), bindings
 
 
-def test_second_deploy_recreates_nothing(stack: Stack) -> None:
+def test_second_deploy_recreates_nothing(up: Stack) -> None:
+    stack = up
     before = stack.containers()
     stack.inv("deploy.local")
     assert stack.containers() == before
@@ -221,7 +243,8 @@ def resources(stack: Stack, kind: str) -> list[str]:
     return stdout_of(*argv, "--filter", label, "--format", fmt).split()
 
 
-def test_destroy_keeps_the_volume_and_leaves_nothing_else(stack: Stack) -> None:
+def test_destroy_keeps_the_volume_and_leaves_nothing_else(up: Stack) -> None:
+    stack = up
     stack.inv("destroy.local")
     assert resources(stack, "container") == []
     assert resources(stack, "network") == []
@@ -229,7 +252,8 @@ def test_destroy_keeps_the_volume_and_leaves_nothing_else(stack: Stack) -> None:
     assert (stack.state / ".env").is_file(), "the state stays with the data"
 
 
-def test_destroy_with_volumes_leaves_nothing(stack: Stack) -> None:
+def test_destroy_with_volumes_leaves_nothing(up: Stack) -> None:
+    stack = up
     done = stack.inv("destroy.local", "--volumes")
     assert resources(stack, "volume") == []
     assert f"removed {stack.state} " in done.stdout
