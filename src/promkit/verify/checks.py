@@ -218,11 +218,12 @@ def _why_no_targets(job: str, data: Mapping[str, Any], config: Mapping[str, Any]
 
 
 def _job_line(job: JobExpectation, count: int, instances: list[str]) -> tuple[bool, str]:
-    listed = f" ({', '.join(sorted(instances)[:5])}{', ...' if len(instances) > 5 else ''})"
+    shown = ", ".join(sorted(instances)[:5]) + (", ..." if len(instances) > 5 else "")
+    listed = f" ({shown})" if instances else ""
     if job.exact is not None and count != job.exact:
         return False, (
             f"job {job.job} has {count} active targets, expected exactly "
-            f"{job.exact} (one per replica){listed if instances else ''}"
+            f"{job.exact} (one per replica){listed}"
         )
     if count < job.minimum:
         return False, f"job {job.job} has {count} active targets, expected at least {job.minimum}"
@@ -254,12 +255,10 @@ def _short_error(error: str) -> str:
     return re.sub(r'^(?:Get|GET) "[^"]*": ', "", error.strip())
 
 
-def _ago(target: Target, now: datetime | None) -> str:
-    if target.last_scrape is None:
-        return "never scraped"
+def _ago(last_scrape: datetime, now: datetime | None) -> str:
     if now is None:
-        return f"last scrape {target.last_scrape.isoformat(timespec='seconds')}"
-    return f"last scrape {max(0.0, (now - target.last_scrape).total_seconds()):.0f}s ago"
+        return f"last scrape {last_scrape.isoformat(timespec='seconds')}"
+    return f"last scrape {max(0.0, (now - last_scrape).total_seconds()):.0f}s ago"
 
 
 def _target_line(target: Target, budget_ms: float, now: datetime | None) -> tuple[bool, str]:
@@ -270,7 +269,8 @@ def _target_line(target: Target, budget_ms: float, now: datetime | None) -> tupl
         why = _short_error(target.last_error) or "no error given"
         return (
             False,
-            f"target {target.name} is {target.health.upper()}: {why} ({_ago(target, now)})",
+            f"target {target.name} is {target.health.upper()}: {why} "
+            f"({_ago(target.last_scrape, now)})",
         )
     if target.last_error:
         return False, f"target {target.name} is up but reports: {_short_error(target.last_error)}"
