@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import yaml
 
 from promkit.core.settings import JobExpectation
 from promkit.verify import checks
@@ -303,6 +304,9 @@ def test_every_job_must_pass_and_none_expected_fails() -> None:
         "job j has 1 active targets (expected at least 1) (h:1)",
         "job k has 0 active targets and none were dropped",
     ]
+    with pytest.raises(UnexpectedPayload) as raised:
+        checks.check_jobs([], None, (JobExpectation("j"),))
+    assert str(raised.value) == SHAPE + "targets data is not an object"
     nothing = checks.check_jobs({}, None, ())
     assert nothing.ok is False
     assert nothing.evidence == ["no jobs are expected: set expect.jobs"]
@@ -433,6 +437,13 @@ def test_interval_per_job() -> None:
     assert checks.check_interval(override, "15s", "1m").ok is False
 
 
+@pytest.mark.skipif(not hasattr(yaml, "CSafeLoader"), reason="PyYAML without libyaml")
+def test_the_served_configuration_is_read_with_libyaml() -> None:
+    # libyaml takes a trailing tab that PyYAML's own loader refuses.
+    assert checks.parse_config("a: 1\t") == {"a": 1}
+    assert checks.parse_config("") == {}
+
+
 @pytest.mark.parametrize(
     ("config", "scrape", "evaluation", "message"),
     [
@@ -469,6 +480,15 @@ def test_retention_parts_of_every_kind() -> None:
         "size limit 512B",
         "size limit 2 MB",
         "unrecognised retention part 'soon'",
+    ]
+
+
+def test_no_retention_said_at_all() -> None:
+    result = checks.check_retention({"storageRetention": " or "}, {}, "30d")
+    assert result.ok is False
+    assert result.evidence == [
+        "storageRetention is ' or ' (runtimeinfo)",
+        "no time-based retention is in force, expected 30d: set --storage.tsdb.retention.time=30d",
     ]
 
 
@@ -649,13 +669,16 @@ def test_query_values_nan_unknown_and_from_ranges() -> None:
     series = [
         {"metric": {"k": "nan"}, "value": [1, "NaN"]},
         {"metric": {"k": "short"}, "value": [1]},
-        {"metric": {"k": "range"}, "values": [[1, "1"], [2, "2.5"]]},
+        {"metric": {"k": "range"}, "values": [[1, "1"], [2, "2"], [3, "2.5"]]},
+        {"metric": {"k": "both"}, "value": [1, "7"], "values": [[1, "8"]]},
         {"metric": {"k": "none"}, "values": []},
         {"metric": {"k": "text"}, "value": [1, "high"]},
     ]
     result = checks.check_query(QUERY, {"resultType": "matrix", "result": series})
     assert result.ok is True
-    assert result.evidence == ['5 series: {k="range"} 2.5, {k="text"} high (+2 more); 3 series NaN']
+    assert result.evidence == [
+        '6 series: {k="range"} 2.5, {k="both"} 7, {k="text"} high (+3 more); 3 series NaN'
+    ]
     only_nan = checks.check_query(QUERY, {"resultType": "vector", "result": series[:2]})
     assert only_nan.ok is False
     assert only_nan.evidence == [
@@ -759,6 +782,9 @@ def test_times_just_inside_the_sane_bounds_are_samples() -> None:
         "oldest stored sample 1973-03-03T09:46:41Z (prometheus_tsdb_lowest_timestamp_seconds)"
     )
     assert persistence(1e14 - 1).ok is False  # sane, but after the start
+    late = persistence(None, lowest(1e11 - 1))
+    assert late.ok is False
+    assert late.evidence[0].startswith("no stored sample predates this server's start (oldest ")
 
 
 def test_persistence_needs_the_start_time() -> None:
@@ -816,17 +842,19 @@ def test_failing_target_hosts() -> None:
             target(instance="down:2", health="down"),
             target(instance="[fd00::1]:9090", error="e"),
             target(instance="bare"),
+            target(instance="Xbox:1", health="down"),
         ]
     }
     passed = CheckResult("query: a", "AC7", True, ["x"])
-    assert checks.failing_target_hosts(round_of(targets, passed)) == {"down", "fd00::1"}
+    assert checks.failing_target_hosts(round_of(targets, passed)) == {"down", "fd00::1", "Xbox"}
     other = CheckResult("targets", "AC6", False, ["x"])
-    assert checks.failing_target_hosts(round_of(targets, other)) == {"down", "fd00::1"}
+    assert checks.failing_target_hosts(round_of(targets, other)) == {"down", "fd00::1", "Xbox"}
     query = CheckResult("query: a", "AC7", False, ["x"])
     assert checks.failing_target_hosts(round_of(targets, passed, query)) == {
         "up",
         "down",
         "fd00::1",
         "bare",
+        "Xbox",
     }
     assert checks.failing_target_hosts(round_of([targets])) == set()

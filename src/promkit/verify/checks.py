@@ -312,11 +312,13 @@ def check_interval(config_yaml: str, scrape: str, evaluation: str) -> CheckResul
         _seconds(evaluation, "expect.evaluation_interval"),
     )
     lines = []
+    served: dict[str, float] = {}
     for key, value, want in (
         ("scrape_interval", global_scrape, want_scrape),
         ("evaluation_interval", global_eval, want_eval),
     ):
-        ok = _seconds(value, f"global.{key}") == want
+        served[key] = _seconds(value, f"global.{key}")
+        ok = served[key] == want
         verdict = "" if ok else f", expected {format_duration(want)}: set global.{key}"
         lines.append((ok, f"global {key} is {value}{verdict}"))
     ok_jobs = []
@@ -326,7 +328,7 @@ def check_interval(config_yaml: str, scrape: str, evaluation: str) -> CheckResul
         seconds = _seconds(value, f"scrape_interval of job {job}")
         if seconds == want_scrape:
             ok_jobs.append(job)
-        elif seconds != _seconds(global_scrape, "global.scrape_interval"):
+        elif seconds != served["scrape_interval"]:
             lines.append(
                 (
                     False,
@@ -427,13 +429,13 @@ def check_retention(runtimeinfo: Any, flags: Any, expected: str) -> CheckResult:
 
 def html_title(text: str) -> str:
     """The ``<title>`` of an HTML page, whitespace collapsed; empty if there is none."""
-    match = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    match = re.search(r"(?is)<title[^>]*>(.*?)</title>", text)
     return " ".join(match.group(1).split()) if match else ""
 
 
 def first_script(text: str) -> str | None:
     """The ``src`` of the first ``<script>`` an HTML page loads, if any."""
-    match = re.search(r"<script[^>]*\bsrc=[\"']([^\"']+)[\"']", text, re.IGNORECASE)
+    match = re.search(r"(?i)<script[^>]*\bsrc=[\"']([^\"']+)[\"']", text)
     return match.group(1) if match else None
 
 
@@ -700,8 +702,8 @@ def check_rbac(subject: str, answers: Mapping[Permission, bool]) -> CheckResult:
 
 def _host(instance: str) -> str:
     """``app:8000`` -> ``app``; ``[fd00::1]:9090`` -> ``fd00::1``."""
-    host = instance.rsplit(":", 1)[0] if ":" in instance else instance
-    return host.strip("[]")
+    host, colon, _ = instance.rpartition(":")
+    return (host if colon else instance).strip("[]")
 
 
 def failing_target_hosts(outcome: Verification) -> set[str]:
