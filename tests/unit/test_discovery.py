@@ -676,3 +676,52 @@ def test_the_verdict_is_named_discovery_under_ac2() -> None:
         "AC2 scrapes every app/worker",
         True,
     )
+
+
+def test_only_pods_are_pods_whatever_else_is_annotated() -> None:
+    service = {
+        "kind": "Service",
+        "metadata": {"name": "svc", "namespace": "n", "annotations": {discovery.SCRAPE: "true"}},
+    }
+    ready = pod("app-1")
+    unready = pod("app-2", ready=False)
+    unready["status"]["conditions"].insert(0, {"type": "PodScheduled", "status": "True"})
+    found = discovery.annotated_pods({"items": [service, ready, unready]})
+    assert [(p.name, p.ready) for p in found] == [("app-1", True), ("app-2", False)]
+    live = discovery.live_pods({"items": [service, deployment("d"), {"metadata": {"name": "p"}}]})
+    assert live == {("", "p"): ""}
+    assert discovery.live_pods({"items": [{"metadata": {"namespace": "n"}}]}) == {("n", ""): ""}
+
+
+def test_a_workload_without_a_name_is_still_named_by_kind() -> None:
+    nameless = {"kind": "DaemonSet", "spec": {"template": deployment("x")["spec"]["template"]}}
+    assert discovery.annotated_workloads({"items": [nameless]}) == ["DaemonSet//"]
+
+
+def test_targets_of_other_jobs_are_skipped_not_the_end() -> None:
+    targets = {
+        "activeTargets": [
+            {"labels": {"job": "other"}, "scrapePool": "other"},
+            {"labels": {"job": JOB}, "scrapeUrl": "http://a:1/m"},
+        ]
+    }
+    found = discovery.active_targets(targets, JOB)
+    assert [(t.namespace, t.pod, t.url) for t in found] == [("", "", "http://a:1/m")]
+
+
+def test_a_target_of_a_pod_that_is_not_annotated_is_a_warning() -> None:
+    annotated = pod("app-1")
+    opted_out = pod("other", scrape="false", ip="10.244.0.8")
+    result = judge([annotated, opted_out], [active(annotated, 8000), active(opted_out, 8000)])
+    assert result.ok is True
+    assert result.evidence[0] == (
+        "warning: target http://10.244.0.8:8000/metrics scrapes pod promkit-sample/other, which "
+        'is not annotated prometheus.io/scrape: "true"'
+    )
+
+
+def test_an_annotated_pod_without_namespace_or_name_reads_them_as_empty() -> None:
+    anonymous = {"metadata": {"annotations": {discovery.SCRAPE: "true", discovery.PORT: "80"}}}
+    assert discovery.annotated_pods({"items": [anonymous]}) == [
+        discovery.AnnotatedPod("", "", "", "Unknown", False, "80", "/metrics", (), "Pod//")
+    ]

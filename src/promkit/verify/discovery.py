@@ -355,7 +355,7 @@ def check_discovery(cluster: Any, targets_data: Any, config_yaml: str, job: str)
         by_pod.setdefault((target.namespace, target.pod), []).append(target)
     findings = Findings()
     for pod in sorted(pods, key=lambda p: p.key):
-        _judge_pod(pod, by_pod.get(pod.key, []), targets_data, scrape, job, findings)
+        _judge_pod(pod, by_pod.get(pod.key) or [], targets_data, scrape, job, findings)
     annotated = {pod.key for pod in pods}
     for key, found in sorted(by_pod.items()):
         for target in found:
