@@ -7,6 +7,7 @@ mutation run (docs/testing.md) finds every changed word or comparison.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -858,3 +859,20 @@ def test_failing_target_hosts() -> None:
         "Xbox",
     }
     assert checks.failing_target_hosts(round_of([targets])) == set()
+
+
+def test_persistence_times_are_utc_whatever_the_machine_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        result = persistence(START_S * 1000)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert "(oldest 2026-11-28T02:10:03Z, TSDB head" in result.evidence[0]
+    assert result.evidence[0].endswith(
+        f"{START_LINE}): its first start, or the data of earlier runs was lost: keep the data "
+        "volume (destroy.local without --volumes; a PVC on Kubernetes)"
+    )
