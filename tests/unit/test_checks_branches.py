@@ -788,6 +788,29 @@ def test_times_just_inside_the_sane_bounds_are_samples() -> None:
     assert late.evidence[0].startswith("no stored sample predates this server's start (oldest ")
 
 
+@pytest.mark.parametrize(
+    ("low", "message"),
+    [
+        ([], "query data is not an object"),
+        ({"result": 1}, "data.result is not a list"),
+        ({"resultType": "vector", "result": [1]}, "a query result series is not an object"),
+    ],
+)
+def test_the_lowest_timestamp_answer_of_a_wrong_shape(low: Any, message: str) -> None:
+    with pytest.raises(UnexpectedPayload) as raised:
+        persistence(None, low)
+    assert str(raised.value) == SHAPE + message
+
+
+def test_the_lowest_timestamp_may_be_a_scalar() -> None:
+    result = persistence(None, {"resultType": "scalar", "result": [0, str(START_S - 60)]})
+    assert result.ok is True
+    assert result.evidence[0].startswith(
+        "oldest stored sample 2026-11-28T02:09:03Z (prometheus_tsdb_lowest_timestamp_seconds) is "
+        "1m older"
+    )
+
+
 def test_persistence_needs_the_start_time() -> None:
     with pytest.raises(UnexpectedPayload) as raised:
         checks.check_persistence({"startTime": "0001-01-01T00:00:00Z"}, {})
