@@ -74,6 +74,43 @@ def test_each_check_names_itself_and_its_criterion() -> None:
     ]
 
 
+def test_every_branch_of_a_check_names_it() -> None:
+    query, vector = DocumentedQuery("q", "up", 1), {"resultType": "vector"}
+    sample = {"metric": {}, "value": [1, "1"]}
+    permission = checks.Permission("get", "x", False)
+    start = {"startTime": STARTED}
+    expected, one_target = JobExpectation("j"), {"activeTargets": [target()]}
+    branches = {
+        "runs": [checks.check_runs({}, {"reloadConfigSuccess": False}), checks.check_runs({}, {})],
+        "jobs": [checks.check_jobs({}, None, ()), checks.check_jobs({}, None, (expected,))],
+        "targets": [checks.check_targets({}, 10), checks.check_targets(one_target, 10)],
+        "query: q": [
+            checks.check_query(query, None, "e"),
+            checks.check_query(query, {**vector, "result": []}),
+            checks.check_query(query, {**vector, "result": [{"value": [1, "NaN"]}]}),
+            checks.check_query(query, {**vector, "result": [sample]}),
+        ],
+        "persistence": [
+            checks.check_persistence(start, {}),
+            checks.check_persistence(start, {"headStats": {"minTime": 1e11 + 1}}),
+            checks.check_persistence(start, {"headStats": {"minTime": 1e14 - 1}}),
+        ],
+        "rbac": [checks.check_rbac("s", {}), checks.check_rbac("s", {permission: False})],
+    }  # fmt: skip
+    criteria = {
+        "runs": "AC1 Prometheus runs",
+        "jobs": "AC2 scrapes every app/worker",
+        "targets": "AC6 targets UP, no errors, fast",
+        "query: q": "AC7 queries return data",
+        "persistence": "data survives restarts",
+        "rbac": "RBAC least privilege",
+    }
+    for name, results in branches.items():
+        assert [(r.name, r.criterion) for r in results] == [(name, criteria[name])] * len(results)
+    assert [r.ok for r in branches["persistence"]] == [False, True, False]
+    assert [r.ok for r in branches["query: q"]] == [False, False, False, True]
+
+
 # -- runs -----------------------------------------------------------------------------------
 
 
@@ -658,6 +695,8 @@ def test_query_series_are_shown_three_then_counted() -> None:
     assert result.evidence == [
         '5 series: {a="x",job="j1"} 0.3333, {a="x",job="j2"} 0.6667, {a="x",job="j3"} 1 (+2 more)'
     ]
+    four = checks.check_query(QUERY, {"resultType": "vector", "result": series[:4]})
+    assert four.evidence[0].endswith('{a="x",job="j3"} 1 (+1 more)')
     three = checks.check_query(QUERY, {"resultType": "vector", "result": series[:3]})
     assert three.evidence == [
         '3 series: {a="x",job="j1"} 0.3333, {a="x",job="j2"} 0.6667, {a="x",job="j3"} 1'
