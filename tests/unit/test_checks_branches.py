@@ -205,6 +205,7 @@ def test_active_targets_read_with_their_defaults() -> None:
                 {"labels": "x", "scrapeUrl": "http://u:1/m", "lastScrapeDuration": "0.5"},
                 {"labels": {"job": "lj", "instance": "li"}, "lastError": "e"},
                 {},
+                {"labels": {"job": "lj", "instance": "li"}, "scrapePool": "pool"},
             ]
         }
     )
@@ -212,6 +213,7 @@ def test_active_targets_read_with_their_defaults() -> None:
         checks.Target("?", "http://u:1/m", "unknown", "", 500.0, None),
         checks.Target("lj", "li", "unknown", "e", None, None),
         checks.Target("?", "?", "unknown", "", None, None),
+        checks.Target("pool", "li", "unknown", "", None, None),
     ]
     assert found[1].name == "lj/li"
     assert checks.active_targets({"activeTargets": None}) == []
