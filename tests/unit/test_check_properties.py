@@ -8,7 +8,6 @@ Prometheus never gives, in the order the check reads the payload.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +21,7 @@ from promkit.core.settings import JobExpectation
 from promkit.verify import checks
 from promkit.verify.queries import DocumentedQuery
 from promkit.verify.result import Answer, CheckResult, UnexpectedPayload
+from tests.support.examples import MUTATION, examples
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
 json_like = st.recursive(
@@ -160,15 +160,6 @@ answers = st.builds(
     st.text(max_size=20),
     st.text(max_size=60),
 )
-
-
-#: nox -s mutation runs these tests against each of some 1,300 mutants of checks: there,
-#: a tenth of the examples, the same ones every run (PROMKIT_MUTATION=1).
-MUTATION = os.environ.get("PROMKIT_MUTATION") == "1"
-
-
-def examples(count: int) -> int:
-    return max(30, count // 10) if MUTATION else count
 
 
 #: The prefix of every shape error of promkit.verify.result.

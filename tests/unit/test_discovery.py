@@ -613,3 +613,115 @@ def test_a_pod_not_running_duplicated_or_at_another_address_is_named() -> None:
         "10.0.0.9:8000/metrics",
     ]
     assert "pod promkit-sample/a is Pending: scraped once it runs" in result.evidence
+
+
+# --- the survivors of the first mutation run (docs/testing.md) ---------------------------
+
+
+def test_owners_and_names_missing_read_as_empty() -> None:
+    assert discovery._workload({}) == "Pod//"
+    assert discovery._workload({"ownerReferences": [{}]}) == "//"
+    assert discovery._workload({"namespace": "n", "ownerReferences": [{"kind": "ReplicaSet"}]}) == (
+        "Deployment/n/"
+    )
+
+
+def test_a_dropped_target_is_tied_by_its_discovered_labels_else_its_labels() -> None:
+    labels = {discovery._NAMESPACE: "n", discovery._POD: "p"}
+    targets = {
+        "droppedTargets": [
+            {"labels": labels},
+            {"discoveredLabels": {**labels, "job": JOB}},
+            {"discoveredLabels": {**labels, "job": "other"}},
+            {"discoveredLabels": "not labels", "labels": labels},
+            {"discoveredLabels": {discovery._NAMESPACE: "n", discovery._POD: "q"}},
+        ]
+    }
+    assert discovery.dropped_for(targets, JOB, _pod()) == [labels, {**labels, "job": JOB}]
+
+
+def test_equality_actions_read_a_missing_label_as_empty() -> None:
+    keep = {"action": "keepequal", "source_labels": ["a"], "target_label": "b"}
+    assert discovery._apply(keep, {}) is True
+    assert discovery._apply({**keep, "action": "dropequal"}, {"a": ""}) is False
+
+
+def test_replace_removing_a_label_that_is_not_there() -> None:
+    labels = {"a": "v"}
+    assert discovery._apply({"source_labels": ["none"], "target_label": "t"}, labels) is True
+    assert labels == {"a": "v"}
+
+
+def test_the_default_action_is_replace_whatever_its_case() -> None:
+    labels = {"a": "v"}
+    assert discovery._apply({"action": "", "source_labels": ["a"], "target_label": "t"}, labels)
+    assert discovery._apply(
+        {"action": "Replace", "source_labels": ["a"], "target_label": "u"}, labels
+    )
+    assert labels == {"a": "v", "t": "v", "u": "v"}
+
+
+def test_drop_and_keepequal_steps_are_described_with_their_detail() -> None:
+    drop = {"action": "drop", "source_labels": ["a"], "regex": "x"}
+    keep = {"action": "keepequal", "source_labels": ["a", "b"], "target_label": "t"}
+    assert discovery._describe_rule(4, drop) == "relabel step 4 (drop on [a] regex 'x')"
+    assert discovery._describe_rule(5, keep) == "relabel step 5 (keepequal on [a,b] target_label t)"
+
+
+def test_the_verdict_is_named_discovery_under_ac2() -> None:
+    item = pod("app-1")
+    result = judge([item], [active(item, 8000)])
+    assert (result.name, result.criterion, result.ok) == (
+        "discovery",
+        "AC2 scrapes every app/worker",
+        True,
+    )
+
+
+def test_only_pods_are_pods_whatever_else_is_annotated() -> None:
+    service = {
+        "kind": "Service",
+        "metadata": {"name": "svc", "namespace": "n", "annotations": {discovery.SCRAPE: "true"}},
+    }
+    ready = pod("app-1")
+    unready = pod("app-2", ready=False)
+    unready["status"]["conditions"].insert(0, {"type": "PodScheduled", "status": "True"})
+    found = discovery.annotated_pods({"items": [service, ready, unready]})
+    assert [(p.name, p.ready) for p in found] == [("app-1", True), ("app-2", False)]
+    live = discovery.live_pods({"items": [service, deployment("d"), {"metadata": {"name": "p"}}]})
+    assert live == {("", "p"): ""}
+    assert discovery.live_pods({"items": [{"metadata": {"namespace": "n"}}]}) == {("n", ""): ""}
+
+
+def test_a_workload_without_a_name_is_still_named_by_kind() -> None:
+    nameless = {"kind": "DaemonSet", "spec": {"template": deployment("x")["spec"]["template"]}}
+    assert discovery.annotated_workloads({"items": [nameless]}) == ["DaemonSet//"]
+
+
+def test_targets_of_other_jobs_are_skipped_not_the_end() -> None:
+    targets = {
+        "activeTargets": [
+            {"labels": {"job": "other"}, "scrapePool": "other"},
+            {"labels": {"job": JOB}, "scrapeUrl": "http://a:1/m"},
+        ]
+    }
+    found = discovery.active_targets(targets, JOB)
+    assert [(t.namespace, t.pod, t.url) for t in found] == [("", "", "http://a:1/m")]
+
+
+def test_a_target_of_a_pod_that_is_not_annotated_is_a_warning() -> None:
+    annotated = pod("app-1")
+    opted_out = pod("other", scrape="false", ip="10.244.0.8")
+    result = judge([annotated, opted_out], [active(annotated, 8000), active(opted_out, 8000)])
+    assert result.ok is True
+    assert result.evidence[0] == (
+        "warning: target http://10.244.0.8:8000/metrics scrapes pod promkit-sample/other, which "
+        'is not annotated prometheus.io/scrape: "true"'
+    )
+
+
+def test_an_annotated_pod_without_namespace_or_name_reads_them_as_empty() -> None:
+    anonymous = {"metadata": {"annotations": {discovery.SCRAPE: "true", discovery.PORT: "80"}}}
+    assert discovery.annotated_pods({"items": [anonymous]}) == [
+        discovery.AnnotatedPod("", "", "", "Unknown", False, "80", "/metrics", (), "Pod//")
+    ]

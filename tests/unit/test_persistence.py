@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -11,7 +12,8 @@ from hypothesis import strategies as st
 from promkit.core.errors import PromkitError
 from promkit.verify import checks
 from promkit.verify import round as rounds
-from promkit.verify.result import CheckResult
+from promkit.verify.result import CheckResult, UnexpectedPayload, parse_time
+from tests.support.examples import MUTATION, examples
 
 # Recorded from the compose stack's Prometheus 2.42 (startTime 02:55:39Z), trimmed.
 RUNTIME = {"startTime": "2026-11-28T02:55:39.526006894Z", "reloadConfigSuccess": True}
@@ -96,12 +98,44 @@ queries = (
 )
 
 
-@settings(max_examples=400, deadline=None)
+SHAPE = "Prometheus answered an unexpected payload: "
+
+
+def persistence_error(runtime: Any, tsdb: Any, lowest: Any) -> str | None:
+    """The error check_persistence owes its answers, in the order it reads them (None: none)."""
+    if not isinstance(runtime, Mapping):
+        return SHAPE + "runtimeinfo data is not an object"
+    if parse_time(runtime.get("startTime")) is None:
+        return "runtimeinfo has no startTime: cannot tell when Prometheus started"
+    if not isinstance(tsdb, Mapping):
+        return SHAPE + "TSDB status data is not an object"
+    if lowest is None:
+        return None
+    if not isinstance(lowest, Mapping):
+        return SHAPE + "query data is not an object"
+    result = lowest.get("result")
+    if not isinstance(result, list):
+        return SHAPE + "data.result is not a list"
+    scalar = lowest.get("resultType") in ("scalar", "string")
+    if not scalar and not all(isinstance(series, Mapping) for series in result):
+        return SHAPE + "a query result series is not an object"
+    return None
+
+
+@settings(max_examples=examples(400), deadline=None, derandomize=MUTATION)
 @given(runtimes, tsdbs, queries)
-def test_any_payload_gives_a_result_or_a_clean_error(runtime: Any, tsdb: Any, lowest: Any) -> None:
+def test_any_payload_gives_a_result_or_the_error_its_shape_calls_for(
+    runtime: Any, tsdb: Any, lowest: Any
+) -> None:
+    error = persistence_error(runtime, tsdb, lowest)
     try:
         result = checks.check_persistence(runtime, tsdb, lowest)
     except PromkitError as exc:
-        assert str(exc)
+        assert type(exc) is UnexpectedPayload
+        assert str(exc) == error, f"raised {exc!r}, expected {error!r}"
         return
+    assert error is None, f"returned {result!r}, expected {error!r}"
     assert isinstance(result, CheckResult) and isinstance(result.ok, bool)
+    assert len(result.evidence) == 1 and result.evidence[0]
+    if result.ok:
+        assert result.evidence[0].startswith("oldest stored sample ")

@@ -215,7 +215,7 @@ def _go_replacement(replacement: str) -> str:
 
 def _apply(rule: Mapping[str, Any], labels: dict[str, str]) -> bool:
     """Apply one relabel rule in place; False when it drops the target."""
-    action = str(rule.get("action") or "replace").lower()
+    action = str(rule.get("action") or "").lower() or "replace"
     sources = rule.get("source_labels") or []
     value = str(rule.get("separator", ";")).join(labels.get(s, "") for s in sources)
     regex = re.compile(f"^(?:{rule.get('regex', '(.*)')})$")
@@ -236,7 +236,7 @@ def _apply(rule: Mapping[str, Any], labels: dict[str, str]) -> bool:
             else:
                 labels.pop(target, None)
         return True
-    raise _Unknown(action)
+    raise _Unknown
 
 
 class _Unknown(Exception):
@@ -355,7 +355,7 @@ def check_discovery(cluster: Any, targets_data: Any, config_yaml: str, job: str)
         by_pod.setdefault((target.namespace, target.pod), []).append(target)
     findings = Findings()
     for pod in sorted(pods, key=lambda p: p.key):
-        _judge_pod(pod, by_pod.get(pod.key, []), targets_data, scrape, job, findings)
+        _judge_pod(pod, by_pod.get(pod.key) or [], targets_data, scrape, job, findings)
     annotated = {pod.key for pod in pods}
     for key, found in sorted(by_pod.items()):
         for target in found:
