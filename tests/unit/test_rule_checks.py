@@ -521,7 +521,7 @@ def test_a_repo_rule_missing_from_its_group_on_the_server_is_named() -> None:
 
 def test_a_watchdog_the_repo_does_not_define_fails() -> None:
     result = rule_checks.check_watchdog(served(), ExpectedRules.from_config(TWO_FILES, "W"))
-    assert not result.ok and result.evidence == [
+    assert result.ok is False and result.evidence == [
         "the rules of prometheus.yml define no W alert: add one that always fires "
         "(alert: W, expr: vector(1)) to prove alerting works"
     ]
