@@ -624,3 +624,18 @@ def test_a_repo_without_a_global_evaluation_interval_leaves_groups_to_the_server
         repo(config=repo_config, groups=groups), server(config=served_config, rules=rules)
     )
     assert not [line for line in found if line.startswith("groups[")]
+
+
+def test_without_a_config_folder_a_relative_path_is_not_taken_for_its_normal_form() -> None:
+    # Where the server resolved it is unknown: "./token" is not known to be "token".
+    assert drift.same_value("./token", "token") is False
+    assert drift.same_value("./token", "/etc/prometheus/token", DIR) is True
+
+
+def test_a_relative_config_file_gives_no_folder_to_resolve_the_repos_paths_in() -> None:
+    config, served = copy.deepcopy(REPO_CONFIG), copy.deepcopy(SERVED_CONFIG)
+    config["scrape_configs"][0]["bearer_token_file"] = "token"
+    served["scrape_configs"][0]["bearer_token_file"] = "conf/token"
+    flags = {**SERVED_FLAGS, "config.file": "conf/prometheus.yml"}
+    found = drift.differences(repo(config=config), server(config=served, flags=flags))
+    assert "scrape_configs[prometheus].bearer_token_file: repo token, server conf/token" in found
