@@ -50,6 +50,18 @@ def _job(name: str, target: str) -> dict[str, Any]:
 SERVED_CONFIG: dict[str, Any] = {
     "global": {"scrape_interval": "15s", "scrape_timeout": "10s", "evaluation_interval": "15s"},
     "rule_files": ["/etc/prometheus/rules/*.rules.yml"],
+    "alerting": {
+        "alertmanagers": [
+            {
+                "follow_redirects": True,
+                "enable_http2": True,
+                "scheme": "http",
+                "timeout": "10s",
+                "api_version": "v2",
+                "static_configs": [{"targets": ["alertmanager-1:9093", "alertmanager-2:9093"]}],
+            }
+        ]
+    },
     "scrape_configs": [
         _job("prometheus", "localhost:9090"),
         _job("fastapi-app", "app:8000"),

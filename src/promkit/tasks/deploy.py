@@ -32,6 +32,9 @@ def local(c: Context, dry_run: bool = False, timeout: str | None = None) -> None
         loaded = settings.load(c.config)
         print(f"Prometheus UI and API: {loaded.prometheus.url}")
         print(f"Sample app:            {loaded.compose.app_url}")
+        print(f"Alertmanager:          {loaded.alerts.alertmanager_url} (alertmanager-1 of 2)")
+        if loaded.alerts.sink_url:
+            print(f"Alert sink:            {loaded.alerts.sink_url}/notifications")
 
 
 ns = Collection("deploy")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from promkit.core.settings import AlertSettings
@@ -60,6 +61,21 @@ def _other_reason(message: str, url: str) -> str:
 
 def _client_for(prometheus: PrometheusClient, url: str | None) -> PrometheusClient | None:
     return PrometheusClient(url, timeout=prometheus.timeout) if url else None
+
+
+#: The prefix of the alert round's answers among another round's (verify.all).
+PAYLOAD_PREFIX = "alerts:"
+
+
+def with_alert_rows(outcome: Verification, alerting: Verification) -> Verification:
+    """``outcome`` with the rows of an alert round after its own, and its answers (as
+    ``alerts:<key>``) beside its own."""
+    payloads = {f"{PAYLOAD_PREFIX}{k}": v for k, v in alerting.payloads.items()}
+    return replace(
+        outcome,
+        results=[*outcome.results, *alerting.results],
+        payloads={**outcome.payloads, **payloads},
+    )
 
 
 def alert_round(
