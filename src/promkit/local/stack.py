@@ -333,6 +333,18 @@ def project_with_env(config: Any) -> compose.Project:
     return replace(project, env=env)
 
 
+def addresses(loaded: settings.Settings) -> list[str]:
+    """Where the deployed stack's services answer, one line each."""
+    lines = [
+        f"Prometheus UI and API: {loaded.prometheus.url}",
+        f"Sample app:            {loaded.compose.app_url}",
+        f"Alertmanager:          {loaded.alerts.alertmanager_url} (alertmanager-1 of 2 peers)",
+    ]
+    if loaded.alerts.sink_url:
+        lines.append(f"Alert sink:            {loaded.alerts.sink_url}/notifications")
+    return lines
+
+
 def alertmanager_env(config: Any) -> dict[str, str]:
     """The Alertmanager config folder compose mounts: that of the setting alerts.config."""
     config_file = repo_path(settings.load(config).alerts.config)

@@ -29,12 +29,7 @@ def local(c: Context, dry_run: bool = False, timeout: str | None = None) -> None
     print(f"validated {plan.project.file.name} and the Prometheus config")
     local_stack.up(c, plan, dry_run=dry_run)
     if not dry_run:
-        loaded = settings.load(c.config)
-        print(f"Prometheus UI and API: {loaded.prometheus.url}")
-        print(f"Sample app:            {loaded.compose.app_url}")
-        print(f"Alertmanager:          {loaded.alerts.alertmanager_url} (alertmanager-1 of 2)")
-        if loaded.alerts.sink_url:
-            print(f"Alert sink:            {loaded.alerts.sink_url}/notifications")
+        print("\n".join(local_stack.addresses(settings.load(c.config))))
 
 
 ns = Collection("deploy")
