@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from promkit.core.errors import ValidationError
-from promkit.core.settings import ROOT
+from promkit.core.settings import DEFAULTS, ROOT, repo_path
 from promkit.rules.files import load_rule_text, repo_groups
 from promkit.verify import drift
 from promkit.verify.drift import RepoView, ServerView
@@ -636,3 +636,55 @@ def test_a_repo_without_a_global_evaluation_interval_leaves_groups_to_the_server
         repo(config=repo_config, groups=groups), server(config=served_config, rules=rules)
     )
     assert not [line for line in found if line.startswith("groups[")]
+
+
+# --- the Alertmanager's config (verify.drift on a stack that sends alerts) -------------
+
+AM_FILE = repo_path(DEFAULTS["alerts"]["config"])
+AM_TEXT = AM_FILE.read_text()
+
+
+def test_the_alertmanager_running_the_repo_file_matches() -> None:
+    assert drift.alertmanager_differences("am.yml", AM_TEXT, AM_TEXT, "http://am") == []
+
+
+def test_an_alertmanager_config_that_differs_is_named_by_key_path_both_ways() -> None:
+    served = yaml.safe_load(AM_TEXT)
+    served["route"]["routes"][0]["repeat_interval"] = "4h"
+    served["inhibit_rules"] = [{"source_matchers": ["severity=critical"]}]
+    del served["global"]
+    found = drift.alertmanager_differences("am.yml", AM_TEXT, yaml.safe_dump(served), "http://am")
+    assert found == [
+        'am.yml global: repo {"resolve_timeout": "5m"}, server lacks it',
+        "am.yml route.routes[0].repeat_interval: repo 1m, server 4h",
+        'am.yml inhibit_rules: only on the server: [{"source_matchers": ["severity=critical"]}]',
+    ]
+
+
+def test_an_alertmanager_that_does_not_answer_is_not_compared_and_says_why() -> None:
+    found = drift.alertmanager_differences(
+        "am.yml", AM_TEXT, None, "http://am", "nothing answers at http://am"
+    )
+    assert found == [
+        "am.yml: not compared, Alertmanager at http://am: nothing answers at http://am"
+    ]
+    bad = drift.alertmanager_differences("am.yml", AM_TEXT, "a: [", "http://am")
+    assert len(bad) == 1 and "the config of Alertmanager at http://am is not YAML" in bad[0]
+
+
+def test_drift_asks_the_alertmanager_for_its_config(tmp_path: Path) -> None:
+    import json
+
+    from promkit.verify import round as rounds
+    from promkit.verify.alert_round import with_alertmanager_drift
+    from promkit.verify.drift import RepoView
+    from tests.support.loopback import reply, serving
+
+    status = {"config": {"original": AM_TEXT.replace("repeat_interval: 1m", "repeat_interval: 2m")}}
+    found = rounds.Drift(RepoView({}, (), (), ("prometheus.yml",)), [])
+    with serving({"/api/v2/status": reply(200, json.dumps(status).encode())}) as server:
+        drifted = with_alertmanager_drift(found, AM_FILE, "am.yml", server.url)
+    assert drifted.differences == ["am.yml route.routes[0].repeat_interval: repo 1m, server 2m"]
+    assert drifted.repo.sources == ("prometheus.yml", "am.yml")
+    gone = with_alertmanager_drift(found, AM_FILE, "am.yml", "http://127.0.0.1:1")
+    assert len(gone.differences) == 1 and "not compared" in gone.differences[0]

@@ -10,15 +10,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from promkit.core.settings import AlertSettings
-from promkit.verify import alerts
+from promkit.verify import alerts, drift
 from promkit.verify.alerts import AlertChain, Fetched
 from promkit.verify.checks import utc_now
 from promkit.verify.client import PrometheusClient, PrometheusError
 from promkit.verify.result import Verification
-from promkit.verify.round import fetch_all
+from promkit.verify.round import Drift, fetch_all
 
 #: The counters that must stay flat over a round, and the one that shows sending.
 COUNTERS = ("prometheus_notifications_errors_total", "prometheus_notifications_dropped_total")
@@ -119,3 +120,14 @@ def alert_round(
     version = str((got["buildinfo"] or {}).get("version", "unknown"))
     payloads = {k: v for k, v in got.items() if k not in ("buildinfo",)}
     return Verification(prometheus.base_url, version, alerts.judge(chain), payloads=payloads)
+
+
+def with_alertmanager_drift(found: Drift, config_file: Path, where: str, url: str) -> Drift:
+    """``found`` (verify.drift of Prometheus) and the differences of the config the
+    Alertmanager at ``url`` runs from the repo's ``config_file`` (shown as ``where``)."""
+    status = fetch_other(PrometheusClient(url), "/api/v2/status")
+    served = alerts.served_config(status) if not status.error else None
+    text = config_file.read_text(encoding="utf-8")
+    extra = drift.alertmanager_differences(where, text, served, url, status.error)
+    sources = (*found.repo.sources, where)
+    return Drift(replace(found.repo, sources=sources), [*found.differences, *extra])
