@@ -661,13 +661,7 @@ def test_an_alertmanager_config_that_differs_is_named_by_key_path_both_ways() ->
     ]
 
 
-def test_an_alertmanager_that_does_not_answer_is_not_compared_and_says_why() -> None:
-    found = drift.alertmanager_differences(
-        "am.yml", AM_TEXT, None, "http://am", "nothing answers at http://am"
-    )
-    assert found == [
-        "am.yml: not compared, Alertmanager at http://am: nothing answers at http://am"
-    ]
+def test_an_alertmanager_config_that_is_not_yaml_is_one_line() -> None:
     bad = drift.alertmanager_differences("am.yml", AM_TEXT, "a: [", "http://am")
     assert len(bad) == 1 and "the config of Alertmanager at http://am is not YAML" in bad[0]
 
@@ -686,5 +680,16 @@ def test_drift_asks_the_alertmanager_for_its_config(tmp_path: Path) -> None:
         drifted = with_alertmanager_drift(found, AM_FILE, "am.yml", server.url)
     assert drifted.differences == ["am.yml route.routes[0].repeat_interval: repo 1m, server 2m"]
     assert drifted.repo.sources == ("prometheus.yml", "am.yml")
+    assert not drifted.ok and drifted.notes == ()
+
+
+def test_an_alertmanager_that_does_not_answer_is_a_note_not_drift() -> None:
+    from promkit.verify import round as rounds
+    from promkit.verify.alert_round import with_alertmanager_drift
+    from promkit.verify.drift import RepoView
+
+    found = rounds.Drift(RepoView({}, (), (), ("prometheus.yml",)), [])
     gone = with_alertmanager_drift(found, AM_FILE, "am.yml", "http://127.0.0.1:1")
-    assert len(gone.differences) == 1 and "not compared" in gone.differences[0]
+    assert gone.ok and gone.repo.sources == ("prometheus.yml",)
+    (note,) = gone.notes
+    assert note.startswith("am.yml not compared: Alertmanager at http://127.0.0.1:1: ")

@@ -152,12 +152,15 @@ def rbac(
 @reports_errors
 def drift(c: Context, url: str | None = None, context: str | None = None) -> None:
     """Compare the server's config, flags, rules and last reload with the repo's files."""
+    from promkit.core import console
     from promkit.k8s import repo_view as k8s_view
     from promkit.local import repo_view as local_view
 
     context = context or context_on_command_line()
     found = k8s_view.drift_cluster(c, context, url) if context else local_view.drift_local(c, url)
     print(found.text())
+    for note in found.notes:  # what could not be compared: not drift, said beside it
+        console.warn(note)
     if not found.ok:
         raise Exit(code=1)
 

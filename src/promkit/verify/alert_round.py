@@ -124,10 +124,13 @@ def alert_round(
 
 def with_alertmanager_drift(found: Drift, config_file: Path, where: str, url: str) -> Drift:
     """``found`` (verify.drift of Prometheus) and the differences of the config the
-    Alertmanager at ``url`` runs from the repo's ``config_file`` (shown as ``where``)."""
+    Alertmanager at ``url`` runs from the repo's ``config_file`` (shown as ``where``); an
+    Alertmanager that does not answer is a note (verify.alerts judges that), not drift."""
     status = fetch_other(PrometheusClient(url), "/api/v2/status")
-    served = alerts.served_config(status) if not status.error else None
+    if status.error:
+        note = f"{where} not compared: Alertmanager at {url}: {status.error}"
+        return replace(found, notes=(*found.notes, note))
     text = config_file.read_text(encoding="utf-8")
-    extra = drift.alertmanager_differences(where, text, served, url, status.error)
+    extra = drift.alertmanager_differences(where, text, alerts.served_config(status), url)
     sources = (*found.repo.sources, where)
-    return Drift(replace(found.repo, sources=sources), [*found.differences, *extra])
+    return Drift(replace(found.repo, sources=sources), [*found.differences, *extra], found.notes)

@@ -466,14 +466,9 @@ def _tree_differences(path: str, repo: Any, served: Any) -> Iterator[str]:
         yield _changed(path, repo, served)
 
 
-def alertmanager_differences(
-    where: str, repo_text: str, served_text: str | None, url: str, problem: str = ""
-) -> list[str]:
+def alertmanager_differences(where: str, repo_text: str, served_text: str, url: str) -> list[str]:
     """The Alertmanager config at ``url`` (``served_text``: /api/v2/status config.original,
-    the file as it loaded it) against the repo's file ``where``, key path by key path;
-    ``problem`` says why there is no served config to compare."""
-    if problem or served_text is None:
-        return [f"{where}: not compared, Alertmanager at {url}: {problem or 'no config served'}"]
+    the file as it loaded it) against the repo's file ``where``, key path by key path."""
     trees = []
     for text, whose in ((repo_text, where), (served_text, f"Alertmanager at {url}")):
         try:
