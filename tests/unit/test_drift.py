@@ -648,17 +648,29 @@ def test_the_alertmanager_running_the_repo_file_matches() -> None:
     assert drift.alertmanager_differences("am.yml", AM_TEXT, AM_TEXT, "http://am") == []
 
 
-def test_an_alertmanager_config_that_differs_is_named_by_key_path_both_ways() -> None:
+def test_an_alertmanager_config_that_differs_is_named_by_key_path() -> None:
     served = yaml.safe_load(AM_TEXT)
     served["route"]["routes"][0]["repeat_interval"] = "4h"
-    served["inhibit_rules"] = [{"source_matchers": ["severity=critical"]}]
+    served["route"]["routes"].append({"receiver": "default", "matchers": ["team=x"]})
     del served["global"]
     found = drift.alertmanager_differences("am.yml", AM_TEXT, yaml.safe_dump(served), "http://am")
     assert found == [
         'am.yml global: repo {"resolve_timeout": "5m"}, server lacks it',
         "am.yml route.routes[0].repeat_interval: repo 1m, server 4h",
-        'am.yml inhibit_rules: only on the server: [{"source_matchers": ["severity=critical"]}]',
+        'am.yml route.routes[3]: only on the server: {"matchers": ["team=x"], "receiver": '
+        '"default"}',
     ]
+
+
+def test_the_defaults_and_hidden_secrets_alertmanager_serves_are_no_drift() -> None:
+    import json
+
+    from promkit.verify.alerts import Fetched, served_config
+
+    recorded = ROOT / "tests/fixtures/alerting/alertmanager-status.json"
+    served = served_config(Fetched(json.loads(recorded.read_text())))
+    assert "url: <secret>" in served and "smtp_hello: localhost" in served
+    assert drift.alertmanager_differences("am.yml", AM_TEXT, served, "http://am") == []
 
 
 def test_an_alertmanager_config_that_is_not_yaml_is_one_line() -> None:

@@ -448,31 +448,14 @@ def parse_config_text(where: str, text: str) -> Mapping[str, Any]:
     return config
 
 
-def _tree_differences(path: str, repo: Any, served: Any) -> Iterator[str]:
-    """Every key path where two parsed YAML trees differ, both ways."""
-    if isinstance(repo, Mapping) and isinstance(served, Mapping):
-        for key in [*repo, *(k for k in served if k not in repo)]:
-            where = f"{path}.{key}" if path else str(key)
-            if key not in served:
-                yield f"{where}: repo {show(repo[key])}, server lacks it"
-            elif key not in repo:
-                yield f"{where}: only on the server: {show(served[key])}"
-            else:
-                yield from _tree_differences(where, repo[key], served[key])
-    elif isinstance(repo, list) and isinstance(served, list) and len(repo) == len(served):
-        for index, (mine, theirs) in enumerate(zip(repo, served, strict=True)):
-            yield from _tree_differences(f"{path}[{index}]", mine, theirs)
-    elif repo != served:
-        yield _changed(path, repo, served)
-
-
 def alertmanager_differences(where: str, repo_text: str, served_text: str, url: str) -> list[str]:
     """The Alertmanager config at ``url`` (``served_text``: /api/v2/status config.original,
-    the file as it loaded it) against the repo's file ``where``, key path by key path."""
+    with every default filled in and secrets such as webhook URLs hidden) against the repo's
+    file ``where``, key path by key path: as for Prometheus, only what the repo sets."""
     trees = []
     for text, whose in ((repo_text, where), (served_text, f"Alertmanager at {url}")):
         try:
             trees.append(yaml.safe_load(text))
         except yaml.YAMLError as exc:
             return [f"{where}: not compared, the config of {whose} is not YAML: {exc}"]
-    return [f"{where} {line}" for line in _tree_differences("", trees[0], trees[1])]
+    return [f"{where} {line}" for line in _compare("", trees[0], trees[1], "")]
