@@ -98,39 +98,29 @@ def test_online_build_forgets_offline_images_pulls_and_builds_the_app(
     ]
 
 
-def test_prometheus_image_context_holds_the_binaries_and_upstream_layout(
-    mock_context: Build, prometheus_binaries: Path
+@pytest.mark.parametrize(
+    ("variable", "version", "program", "helper"),
+    [
+        ("PROMKIT_PROMETHEUS_IMAGE", images.PROMETHEUS_VERSION, "prometheus", "promtool"),
+        ("PROMKIT_ALERTMANAGER_IMAGE", images.ALERTMANAGER_VERSION, "alertmanager", "amtool"),
+    ],
+)
+def test_an_image_of_built_binaries_holds_them_in_the_upstream_layout(
+    mock_context: Build,
+    prometheus_binaries: Path,
+    variable: str,
+    version: str,
+    program: str,
+    helper: str,
 ) -> None:
-    prometheus = next(i for i in images.OFFLINE_IMAGES if i.variable == "PROMKIT_PROMETHEUS_IMAGE")
-    assert images.PROMETHEUS_VERSION in prometheus.tag
-    with images.build_context(mock_context({}), prometheus, Path("/unused"), dry_run=False) as ctx:
-        assert sorted(p.name for p in ctx.iterdir()) == [
-            "Dockerfile",
-            "prometheus",
-            "prometheus.yml",
-            "promtool",
-        ]
+    image = next(i for i in images.OFFLINE_IMAGES if i.variable == variable)
+    assert version in image.tag
+    with images.build_context(mock_context({}), image, Path("/unused"), dry_run=False) as ctx:
+        names = sorted(p.name for p in ctx.iterdir())
+        assert names == sorted(["Dockerfile", program, f"{program}.yml", helper])
         dockerfile = (ctx / "Dockerfile").read_text()
-    assert 'ENTRYPOINT ["/bin/prometheus"]' in dockerfile
-    assert "USER nobody" in dockerfile
-    assert not ctx.exists(), "the scratch context is removed after the build"
-
-
-def test_alertmanager_image_context_holds_the_binaries_and_upstream_layout(
-    mock_context: Build, prometheus_binaries: Path
-) -> None:
-    manager = next(i for i in images.OFFLINE_IMAGES if i.variable == "PROMKIT_ALERTMANAGER_IMAGE")
-    assert images.ALERTMANAGER_VERSION in manager.tag
-    with images.build_context(mock_context({}), manager, Path("/unused"), dry_run=False) as ctx:
-        assert sorted(p.name for p in ctx.iterdir()) == [
-            "Dockerfile",
-            "alertmanager",
-            "alertmanager.yml",
-            "amtool",
-        ]
-        dockerfile = (ctx / "Dockerfile").read_text()
-    assert 'ENTRYPOINT ["/bin/alertmanager"]' in dockerfile
-    assert "USER nobody" in dockerfile and 'VOLUME ["/alertmanager"]' in dockerfile
+    assert f'ENTRYPOINT ["/bin/{program}"]' in dockerfile
+    assert "USER nobody" in dockerfile and f'VOLUME ["/{program}"]' in dockerfile
     assert not ctx.exists(), "the scratch context is removed after the build"
 
 
