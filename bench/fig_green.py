@@ -52,6 +52,12 @@ ENV = {
     "PROMKIT_APP_PORT": str(APP_PORT),
     "INVOKE_PROMETHEUS_URL": URL,
     "INVOKE_COMPOSE_APP_URL": f"http://127.0.0.1:{APP_PORT}",
+    # The alerting services beside Prometheus' port (as tests/support/stack.py puts them).
+    "PROMKIT_ALERTMANAGER_PORT": str(PROM_PORT + 3),
+    "PROMKIT_ALERTMANAGER2_PORT": str(PROM_PORT + 6),
+    "PROMKIT_ALERT_SINK_PORT": str(PROM_PORT + 5),
+    "INVOKE_ALERTS_ALERTMANAGER_URL": f"http://127.0.0.1:{PROM_PORT + 3}",
+    "INVOKE_ALERTS_SINK_URL": f"http://127.0.0.1:{PROM_PORT + 5}",
     # Output lines are timestamped as they arrive.
     "PYTHONUNBUFFERED": "1",
 }

@@ -38,6 +38,7 @@ SHIPPED = (
     "promkit/data/compose/compose.yaml",
     "promkit/data/compose/compose.auth.yaml",
     "promkit/data/config/prometheus/prometheus.yml",
+    "promkit/data/config/alertmanager/alertmanager.yml",
     "promkit/data/config/prometheus/prometheus-k8s.yml",
     "promkit/data/config/prometheus/kustomization.yaml",
     "promkit/data/k8s/kustomization.yaml",

@@ -69,14 +69,16 @@ def test_an_image_that_cannot_be_pulled_is_one_line_and_nothing_starts() -> None
         PROMKIT_PROMETHEUS_IMAGE="promkit-test/no-such-prometheus:0.0.0",
         PROMKIT_APP_IMAGE="promkit-test/no-such-app:0.0.0",
         PROMKIT_REDIS_IMAGE="promkit-test/no-such-redis:0.0.0",
+        PROMKIT_ALERTMANAGER_IMAGE="promkit-test/no-such-alertmanager:0.0.0",
         INVOKE_IMAGES_OFFLINE="false",
     )
     done = STACK.inv("deploy.local", check=False, env=env)
     line = one_line_error(done)
-    assert "not present yet: promkit-test/no-such-app:0.0.0 (app, demo-traffic, worker)" in (
-        done.stdout
+    assert (
+        "not present yet: promkit-test/no-such-app:0.0.0 (alert-sink, app, demo-traffic, worker)"
+        in (done.stdout)
     )
-    assert "cannot pull promkit-test/no-such-app:0.0.0" in line
+    assert "cannot pull promkit-test/no-such-alertmanager:0.0.0" in line  # the first, sorted
     assert "images.offline: true" in line and "nothing was started" in line
     assert leftovers() == []
 

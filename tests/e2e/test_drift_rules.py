@@ -24,6 +24,8 @@ pytestmark = pytest.mark.e2e
 
 STACK = Stack("promkit-drift", prometheus_port=19390, app_port=18300)
 COMPOSE = ROOT / "src/promkit/data/compose/compose.yaml"
+#: The Alertmanager config the stack runs (setting alerts.config), compared too.
+ALERTMANAGER_CONFIG = ROOT / "src/promkit/data/config/alertmanager/alertmanager.yml"
 RULES = "rules/sample-service.rules.yml"
 
 
@@ -61,7 +63,7 @@ def test_right_after_the_deploy_the_server_matches_the_repo_files(config_dir: Pa
     assert done.returncode == 0, done.output
     assert done.stdout.splitlines() == [
         f"server matches {config_dir / 'prometheus.yml'}, {config_dir / RULES}, "
-        f"{COMPOSE.relative_to(ROOT)}"
+        f"{COMPOSE.relative_to(ROOT)}, {ALERTMANAGER_CONFIG.relative_to(ROOT)}"
     ]
 
 

@@ -118,10 +118,16 @@ def test_the_cards_command_is_green_on_the_first_try(
     out = output(first_run)
     assert f"Prometheus {PROMETHEUS_VERSION} at http://127.0.0.1:29090" in out
     rows = [line for line in out.splitlines() if re.match(r"^\S+.*\s(PASS|FAIL)\s", line)]
-    assert len(rows) == 15 and all(" PASS " in row for row in rows), rows
-    # The rules rows: the repo's rules loaded and evaluating, their selectors, the Watchdog.
-    for name in ("rules", "rule selectors", "watchdog"):
+    assert len(rows) == 20 and all(" PASS " in row for row in rows), rows
+    # The rules rows: the repo's rules loaded and evaluating, their selectors, the Watchdog;
+    # the alert rows: an alert reaches a person.
+    alerting = ("alertmanagers", "notification errors", "alertmanager", "delivery", "quiet")
+    for name in ("rules", "rule selectors", "watchdog", *alerting):
         assert any(row.startswith(f"{name} ") for row in rows), (name, rows)
+    # Both peers, their cluster, and the receiver the Watchdog reached the sink through.
+    assert "active http://alertmanager-1:9093" in out and "active http://alertmanager-2:9093" in out
+    assert len(re.findall(r"\speer \S+ at [0-9.]+:9094$", out, re.MULTILINE)) == 2, out
+    assert "notification(s) at the sink via watchdog" in out
     assert "all " in out and " checks pass" in out
 
 
@@ -142,7 +148,7 @@ def test_the_evidence_report_of_the_stack_shows_content(
     assert f"HTML report: {evidence_dir / 'index.html'}" in evidence_run.stdout
     page = (evidence_dir / "index.html").read_text()
     checks = page.count('<tr id="check-')
-    assert checks == 16 and f"all {checks} checks pass" in page  # verify.all's 15 + ui browser
+    assert checks == 21 and f"all {checks} checks pass" in page  # verify.all's 20 + ui browser
     assert 'id="check-ui-browser"' in page and PROMETHEUS_VERSION in page
     figures = _figures(page)
     wanted = ["targets", "status", "flags"] + [f"graph-{i}" for i in range(5)]
@@ -248,7 +254,10 @@ def test_destroy_keeps_the_volume_and_leaves_nothing_else(up: Stack) -> None:
     stack.inv("destroy.local")
     assert resources(stack, "container") == []
     assert resources(stack, "network") == []
-    assert resources(stack, "volume") == [f"{stack.project}_prometheus-data"]
+    assert sorted(resources(stack, "volume")) == [
+        f"{stack.project}_{name}-data"
+        for name in ("alertmanager-1", "alertmanager-2", "prometheus")
+    ]
     assert (stack.state / ".env").is_file(), "the state stays with the data"
 
 

@@ -30,7 +30,16 @@ STACK = Stack("promkit-security", prometheus_port=19190, app_port=18100)
 # the package: compose.auth.yaml mounts it by the absolute path in $PROMKIT_AUTH_DIR.
 AUTH_DIR = STACK.state / "auth"
 AUTH_ENV = {**os.environ, "PROMKIT_AUTH_DIR": str(AUTH_DIR)}
-SERVICES = ("prometheus", "app", "worker", "redis", "demo-traffic")
+SERVICES = (
+    "prometheus",
+    "alertmanager-1",
+    "alertmanager-2",
+    "alert-sink",
+    "app",
+    "worker",
+    "redis",
+    "demo-traffic",
+)
 #: Folders of the working tree that are not the project's files.
 NOT_THE_REPO = {".git", ".nox", ".venv", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
 #: Everything promkit printed in this module, searched for the password at the end.

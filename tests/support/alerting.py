@@ -28,7 +28,7 @@ ALERTMANAGER_BUILD = "/var/cache/promkit/alertmanager-0.35.0/alertmanager"
 REPO_CONFIG = ROOT / "config" / "alertmanager" / "alertmanager.yml"
 REPO_RULES = sorted((ROOT / "config" / "prometheus" / "rules").glob("*.rules.yml"))
 #: Where the repo's receivers post: the sink's default address.
-REPO_SINK = "http://127.0.0.1:9095"
+REPO_SINK = "http://alert-sink:9095"
 #: The chain's Prometheus scrapes and evaluates its rules this often (seconds).
 EVALUATION_S = 2
 

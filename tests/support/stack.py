@@ -41,6 +41,19 @@ class Stack:
         return f"http://127.0.0.1:{self.app_port}"
 
     @property
+    def alert_ports(self) -> dict[str, int]:
+        """The alerting services' host ports, next to Prometheus' (19090: 19093, 19096, 19095)."""
+        return {
+            "alertmanager-1": self.prometheus_port + 3,
+            "alertmanager-2": self.prometheus_port + 6,
+            "alert-sink": self.prometheus_port + 5,
+        }
+
+    def url_of(self, service: str) -> str:
+        """The loopback URL of an alerting service (alertmanager-1, alertmanager-2, alert-sink)."""
+        return f"http://127.0.0.1:{self.alert_ports[service]}"
+
+    @property
     def state(self) -> Path:
         """The project's state folder (compose.state_dir's default, under ``root``)."""
         return self.root / ".promkit" / self.project
@@ -54,6 +67,11 @@ class Stack:
             PROMKIT_APP_PORT=str(self.app_port),
             INVOKE_PROMETHEUS_URL=self.prometheus,
             INVOKE_COMPOSE_APP_URL=self.app,
+            PROMKIT_ALERTMANAGER_PORT=str(self.alert_ports["alertmanager-1"]),
+            PROMKIT_ALERTMANAGER2_PORT=str(self.alert_ports["alertmanager-2"]),
+            PROMKIT_ALERT_SINK_PORT=str(self.alert_ports["alert-sink"]),
+            INVOKE_ALERTS_ALERTMANAGER_URL=self.url_of("alertmanager-1"),
+            INVOKE_ALERTS_SINK_URL=self.url_of("alert-sink"),
         )
         if self.root != ROOT:
             env["PYTHONPATH"] = str(self.root / "src")

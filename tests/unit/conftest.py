@@ -18,12 +18,14 @@ from tests.support.mockctx import UNIT_STATE, UNIT_STATE_DIR
 
 @pytest.fixture
 def prometheus_binaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Stand-in prometheus and promtool files, named by PROMKIT_PROMETHEUS3_BIN."""
+    """Stand-in prometheus and promtool files, named by PROMKIT_PROMETHEUS3_BIN (and
+    alertmanager and amtool beside them, named by PROMKIT_ALERTMANAGER_BIN)."""
     folder = tmp_path / "prometheus-bin"
     folder.mkdir()
-    for name in ("prometheus", "promtool"):
+    for name in ("prometheus", "promtool", "alertmanager", "amtool"):
         (folder / name).write_text("#!/bin/sh\n")
     monkeypatch.setenv("PROMKIT_PROMETHEUS3_BIN", str(folder / "prometheus"))
+    monkeypatch.setenv(images.ALERTMANAGER.env, str(folder / "alertmanager"))
     return folder
 
 
@@ -34,6 +36,7 @@ def _no_machine_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     shutil.rmtree(UNIT_STATE_DIR, ignore_errors=True)
     monkeypatch.setitem(DEFAULTS["compose"], "state_dir", str(UNIT_STATE_DIR))
     monkeypatch.delenv(images.PROMETHEUS_BIN_ENV, raising=False)
+    monkeypatch.delenv(images.ALERTMANAGER.env, raising=False)
     yield
     shutil.rmtree(UNIT_STATE_DIR, ignore_errors=True)
 

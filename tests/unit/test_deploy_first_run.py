@@ -22,7 +22,7 @@ from tests.support.mockctx import COMPOSE, commands, result
 
 Build = Callable[..., MockContext]
 #: The stack's offline images (not the base they are built on), and the app's own.
-OFFLINE_TAGS = "promkit/(prometheus|redis|sample-app):.*"
+OFFLINE_TAGS = "promkit/(prometheus|alertmanager|redis|sample-app):.*"
 
 
 def healthy_stack(**overrides: object) -> dict[str, object]:

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from promkit.core.errors import ValidationError
-from promkit.core.settings import ROOT
+from promkit.core.settings import DEFAULTS, ROOT, repo_path
 from promkit.rules.files import load_rule_text, repo_groups
 from promkit.verify import drift
 from promkit.verify.drift import RepoView, ServerView
@@ -50,6 +50,18 @@ def _job(name: str, target: str) -> dict[str, Any]:
 SERVED_CONFIG: dict[str, Any] = {
     "global": {"scrape_interval": "15s", "scrape_timeout": "10s", "evaluation_interval": "15s"},
     "rule_files": ["/etc/prometheus/rules/*.rules.yml"],
+    "alerting": {
+        "alertmanagers": [
+            {
+                "follow_redirects": True,
+                "enable_http2": True,
+                "scheme": "http",
+                "timeout": "10s",
+                "api_version": "v2",
+                "static_configs": [{"targets": ["alertmanager-1:9093", "alertmanager-2:9093"]}],
+            }
+        ]
+    },
     "scrape_configs": [
         _job("prometheus", "localhost:9090"),
         _job("fastapi-app", "app:8000"),
@@ -639,3 +651,72 @@ def test_a_relative_config_file_gives_no_folder_to_resolve_the_repos_paths_in() 
     flags = {**SERVED_FLAGS, "config.file": "conf/prometheus.yml"}
     found = drift.differences(repo(config=config), server(config=served, flags=flags))
     assert "scrape_configs[prometheus].bearer_token_file: repo token, server conf/token" in found
+
+
+# --- the Alertmanager's config (verify.drift on a stack that sends alerts) -------------
+
+AM_FILE = repo_path(DEFAULTS["alerts"]["config"])
+AM_TEXT = AM_FILE.read_text()
+
+
+def test_the_alertmanager_running_the_repo_file_matches() -> None:
+    assert drift.alertmanager_differences("am.yml", AM_TEXT, AM_TEXT, "http://am") == []
+
+
+def test_an_alertmanager_config_that_differs_is_named_by_key_path() -> None:
+    served = yaml.safe_load(AM_TEXT)
+    served["route"]["routes"][0]["repeat_interval"] = "4h"
+    served["route"]["routes"].append({"receiver": "default", "matchers": ["team=x"]})
+    del served["global"]
+    found = drift.alertmanager_differences("am.yml", AM_TEXT, yaml.safe_dump(served), "http://am")
+    assert found == [
+        'am.yml global: repo {"resolve_timeout": "5m"}, server lacks it',
+        "am.yml route.routes[0].repeat_interval: repo 1m, server 4h",
+        'am.yml route.routes[3]: only on the server: {"matchers": ["team=x"], "receiver": '
+        '"default"}',
+    ]
+
+
+def test_the_defaults_and_hidden_secrets_alertmanager_serves_are_no_drift() -> None:
+    import json
+
+    from promkit.verify.alerts import Fetched, served_config
+
+    recorded = ROOT / "tests/fixtures/alerting/alertmanager-status.json"
+    served = served_config(Fetched(json.loads(recorded.read_text())))
+    assert "url: <secret>" in served and "smtp_hello: localhost" in served
+    assert drift.alertmanager_differences("am.yml", AM_TEXT, served, "http://am") == []
+
+
+def test_an_alertmanager_config_that_is_not_yaml_is_one_line() -> None:
+    bad = drift.alertmanager_differences("am.yml", AM_TEXT, "a: [", "http://am")
+    assert len(bad) == 1 and "the config of Alertmanager at http://am is not YAML" in bad[0]
+
+
+def test_drift_asks_the_alertmanager_for_its_config(tmp_path: Path) -> None:
+    import json
+
+    from promkit.verify import round as rounds
+    from promkit.verify.alert_round import with_alertmanager_drift
+    from promkit.verify.drift import RepoView
+    from tests.support.loopback import reply, serving
+
+    status = {"config": {"original": AM_TEXT.replace("repeat_interval: 1m", "repeat_interval: 2m")}}
+    found = rounds.Drift(RepoView({}, (), (), ("prometheus.yml",)), [])
+    with serving({"/api/v2/status": reply(200, json.dumps(status).encode())}) as server:
+        drifted = with_alertmanager_drift(found, AM_FILE, "am.yml", server.url)
+    assert drifted.differences == ["am.yml route.routes[0].repeat_interval: repo 1m, server 2m"]
+    assert drifted.repo.sources == ("prometheus.yml", "am.yml")
+    assert not drifted.ok and drifted.notes == ()
+
+
+def test_an_alertmanager_that_does_not_answer_is_a_note_not_drift() -> None:
+    from promkit.verify import round as rounds
+    from promkit.verify.alert_round import with_alertmanager_drift
+    from promkit.verify.drift import RepoView
+
+    found = rounds.Drift(RepoView({}, (), (), ("prometheus.yml",)), [])
+    gone = with_alertmanager_drift(found, AM_FILE, "am.yml", "http://127.0.0.1:1")
+    assert gone.ok and gone.repo.sources == ("prometheus.yml",)
+    (note,) = gone.notes
+    assert note.startswith("am.yml not compared: Alertmanager at http://127.0.0.1:1: ")

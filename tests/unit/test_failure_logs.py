@@ -142,3 +142,27 @@ def test_kube_events_and_logs_of_prometheus_and_the_pod_behind_a_down_target(
     ]
     assert logs["events of pod promkit-sample/worker-b"].endswith("Readiness probe failed")
     assert f"{KCTL} events --namespace promkit-sample --for pod/app-a" not in commands(c)
+
+
+def test_a_failed_delivery_involves_the_alerting_services() -> None:
+    with_alerting = (
+        PS
+        + "\n"
+        + "\n".join(
+            json.dumps({"Service": name, "Name": f"promkit-{name}-1", "State": "running"})
+            for name in ("alertmanager-1", "alertmanager-2", "alert-sink")
+        )
+    )
+    states = local_logs.compose.parse_ps(with_alerting)
+    delivery = CheckResult("delivery", "AC-alerts", False, ["sink never called"])
+    outcome = round_([delivery], targets(("app:8000", "up"), ("worker:8001", "up")))
+    assert local_logs.involved_services(outcome, states) == [
+        "prometheus",
+        "redis",
+        "alertmanager-1",
+        "alertmanager-2",
+        "alert-sink",
+    ]
+    quiet = CheckResult("quiet", "AC-alerts", False, ["firing beyond the always-on: X"])
+    passing = round_([quiet], targets(("app:8000", "up"), ("worker:8001", "up")))
+    assert local_logs.involved_services(passing, states) == ["prometheus", "redis"]

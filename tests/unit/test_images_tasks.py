@@ -28,9 +28,12 @@ def test_offline_build_reuses_the_base_and_builds_without_network(
     out = capsys.readouterr().out
     assert "debootstrap" not in out
     assert f"[dry-run] bash {images.PROMETHEUS_BUILD}" in out
+    assert f"[dry-run] bash {images.ALERTMANAGER.script}" in out
     for image in images.OFFLINE_IMAGES:
-        # Prometheus' context is a scratch folder its binaries are copied into.
-        context = "/tmp/promkit-prometheus-image-" if "prometheus" in image.tag else image.context
+        # Prometheus' and Alertmanager's contexts are scratch folders their binaries are
+        # copied into.
+        binaries = image.binaries
+        context = f"/tmp/promkit-{binaries.files[0]}-image-" if binaries else image.context
         assert (
             f"[dry-run] docker build --network none --force-rm --build-arg BASE_IMAGE={BASE} "
             f"--tag {image.tag} {context}"
@@ -63,8 +66,8 @@ def test_offline_build_points_compose_at_the_offline_images(
     monkeypatch.setattr(images, "fill_wheelhouse", lambda c, dry_run=False: None)
     c = mock_context({r"docker ": result()})
     images_tasks.build(c, offline=True)
-    assert sum(cmd.startswith("docker build --network none") for cmd in commands(c)) == 3
-    assert not any("build-prometheus3" in cmd for cmd in commands(c)), "prebuilt binaries used"
+    assert sum(cmd.startswith("docker build --network none") for cmd in commands(c)) == 4
+    assert not any("scripts/build-" in cmd for cmd in commands(c)), "prebuilt binaries used"
     written = dict(
         line.split("=", 1) for line in compose_env.read_text().splitlines() if "=" in line
     )
@@ -95,22 +98,44 @@ def test_online_build_forgets_offline_images_pulls_and_builds_the_app(
     ]
 
 
-def test_prometheus_image_context_holds_the_binaries_and_upstream_layout(
-    mock_context: Build, prometheus_binaries: Path
+@pytest.mark.parametrize(
+    ("variable", "version", "program", "helper"),
+    [
+        ("PROMKIT_PROMETHEUS_IMAGE", images.PROMETHEUS_VERSION, "prometheus", "promtool"),
+        ("PROMKIT_ALERTMANAGER_IMAGE", images.ALERTMANAGER_VERSION, "alertmanager", "amtool"),
+    ],
+)
+def test_an_image_of_built_binaries_holds_them_in_the_upstream_layout(
+    mock_context: Build,
+    prometheus_binaries: Path,
+    variable: str,
+    version: str,
+    program: str,
+    helper: str,
 ) -> None:
-    prometheus = next(i for i in images.OFFLINE_IMAGES if i.variable == "PROMKIT_PROMETHEUS_IMAGE")
-    assert images.PROMETHEUS_VERSION in prometheus.tag
-    with images.build_context(mock_context({}), prometheus, Path("/unused"), dry_run=False) as ctx:
-        assert sorted(p.name for p in ctx.iterdir()) == [
-            "Dockerfile",
-            "prometheus",
-            "prometheus.yml",
-            "promtool",
-        ]
+    image = next(i for i in images.OFFLINE_IMAGES if i.variable == variable)
+    assert version in image.tag
+    with images.build_context(mock_context({}), image, Path("/unused"), dry_run=False) as ctx:
+        names = sorted(p.name for p in ctx.iterdir())
+        assert names == sorted(["Dockerfile", program, f"{program}.yml", helper])
         dockerfile = (ctx / "Dockerfile").read_text()
-    assert 'ENTRYPOINT ["/bin/prometheus"]' in dockerfile
-    assert "USER nobody" in dockerfile
+    assert f'ENTRYPOINT ["/bin/{program}"]' in dockerfile
+    assert "USER nobody" in dockerfile and f'VOLUME ["/{program}"]' in dockerfile
     assert not ctx.exists(), "the scratch context is removed after the build"
+
+
+def test_the_alertmanager_image_is_the_version_compose_pins() -> None:
+    compose_file = (ROOT / "compose" / "compose.yaml").read_text()
+    assert f"prom/alertmanager:v{images.ALERTMANAGER_VERSION}" in compose_file
+
+
+def test_a_prebuilt_alertmanager_without_amtool_is_one_clear_line(
+    mock_context: Build, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "alertmanager").write_text("")
+    monkeypatch.setenv(images.ALERTMANAGER.env, str(tmp_path / "alertmanager"))
+    with pytest.raises(PromkitError, match="not the alertmanager binary with amtool beside it"):
+        images.built_binaries(mock_context({}), images.ALERTMANAGER, tmp_path)
 
 
 def test_a_prebuilt_prometheus_without_promtool_is_one_clear_line(

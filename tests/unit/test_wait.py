@@ -186,6 +186,10 @@ def result(name: str, ok: bool) -> CheckResult:
         # A rule group not evaluated yet, a recorded series or a Watchdog not there yet.
         (["rules", "rule selectors", "watchdog"], True),
         (["rules", "retention"], False),
+        # The alerting chain: the cluster forming, the Watchdog's first notification; not
+        # an alert firing beyond the always-on ones.
+        (["alertmanagers", "notification errors", "alertmanager", "delivery"], True),
+        (["delivery", "quiet"], False),
         ([], False),
     ],
 )

@@ -144,10 +144,12 @@ DEFAULTS: dict[str, Any] = {
         "log_lines": 50,
     },
     "alerts": {
-        # verify.alerts: the Alertmanager Prometheus sends to, and the webhook sink its
-        # receivers post to (sample_app/alert_sink.py); no sink: delivery is not proven (red).
+        # verify.alerts (and verify.all, for a Prometheus that sends alerts): the
+        # Alertmanager Prometheus sends to, and the webhook sink its receivers post to (the
+        # local stack's alertmanager-1 and alert-sink, sample_app/alert_sink.py); a sink of
+        # null: delivery is not proven (red).
         "alertmanager_url": DEFAULT_URLS["alerts.alertmanager_url"],
-        "sink_url": None,
+        "sink_url": DEFAULT_URLS["alerts.sink_url"],
         # check.alerts: the Alertmanager config and the amtool that checks it (None:
         # $PROMKIT_AMTOOL_BIN, else scripts/build-alertmanager.sh's build, else PATH).
         "config": "config/alertmanager/alertmanager.yml",

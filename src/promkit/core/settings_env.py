@@ -113,7 +113,13 @@ def _unknown_variable(
 
 
 #: The variables compose reads for the stack's published ports (local.stack.PORT_SETTINGS).
-PORT_VARIABLES = ("PROMKIT_PROMETHEUS_PORT", "PROMKIT_APP_PORT")
+PORT_VARIABLES = (
+    "PROMKIT_PROMETHEUS_PORT",
+    "PROMKIT_APP_PORT",
+    "PROMKIT_ALERTMANAGER_PORT",
+    "PROMKIT_ALERTMANAGER2_PORT",
+    "PROMKIT_ALERT_SINK_PORT",
+)
 _DIGITS = re.compile(r"^[0-9]+$")
 
 

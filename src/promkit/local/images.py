@@ -44,8 +44,8 @@ class OfflineImage:
     #: Repository and version, e.g. promkit/redis:7.0-debian12.
     name: str
     context: Path
-    #: Whether prometheus and promtool 3.x are copied into the context before the build.
-    with_prometheus_binaries: bool = False
+    #: The locally built programs copied into the context before the build, if any.
+    binaries: Binaries | None = None
 
     @property
     def tag(self) -> str:
@@ -72,19 +72,61 @@ def context_digest(context: Path) -> str:
     return digest.hexdigest()[:12]
 
 
+@dataclass(frozen=True)
+class Binaries:
+    """Programs built from their Go module (a build script, cached by version), or prebuilt
+    ones named by an environment variable, that an offline image carries."""
+
+    #: What they are, for messages: "Prometheus".
+    what: str
+    version: str
+    #: The file names, the first one the program the variable names (the rest beside it).
+    files: tuple[str, ...]
+    #: Prints the folder holding ``files`` (built if not cached).
+    script: Path
+    #: Names a prebuilt first file instead of ``script``.
+    env: str
+    #: The variable ``script`` reads the version from.
+    version_env: str
+
+
 #: The Prometheus the offline image carries: the version of compose/ and k8s/ upstream tag.
 PROMETHEUS_VERSION = "3.16.0"
 #: Builds prometheus and promtool (web UI embedded) and prints their folder.
 PROMETHEUS_BUILD = ROOT / "scripts" / "build-prometheus3.sh"
 #: A prometheus binary built elsewhere (promtool beside it) instead of PROMETHEUS_BUILD.
 PROMETHEUS_BIN_ENV = "PROMKIT_PROMETHEUS3_BIN"
+PROMETHEUS = Binaries(
+    "Prometheus",
+    PROMETHEUS_VERSION,
+    ("prometheus", "promtool"),
+    PROMETHEUS_BUILD,
+    PROMETHEUS_BIN_ENV,
+    "PROMETHEUS3_VERSION",
+)
+#: The Alertmanager of the offline image: compose's upstream tag, prom/alertmanager:v0.35.0.
+ALERTMANAGER_VERSION = "0.35.0"
+ALERTMANAGER = Binaries(
+    "Alertmanager",
+    ALERTMANAGER_VERSION,
+    ("alertmanager", "amtool"),
+    ROOT / "scripts" / "build-alertmanager.sh",
+    "PROMKIT_ALERTMANAGER_BIN",
+    "ALERTMANAGER_VERSION",
+)
 
 OFFLINE_IMAGES = (
     OfflineImage(
         "PROMKIT_PROMETHEUS_IMAGE",
         f"promkit/prometheus:{PROMETHEUS_VERSION}-ui-debian12",
         ROOT / "images/prometheus",
-        with_prometheus_binaries=True,
+        binaries=PROMETHEUS,
+    ),
+    OfflineImage(
+        "PROMKIT_ALERTMANAGER_IMAGE",
+        f"promkit/alertmanager:{ALERTMANAGER_VERSION}-debian12",
+        ROOT / "images/alertmanager",
+        binaries=ALERTMANAGER,
     ),
     OfflineImage("PROMKIT_REDIS_IMAGE", "promkit/redis:7.0-debian12", ROOT / "images/redis"),
     OfflineImage("PROMKIT_APP_IMAGE", f"{APP_IMAGE}-debian12", ROOT / "sample_app"),
@@ -185,42 +227,48 @@ def fill_wheelhouse(c: Context, *, dry_run: bool = False) -> None:
 
 
 def prometheus_binaries(c: Context, cache_dir: Path, *, dry_run: bool = False) -> Path:
-    """The folder holding prometheus and promtool 3.x with the web UI compiled in.
+    """The folder holding prometheus and promtool 3.x with the web UI compiled in."""
+    return built_binaries(c, PROMETHEUS, cache_dir, dry_run=dry_run)
 
-    ``PROMKIT_PROMETHEUS3_BIN`` names a prebuilt prometheus; otherwise
-    scripts/build-prometheus3.sh builds both from the Go module (cached by version).
-    """
-    prebuilt = os.environ.get(PROMETHEUS_BIN_ENV)
+
+def built_binaries(
+    c: Context, binaries: Binaries, cache_dir: Path, *, dry_run: bool = False
+) -> Path:
+    """The folder holding ``binaries``: the one of the prebuilt program ``binaries.env``
+    names, else the build of ``binaries.script`` (from the Go module, cached by version)."""
+    prebuilt = os.environ.get(binaries.env)
     if prebuilt:
         folder = Path(prebuilt).parent
-        if not (Path(prebuilt).is_file() and (folder / "promtool").is_file()):
+        if not all((folder / name).is_file() for name in binaries.files):
+            first, *rest = binaries.files
             raise PromkitError(
-                f"{PROMETHEUS_BIN_ENV}={prebuilt} is not a prometheus binary with promtool "
-                f"beside it: unset it or run {PROMETHEUS_BUILD.relative_to(ROOT)}"
+                f"{binaries.env}={prebuilt} is not the {first} binary with {', '.join(rest)} "
+                f"beside it: unset it or run {binaries.script.relative_to(ROOT)}"
             )
         return folder
-    env = {"PROMKIT_CACHE": str(cache_dir), "PROMETHEUS3_VERSION": PROMETHEUS_VERSION}
-    what = f"building Prometheus {PROMETHEUS_VERSION} with its web UI (first time: minutes)"
-    done = runner.run(c, ["bash", str(PROMETHEUS_BUILD)], dry_run=dry_run, env=env, what=what)
-    return Path(runner.last_line(done.stdout) or cache_dir / "prometheus-build")
+    env = {"PROMKIT_CACHE": str(cache_dir), binaries.version_env: binaries.version}
+    what = f"building {binaries.what} {binaries.version} (first time: minutes)"
+    done = runner.run(c, ["bash", str(binaries.script)], dry_run=dry_run, env=env, what=what)
+    return Path(runner.last_line(done.stdout) or cache_dir / f"{binaries.files[0]}-build")
 
 
 @contextmanager
 def build_context(
     c: Context, image: OfflineImage, cache_dir: Path, *, dry_run: bool
 ) -> Iterator[Path]:
-    """The folder to build ``image`` from; Prometheus' gets its binaries copied in."""
-    if not image.with_prometheus_binaries:
+    """The folder to build ``image`` from; its binaries, if any, copied in beside its files."""
+    if image.binaries is None:
         yield image.context
         return
-    binaries = prometheus_binaries(c, cache_dir, dry_run=dry_run)
-    with tempfile.TemporaryDirectory(prefix="promkit-prometheus-image-") as folder:
+    folder_of = built_binaries(c, image.binaries, cache_dir, dry_run=dry_run)
+    prefix = f"promkit-{image.binaries.files[0]}-image-"
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
         context = Path(folder)
-        for source in (image.context / "Dockerfile", image.context / "prometheus.yml"):
+        for source in sorted(p for p in image.context.iterdir() if p.is_file()):
             shutil.copy2(source, context / source.name)
         if not dry_run:
-            for name in ("prometheus", "promtool"):
-                shutil.copy2(binaries / name, context / name)
+            for name in image.binaries.files:
+                shutil.copy2(folder_of / name, context / name)
         yield context
 
 

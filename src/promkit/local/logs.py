@@ -21,11 +21,16 @@ from promkit.verify.checks import failing_target_hosts
 from promkit.verify.result import FailureLogs, Verification
 
 PROMETHEUS_SERVICE = "prometheus"
+#: The alerting chain's services, and the rows (verify.alerts') their logs explain.
+ALERTING_SERVICES = ("alertmanager-1", "alertmanager-2", "alert-sink")
+ALERTING_ROWS = frozenset({"alertmanagers", "notification errors", "alertmanager", "delivery"})
 
 
 def involved_services(outcome: Verification, states: Sequence[compose.ServiceState]) -> list[str]:
     """The compose services whose logs explain ``outcome``'s failures, in the stack's order."""
-    hosts = failing_target_hosts(outcome)
+    hosts = set(failing_target_hosts(outcome))
+    if any(not r.ok and r.name in ALERTING_ROWS for r in outcome.results):
+        hosts |= set(ALERTING_SERVICES)
     return [
         s.service
         for s in states

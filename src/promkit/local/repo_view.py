@@ -22,6 +22,8 @@ from promkit.local import auth, compose
 from promkit.local import stack as local_stack
 from promkit.rules import files as rules
 from promkit.verify import client as prom
+from promkit.verify.alert_round import with_alertmanager_drift
+from promkit.verify.alerts import sends_alerts
 from promkit.verify.drift import RepoView, parse_config_text
 from promkit.verify.round import Drift, compare
 
@@ -57,7 +59,15 @@ def local_repo(c: Context, config: Any) -> RepoView:
 
 
 def drift_local(c: Context, url: str | None = None) -> Drift:
-    """The compose stack's repo files against the server at ``url`` (default prometheus.url)."""
-
+    """The compose stack's repo files against the server at ``url`` (default prometheus.url);
+    for a config that sends alerts, the Alertmanager's config (alerts.alertmanager_url)
+    against alerts.config too."""
+    loaded = settings.load(c.config)
     repo = local_repo(c, c.config)
-    return compare(repo, prom.client_from_settings(settings.load(c.config).prometheus, url))
+    found = compare(repo, prom.client_from_settings(loaded.prometheus, url))
+    if not sends_alerts(repo.config):
+        return found
+    config_file = settings.repo_path(loaded.alerts.config)
+    return with_alertmanager_drift(
+        found, config_file, shown(config_file), loaded.alerts.alertmanager_url
+    )

@@ -46,7 +46,14 @@ DEMO_RATE_VAR = "PROMKIT_DEMO_TRAFFIC_RATE"
 PORT_SETTINGS = {
     "prometheus": ("PROMKIT_PROMETHEUS_PORT", "prometheus.url"),
     "app": ("PROMKIT_APP_PORT", "compose.app_url"),
+    "alertmanager-1": ("PROMKIT_ALERTMANAGER_PORT", "alerts.alertmanager_url"),
+    "alertmanager-2": ("PROMKIT_ALERTMANAGER2_PORT", "nothing: verify reads alertmanager-1"),
+    "alert-sink": ("PROMKIT_ALERT_SINK_PORT", "alerts.sink_url"),
 }
+#: The variable compose.yaml takes the Alertmanager config folder from, and the file the
+#: peers load from it (deploy.local sets it to the folder of the setting alerts.config).
+ALERTMANAGER_CONFIG_DIR_VAR = "PROMKIT_ALERTMANAGER_CONFIG_DIR"
+ALERTMANAGER_CONFIG_NAME = "alertmanager.yml"
 
 
 @dataclass(frozen=True)
@@ -317,12 +324,39 @@ def project_with_env(config: Any) -> compose.Project:
             f"compose.prometheus_config must name a file called {CONFIG_NAME}, got "
             f"{config_file}: compose mounts its folder and Prometheus loads {CONFIG_NAME}"
         )
+    project = replace(project, env={**project.env, **alertmanager_env(config)})
     if not auth_enabled(project):
         return replace(project, env={**project.env, CONFIG_DIR_VAR: str(config_file.parent)})
     paths = auth_paths(project)
     auth.require_web_config(paths)
     env = {**project.env, CONFIG_DIR_VAR: str(paths.config_dir), **auth.compose_env(paths)}
     return replace(project, env=env)
+
+
+def addresses(loaded: settings.Settings) -> list[str]:
+    """Where the deployed stack's services answer, one line each."""
+    lines = [
+        f"Prometheus UI and API: {loaded.prometheus.url}",
+        f"Sample app:            {loaded.compose.app_url}",
+        f"Alertmanager:          {loaded.alerts.alertmanager_url} (alertmanager-1 of 2 peers)",
+    ]
+    if loaded.alerts.sink_url:
+        lines.append(f"Alert sink:            {loaded.alerts.sink_url}/notifications")
+    return lines
+
+
+def alertmanager_env(config: Any) -> dict[str, str]:
+    """The Alertmanager config folder compose mounts: that of the setting alerts.config."""
+    config_file = repo_path(settings.load(config).alerts.config)
+    if config_file.name != ALERTMANAGER_CONFIG_NAME:
+        raise ConfigError(
+            f"alerts.config must name a file called {ALERTMANAGER_CONFIG_NAME}, got "
+            f"{config_file}: compose mounts its folder and Alertmanager loads "
+            f"{ALERTMANAGER_CONFIG_NAME}"
+        )
+    if not config_file.is_file():
+        raise ValidationError(f"Alertmanager config {config_file} not found: check alerts.config")
+    return {ALERTMANAGER_CONFIG_DIR_VAR: str(config_file.parent)}
 
 
 def write_basic_auth(config: Any, *, dry_run: bool = False) -> list[str]:

@@ -16,7 +16,7 @@ from invoke.context import Context
 
 from promkit.core import console, durations, settings
 from promkit.core.errors import PromkitError
-from promkit.core.settings import Expectations, load
+from promkit.core.settings import AlertSettings, Expectations, load
 from promkit.k8s import kubectl as kube
 from promkit.k8s import logs as k8s_logs
 from promkit.k8s import port_forward as forwarding
@@ -27,6 +27,8 @@ from promkit.report.formats import print_report
 from promkit.verify import checks
 from promkit.verify import client as prom
 from promkit.verify import wait as waiting
+from promkit.verify.alert_round import alert_round, with_alert_rows
+from promkit.verify.alerts import sends_alerts
 from promkit.verify.client import PrometheusClient
 from promkit.verify.result import FailureLogs, Verification
 from promkit.verify.round import needs_repo_rules, repo_rules, run_round
@@ -70,9 +72,11 @@ def prepare_round(
     before_round: BeforeRound | None = None,
     cluster: Callable[[], Any] | None = None,
     also: Sequence[str] = (),
+    alerting: AlertSettings | None = None,
 ) -> Round:
     """The client, expectations, guide and repo rules of a round of ``names``, read once
-    (a bad setting or rule file is a PromkitError before any request)."""
+    (a bad setting or rule file is a PromkitError before any request). With ``alerting``,
+    a round whose Prometheus sends to Alertmanagers also runs verify.alerts' rows."""
     client = prom.client_from_settings(loaded.prometheus, url)
     expect = loaded.expectations(kubernetes=kubernetes)
     guide = settings.repo_path(loaded.queries_guide)
@@ -84,9 +88,18 @@ def prepare_round(
     def attempt() -> Verification:
         if before_round is not None:
             before_round()
-        return run_round(names, client, expect, guide, cluster, also, repo)
+        outcome = run_round(names, client, expect, guide, cluster, also, repo)
+        if alerting is None or not _sends_alerts(outcome):
+            return outcome
+        return with_alert_rows(outcome, alert_round(client, alerting, expect.watchdog))
 
     return Round(client, expect, attempt)
+
+
+def _sends_alerts(outcome: Verification) -> bool:
+    """Whether the config the round fetched sends alerts to an Alertmanager."""
+    config = outcome.payloads.get("config")
+    return isinstance(config, str) and sends_alerts(checks.parse_config(config))
 
 
 def verify_and_report(
@@ -98,8 +111,12 @@ def verify_and_report(
     before_round: BeforeRound | None = None,
     cluster: Callable[[], Any] | None = None,
     failure_logs: FailureLogs | None = None,
+    alerts: bool = False,
 ) -> Verification:
     """Run the named checks (see ``NAMES``), print the table, write the reports asked for.
+
+    ``alerts`` (verify.all on the local stack or ``--url``) adds verify.alerts' rows when
+    the server sends alerts to Alertmanagers (its config's alerting.alertmanagers).
 
     ``options.wait`` polls until green; without it, a failing server only a few scrape
     intervals old is still given the time for its first scrapes. ``before_round``
@@ -120,6 +137,7 @@ def verify_and_report(
         before_round=before_round,
         cluster=cluster,
         also=also,
+        alerting=loaded.alerts if alerts else None,
     )
     client, expect, attempt = prepared.client, prepared.expect, prepared.attempt
     outcome = waiting.wait_until_green(attempt, deadline)

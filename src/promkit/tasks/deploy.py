@@ -29,9 +29,7 @@ def local(c: Context, dry_run: bool = False, timeout: str | None = None) -> None
     print(f"validated {plan.project.file.name} and the Prometheus config")
     local_stack.up(c, plan, dry_run=dry_run)
     if not dry_run:
-        loaded = settings.load(c.config)
-        print(f"Prometheus UI and API: {loaded.prometheus.url}")
-        print(f"Sample app:            {loaded.compose.app_url}")
+        print("\n".join(local_stack.addresses(settings.load(c.config))))
 
 
 ns = Collection("deploy")

@@ -45,7 +45,8 @@ def _run(c: Context, names: Sequence[str], context: str | None, flags: dict[str,
 
     options = reporting.VerifyOptions(**flags)
     context = context or context_on_command_line()
-    if tuple(names) == ALL:
+    every = tuple(names) == ALL
+    if every:
         names = rounds.NAMES + rounds.KUBERNETES_NAMES if context else rounds.NAMES
     if context:
         outcome = reporting.verify_cluster(c, context, names, options)
@@ -53,7 +54,10 @@ def _run(c: Context, names: Sequence[str], context: str | None, flags: dict[str,
         from promkit.local.logs import compose_logs
 
         logs = compose_logs(c, c.config)
-        outcome = reporting.verify_and_report(c.config, names, options, failure_logs=logs)
+        # verify.all adds verify.alerts' rows for a Prometheus that sends alerts.
+        outcome = reporting.verify_and_report(
+            c.config, names, options, failure_logs=logs, alerts=every
+        )
     if not outcome.ok:
         raise Exit(code=1)
 
@@ -148,12 +152,15 @@ def rbac(
 @reports_errors
 def drift(c: Context, url: str | None = None, context: str | None = None) -> None:
     """Compare the server's config, flags, rules and last reload with the repo's files."""
+    from promkit.core import console
     from promkit.k8s import repo_view as k8s_view
     from promkit.local import repo_view as local_view
 
     context = context or context_on_command_line()
     found = k8s_view.drift_cluster(c, context, url) if context else local_view.drift_local(c, url)
     print(found.text())
+    for note in found.notes:  # what could not be compared: not drift, said beside it
+        console.warn(note)
     if not found.ok:
         raise Exit(code=1)
 

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from promkit.core.settings import AlertSettings
-from promkit.verify import alerts
+from promkit.verify import alerts, drift
 from promkit.verify.alerts import AlertChain, Fetched
 from promkit.verify.checks import utc_now
 from promkit.verify.client import PrometheusClient, PrometheusError
 from promkit.verify.result import Verification
-from promkit.verify.round import fetch_all
+from promkit.verify.round import Drift, fetch_all
 
 #: The counters that must stay flat over a round, and the one that shows sending.
 COUNTERS = ("prometheus_notifications_errors_total", "prometheus_notifications_dropped_total")
@@ -62,6 +64,21 @@ def _client_for(prometheus: PrometheusClient, url: str | None) -> PrometheusClie
     return PrometheusClient(url, timeout=prometheus.timeout) if url else None
 
 
+#: The prefix of the alert round's answers among another round's (verify.all).
+PAYLOAD_PREFIX = "alerts:"
+
+
+def with_alert_rows(outcome: Verification, alerting: Verification) -> Verification:
+    """``outcome`` with the rows of an alert round after its own, and its answers (as
+    ``alerts:<key>``) beside its own."""
+    payloads = {f"{PAYLOAD_PREFIX}{k}": v for k, v in alerting.payloads.items()}
+    return replace(
+        outcome,
+        results=[*outcome.results, *alerting.results],
+        payloads={**outcome.payloads, **payloads},
+    )
+
+
 def alert_round(
     prometheus: PrometheusClient, settings: AlertSettings, watchdog: str | None
 ) -> Verification:
@@ -103,3 +120,17 @@ def alert_round(
     version = str((got["buildinfo"] or {}).get("version", "unknown"))
     payloads = {k: v for k, v in got.items() if k not in ("buildinfo",)}
     return Verification(prometheus.base_url, version, alerts.judge(chain), payloads=payloads)
+
+
+def with_alertmanager_drift(found: Drift, config_file: Path, where: str, url: str) -> Drift:
+    """``found`` (verify.drift of Prometheus) and the differences of the config the
+    Alertmanager at ``url`` runs from the repo's ``config_file`` (shown as ``where``); an
+    Alertmanager that does not answer is a note (verify.alerts judges that), not drift."""
+    status = fetch_other(PrometheusClient(url), "/api/v2/status")
+    if status.error:
+        note = f"{where} not compared: Alertmanager at {url}: {status.error}"
+        return replace(found, notes=(*found.notes, note))
+    text = config_file.read_text(encoding="utf-8")
+    extra = drift.alertmanager_differences(where, text, alerts.served_config(status), url)
+    sources = (*found.repo.sources, where)
+    return Drift(replace(found.repo, sources=sources), [*found.differences, *extra], found.notes)

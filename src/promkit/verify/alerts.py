@@ -379,6 +379,13 @@ def check_delivery(chain: AlertChain) -> CheckResult:
     return CheckResult("delivery", DELIVERED, True, [head, line])
 
 
+def sends_alerts(config: Any) -> bool:
+    """Whether a Prometheus config (its parsed /api/v1/status/config) sends alerts to any
+    Alertmanager: verify.all then proves the alerting chain too."""
+    alerting = _mapping(_mapping(config).get("alerting"))
+    return any(isinstance(a, Mapping) for a in alerting.get("alertmanagers") or [])
+
+
 def judge(chain: AlertChain) -> list[CheckResult]:
     """Every row of verify.alerts, in report order."""
     return [

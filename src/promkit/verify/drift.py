@@ -446,3 +446,16 @@ def parse_config_text(where: str, text: str) -> Mapping[str, Any]:
     if not isinstance(config, Mapping):
         raise ValidationError(f"Prometheus config {where} is not a mapping of settings")
     return config
+
+
+def alertmanager_differences(where: str, repo_text: str, served_text: str, url: str) -> list[str]:
+    """The Alertmanager config at ``url`` (``served_text``: /api/v2/status config.original,
+    with every default filled in and secrets such as webhook URLs hidden) against the repo's
+    file ``where``, key path by key path: as for Prometheus, only what the repo sets."""
+    trees = []
+    for text, whose in ((repo_text, where), (served_text, f"Alertmanager at {url}")):
+        try:
+            trees.append(yaml.safe_load(text))
+        except yaml.YAMLError as exc:
+            return [f"{where}: not compared, the config of {whose} is not YAML: {exc}"]
+    return [f"{where} {line}" for line in _compare("", trees[0], trees[1], "")]

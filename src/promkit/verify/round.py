@@ -416,6 +416,8 @@ class Drift:
 
     repo: RepoView
     differences: list[str]
+    #: What could not be compared, and why (said on stderr; not a difference).
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:

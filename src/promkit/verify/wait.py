@@ -145,7 +145,8 @@ YOUNG_INTERVALS = 3
 #: Checks a young server may still fail only because it has not scraped enough yet;
 #: configuration checks (interval, retention, ui) do not change by waiting. Discovery
 #: needs its first pod list (a few seconds after the start); rule groups their first
-#: evaluation (and recorded series, their inputs' first scrapes).
+#: evaluation (and recorded series, their inputs' first scrapes); the alerting chain
+#: (verify.alerts' rows in verify.all) its peers found and the Watchdog's first notification.
 FIXED_BY_SCRAPES = (
     "runs",
     "health",
@@ -155,6 +156,10 @@ FIXED_BY_SCRAPES = (
     "rules",
     "rule selectors",
     "watchdog",
+    "alertmanagers",
+    "notification errors",
+    "alertmanager",
+    "delivery",
 )
 
 
