@@ -174,3 +174,19 @@ def test_the_alertmanager_config_folder_is_the_setting_s(tmp_path: Path) -> None
     other = promkit_config(alerts={"config": str(tmp_path / "am.yml")})
     with pytest.raises(ConfigError, match=r"must name a file called alertmanager\.yml"):
         alertmanager_env(other)
+
+
+@pytest.mark.parametrize(
+    ("url", "alerts", "judged"),
+    [
+        (None, {}, True),
+        ("http://prometheus.internal:9090", {}, False),
+        ("http://prometheus.internal:9090", {"alertmanager_url": "http://am.internal:9093"}, True),
+    ],
+    ids=["the-settings-server", "url-of-ones-own", "url-with-its-alertmanager"],
+)
+def test_verify_all_judges_the_alert_chain_of_a_url_only_with_its_alertmanager_named(
+    url: str | None, alerts: dict[str, str], judged: bool
+) -> None:
+    loaded = settings.load(promkit_config(alerts=alerts) if alerts else promkit_config())
+    assert session.judges_alert_chain(loaded, url) is judged

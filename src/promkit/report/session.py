@@ -102,6 +102,16 @@ def _sends_alerts(outcome: Verification) -> bool:
     return isinstance(config, str) and sends_alerts(checks.parse_config(config))
 
 
+def judges_alert_chain(loaded: settings.Settings, url: str | None) -> bool:
+    """Whether verify.all also judges the alerting chain of a Prometheus that sends alerts:
+    on the server of the settings (the local stack's, or promkit.yaml's prometheus.url),
+    and for ``--url`` (a server of one's own) only when the settings name its Alertmanager
+    (alerts.alertmanager_url); else that server keeps the rows it always had, and
+    ``verify.alerts --alertmanager URL`` proves its delivery."""
+    default = settings.DEFAULT_URLS["alerts.alertmanager_url"]
+    return url is None or loaded.alerts.alertmanager_url != default
+
+
 def verify_and_report(
     config: Any,
     names: Sequence[str],
@@ -137,7 +147,7 @@ def verify_and_report(
         before_round=before_round,
         cluster=cluster,
         also=also,
-        alerting=loaded.alerts if alerts else None,
+        alerting=loaded.alerts if alerts and judges_alert_chain(loaded, options.url) else None,
     )
     client, expect, attempt = prepared.client, prepared.expect, prepared.attempt
     outcome = waiting.wait_until_green(attempt, deadline)
