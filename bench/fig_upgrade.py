@@ -4,22 +4,24 @@
 prometheus.yml and rule files (a copy whose static targets point at loopback exporters of
 the sample service's metrics, tests/support/exporter.py, instead of the compose names;
 ``--quick``: scraping and evaluating every 2 s instead of 15 s) and the repo's metrics
-guide. Its floor, measured before each run: both servers started side by side on that
-config until both have scraped every target three times and evaluated every rule group
-twice (as each server reports it, polled every 0.1 s): what the rehearsal waits for before
-it compares, so no rehearsal can answer sooner. (Three scrape intervals after the start
-would understate it: Prometheus' discovery hands the targets over up to 5 s after the
-start, and each target's first scrape lands at its own offset within the interval.) The
-floor and the run each start just past a multiple of the scrape interval on the wall
-clock, the phase Prometheus times its scrapes and evaluations from, so both wait alike.
+guide. Its floor is read from promkit's own two servers while the command runs (their
+ports are in the command lines it echoes): the moment both have scraped every target three
+times and evaluated every rule group twice, as each server reports it, polled every 0.1 s.
+That is what the rehearsal waits for before it compares, so no rehearsal can answer sooner;
+read from the same servers, it is paired with the run. (Three scrape intervals after the
+start would understate it: discovery hands the targets over up to 5 s after the start, and
+each target's first scrape lands at its own offset of the interval, fixed to the wall
+clock; servers started apart, even by a second, can differ by a whole interval.)
 Goal: promkit's overhead over that floor < 3 s.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -31,22 +33,18 @@ from bench.common import (
     Figure,
     Options,
     Row,
-    Sample,
     exporter,
     goal,
+    green_sample,
     log,
     median_below,
-    run_measured,
-    wall_sample,
 )
 from promkit.core.durations import parse_duration
 from promkit.verify.rehearsal import EVALUATIONS, SCRAPES
-from tests.support import PrometheusServer, active_targets, api_data, free_port, inv_argv, wait_for
+from tests.support import active_targets, api_data, free_port, inv_in_background
 
 CONFIG_DIR = ROOT / "config" / "prometheus"
 OVERHEAD_GOAL_MS = 3000.0
-#: How far past a multiple of the scrape interval both the floor and each run start.
-PHASE_S = 0.05
 
 
 def _config(folder: Path, targets: dict[str, str], interval: str) -> Path:
@@ -71,18 +69,18 @@ class Settling:
     """One server's way to the state the rehearsal compares: every target scraped
     SCRAPES times, every rule group evaluated EVALUATIONS times (distinct lastEvaluation)."""
 
-    def __init__(self, server: PrometheusServer, groups: int) -> None:
-        self.server, self.groups = server, groups
+    def __init__(self, url: str, groups: int) -> None:
+        self.url, self.groups = url, groups
         self.evaluations: dict[str, set[str]] = {}
 
     def settled(self) -> bool:
-        url = self.server.url
-        for group in api_data(url, "/api/v1/rules")["groups"]:
+        for group in api_data(self.url, "/api/v1/rules")["groups"]:
             last = group.get("lastEvaluation", "")
             if last and not last.startswith("0001-"):
                 self.evaluations.setdefault(group["name"], set()).add(last)
-        targets = active_targets(url)
-        scraped = api_data(url, "/api/v1/query", {"query": "count_over_time(up[1d])"})["result"]
+        targets = active_targets(self.url)
+        query = {"query": "count_over_time(up[1d])"}
+        scraped = api_data(self.url, "/api/v1/query", query)["result"]
         return (
             bool(targets)
             and len(scraped) >= len(targets)
@@ -92,39 +90,50 @@ class Settling:
         )
 
 
-def at_phase(interval_s: float) -> None:
-    """Sleep until just past a multiple of ``interval_s`` on the wall clock. Prometheus
-    times each target's scrapes and each group's evaluations at a fixed offset from such
-    multiples, so runs started at the same phase wait the same for their scrapes, and the
-    floor and promkit's run are compared like for like (else one interval of jitter)."""
-    time.sleep(interval_s - time.time() % interval_s + PHASE_S)
+#: The rehearsal echoes each server's command line: "[upgrade] VERSION: ... PORT".
+ECHOED = re.compile(r"^\[upgrade\] (\S+): .*--web\.listen-address=127\.0\.0\.1:(\d+)", re.M)
 
 
-def floor_ms(binaries: tuple[str, str], config_file: Path) -> float:
-    """Both servers started side by side on the config: ms until both are settled, as
-    Prometheus itself reports it (polled every 0.1 s)."""
-    config = yaml.safe_load(config_file.read_text())
-    rules = _rules(config_file.parent)
-    groups = sum(len(yaml.safe_load(text)["groups"]) for text in rules.values())
-    servers = [PrometheusServer(b, config, files=rules) for b in binaries]
+def _sides(out: Path, groups: int) -> dict[str, Settling]:
+    text = out.read_text(errors="replace") if out.is_file() else ""
+    return {
+        version: Settling(f"http://127.0.0.1:{port}", groups)
+        for version, port in ECHOED.findall(text)
+    }
+
+
+def paired_run(args: list[str], groups: int) -> tuple[float, float, int]:
+    """``inv verify.upgrade`` in the background while the bench polls the two servers it
+    started (every 0.1 s): (ms to its exit, ms until both its servers had settled, exit
+    code). The floor is read from promkit's own servers, so it is paired with the run."""
+    logdir = Path(tempfile.mkdtemp(prefix="promkit-bench-upgrade-run-"))
     began = time.perf_counter()
+    verify = inv_in_background(logdir, *args)
     try:
-        for server in servers:
-            server.start(wait_ready=False)
-        for server in servers:
-            server.wait_ready(60)
-        sides = [Settling(server, groups) for server in servers]
-        wait_for("both servers settled", lambda: all(s.settled() for s in sides), 180, every=0.1)
-        return (time.perf_counter() - began) * 1000
+        settled_at: float | None = None
+        sides: dict[str, Settling] = {}
+        while verify.alive:
+            if settled_at is None:
+                sides = {**_sides(logdir / "inv.out", groups), **sides}
+                with suppress(OSError, ValueError, KeyError, AssertionError):
+                    if len(sides) == 2 and all(side.settled() for side in sides.values()):
+                        settled_at = time.perf_counter()
+            time.sleep(0.1 if settled_at is None else 0.02)
+        done = verify.wait(10)
+        exited = time.perf_counter()
+        if settled_at is None:
+            raise RuntimeError(
+                f"verify.upgrade ended before both servers settled: {done.stdout[-500:]}"
+            )
+        return (exited - began) * 1000, (settled_at - began) * 1000, done.returncode
     finally:
-        for server in servers:
-            server.stop()
+        verify.stop(5)
+        shutil.rmtree(logdir, ignore_errors=True)
 
 
 def figure12(opts: Options) -> list[Row]:
     """verify.upgrade 2.42 -> 3.16 on the repo's config: wall time vs its floor."""
     interval = "2s" if opts.quick else "15s"
-    interval_s = parse_duration(interval)
     folder = Path(tempfile.mkdtemp(prefix="promkit-bench-upgrade-"))
     ports = {job: free_port() for job in ("prometheus", "fastapi-app", "celery-workers")}
     kinds = {"prometheus": "app", "fastapi-app": "app", "celery-workers": "worker"}
@@ -136,33 +145,27 @@ def figure12(opts: Options) -> list[Row]:
         ):
             targets = {"prometheus": own, "fastapi-app": app, "celery-workers": worker}
             config_file = _config(folder / "config", targets, interval)
-            argv = inv_argv(
+            args = [
                 "verify.upgrade",
                 *("--from", opts.prometheus, "--to", opts.prometheus3),
                 *("--config", str(config_file), "--guide", str(GUIDE), "--timeout", "180"),
+            ]
+            groups = sum(
+                len(yaml.safe_load(t)["groups"]) for t in _rules(config_file.parent).values()
             )
-            ran, floors = [], []
+            runs = []
             for index in range(opts.green_runs):
                 log(f"figure 12: run {index + 1}/{opts.green_runs}")
-                at_phase(interval_s)
-                floors.append(floor_ms((opts.prometheus, opts.prometheus3), config_file))
-                at_phase(interval_s)
-                ran.append(run_measured(argv, timeout=240))
-                if ran[-1].exit_code != 0:
-                    log(ran[-1].stdout[-2000:])
+                runs.append(paired_run(args, groups))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    total = wall_sample(ran)
-    floor = Sample(tuple(floors), "ms")
-    overhead = Sample(
-        tuple(r.wall_ms - f for r, f in zip(ran, floors, strict=True) if r.exit_code == 0),
-        "ms",
-        total.red,
-    )
+    total = green_sample([(wall, code == 0) for wall, _, code in runs])
+    floor = green_sample([(settled, code == 0) for _, settled, code in runs])
+    overhead = green_sample([(wall - settled, code == 0) for wall, settled, code in runs])
     return [
         Row(
             f"12 `inv verify.upgrade` 2.42 -> 3.16 on the repo's config (scrapes every "
-            f"{interval}) vs both servers started side by side until settled",
+            f"{interval}) vs its own two servers settled",
             total,
             floor,
         ),
