@@ -17,6 +17,7 @@ Goal: promkit's overhead over that floor < 3 s.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -108,7 +109,8 @@ def paired_run(args: list[str], groups: int) -> tuple[float, float, int]:
     code). The floor is read from promkit's own servers, so it is paired with the run."""
     logdir = Path(tempfile.mkdtemp(prefix="promkit-bench-upgrade-run-"))
     began = time.perf_counter()
-    verify = inv_in_background(logdir, *args)
+    # Unbuffered: the echoed command lines arrive as they are printed.
+    verify = inv_in_background(logdir, *args, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         settled_at: float | None = None
         sides: dict[str, Settling] = {}
