@@ -22,7 +22,6 @@ import re
 import shutil
 import tempfile
 import time
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -114,18 +113,23 @@ def paired_run(args: list[str], groups: int) -> tuple[float, float, int]:
     try:
         settled_at: float | None = None
         sides: dict[str, Settling] = {}
+        last = "never both listed"
         while verify.alive:
             if settled_at is None:
                 sides = {**_sides(logdir / "inv.out", groups), **sides}
-                with suppress(OSError, ValueError, KeyError, AssertionError):
-                    if len(sides) == 2 and all(side.settled() for side in sides.values()):
+                try:
+                    # Every side polled every time: each must see every evaluation.
+                    states = [side.settled() for side in sides.values()]
+                    if len(states) == 2 and all(states):
                         settled_at = time.perf_counter()
+                except (OSError, ValueError, KeyError, AssertionError) as exc:
+                    last = f"{type(exc).__name__}: {exc}"[:300]
             time.sleep(0.1 if settled_at is None else 0.02)
         done = verify.wait(10)
         exited = time.perf_counter()
         if settled_at is None:
             raise RuntimeError(
-                f"verify.upgrade ended before both servers settled: {done.stdout[-500:]}"
+                f"verify.upgrade ended before both servers settled ({last}; sides {sorted(sides)})"
             )
         return (exited - began) * 1000, (settled_at - began) * 1000, done.returncode
     finally:
