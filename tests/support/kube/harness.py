@@ -136,10 +136,11 @@ class ControlPlane:
 
 
 def offline_images() -> dict[str, str]:
-    """k8s/'s upstream image name -> the offline image, built into Docker if missing."""
+    """k8s/'s upstream image name -> the offline image, built into Docker if missing (the
+    images k8s/ does not run, such as the compose stack's Alertmanager, are left out)."""
     cache_dir = Path(os.environ.get("INVOKE_IMAGES_CACHE_DIR", CACHE))
     built = images.build_offline_images(Context(), cache_dir, only_missing=True)
-    return {UPSTREAM_NAMES[variable]: tag for variable, tag in built.items()}
+    return {UPSTREAM_NAMES[v]: tag for v, tag in built.items() if v in UPSTREAM_NAMES}
 
 
 class Cluster:
