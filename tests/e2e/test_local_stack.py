@@ -81,9 +81,16 @@ def first_run(stack: Stack, had_upstream: bool) -> Completed:
 def up(stack: Stack, first_run: Completed) -> Stack:
     """The stack deployed: as the card's first run left it, or again when a test before
     this one took it down."""
-    if "prometheus" not in stack.containers():
-        stack.inv("deploy.local")
+    brought_up(stack)
     return stack
+
+
+def brought_up(stack: Stack) -> bool:
+    """Deploy ``stack`` unless it is up; whether it had to (its server is young then)."""
+    if "prometheus" in stack.containers():
+        return False
+    stack.inv("deploy.local")
+    return True
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +108,7 @@ def evidence_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def evidence_run(stack: Stack, first_run: Completed, evidence_dir: Path) -> Completed:
     """`inv verify.all --report DIR` on the stack the card's first run brought up (again,
     with --wait, if a test before this one took it down)."""
-    again = [] if "prometheus" in stack.containers() else ["--wait", "60"]
-    if again:
-        stack.inv("deploy.local")
+    again = ["--wait", "60"] if brought_up(stack) else []
     return stack.inv("verify.all", "--report", str(evidence_dir), *again, check=False)
 
 
